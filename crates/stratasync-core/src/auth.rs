@@ -1,0 +1,103 @@
+//! Authentication: the application's token check and group resolution,
+//! combined with the membership table (PROTOCOL.md §3).
+
+use crate::storage::{memberships, Pool, StorageError};
+use async_trait::async_trait;
+use std::collections::HashSet;
+
+/// The user a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    /// The user id (also one of the user's groups).
+    pub user_id: String,
+    /// Optional e-mail.
+    pub email: Option<String>,
+    /// Optional display name.
+    pub name: Option<String>,
+}
+
+impl AuthUser {
+    /// A user with only an id.
+    pub fn new(user_id: impl Into<String>) -> Self {
+        AuthUser { user_id: user_id.into(), email: None, name: None }
+    }
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthRejection {
+    /// Unknown or malformed token (`401 Invalid token`).
+    #[error("Invalid token")]
+    Invalid,
+    /// The token has expired (`401 Token expired`).
+    #[error("Token expired")]
+    Expired,
+}
+
+/// A failure to resolve groups (`500 Failed to resolve sync groups`).
+#[derive(Debug, thiserror::Error)]
+#[error("Failed to resolve sync groups")]
+pub struct GroupResolutionError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+/// The application's authentication. The engine adds the rows of
+/// `sync_group_memberships` and the user's own id to the groups returned here.
+#[async_trait]
+pub trait SyncAuth: Send + Sync + 'static {
+    /// Verifies a bearer token.
+    async fn verify_token(&self, token: &str) -> Result<AuthUser, AuthRejection>;
+
+    /// Extra groups of a user, before the membership table's (none by default).
+    async fn resolve_groups(&self, _user_id: &str) -> Result<Vec<String>, GroupResolutionError> {
+        Ok(Vec::new())
+    }
+}
+
+/// An authenticated caller and all of their authorized groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthContext {
+    /// The user.
+    pub user: AuthUser,
+    /// `dedupe(callback ++ memberships ++ [userId])`.
+    pub groups: Vec<String>,
+}
+
+impl AuthContext {
+    /// The user id.
+    pub fn user_id(&self) -> &str {
+        &self.user.user_id
+    }
+
+    /// Whether the caller may see and write group `group`.
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
+
+/// Why [`authorize`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The token was refused.
+    #[error(transparent)]
+    Rejected(#[from] AuthRejection),
+    /// Groups could not be resolved.
+    #[error("Failed to resolve sync groups")]
+    Groups(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Verifies `token`, then resolves the callback's and the membership table's
+/// groups concurrently (PROTOCOL.md §3.2).
+pub async fn authorize(auth: &dyn SyncAuth, pool: &Pool, token: &str) -> Result<AuthContext, AuthError> {
+    let user = auth.verify_token(token).await?;
+    let (callback, members) =
+        tokio::join!(auth.resolve_groups(&user.user_id), memberships::groups_of(pool, &user.user_id));
+    let callback = callback.map_err(|e| AuthError::Groups(Box::new(e)))?;
+    let members = members.map_err(|e: StorageError| AuthError::Groups(Box::new(e)))?;
+    let groups = dedupe(callback.into_iter().chain(members).chain(std::iter::once(user.user_id.clone())));
+    Ok(AuthContext { user, groups })
+}
+
+/// Keeps the first occurrence of every string.
+pub fn dedupe(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    items.into_iter().filter(|g| seen.insert(g.clone())).collect()
+}

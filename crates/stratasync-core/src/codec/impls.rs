@@ -1,0 +1,163 @@
+//! `Codec` implementations for the supported Rust field types.
+
+use super::time::{
+    date_from_ms, date_only_ms_from_json, instant_from_ms, instant_ms_from_json, ms_from_date, ms_from_instant,
+};
+use super::{kind, write_int, write_str, Codec};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::Value;
+
+impl Codec<kind::Str> for String {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_str(out, self);
+    }
+    fn to_json(&self) -> Value {
+        Value::String(self.clone())
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        value.as_str().map(str::to_owned)
+    }
+}
+
+impl Codec<kind::Uuid> for uuid::Uuid {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        out.extend_from_slice(self.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).as_bytes());
+        out.push(b'"');
+    }
+    fn to_json(&self) -> Value {
+        Value::String(self.hyphenated().to_string())
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok())
+    }
+}
+
+impl Codec<kind::Str> for uuid::Uuid {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        <Self as Codec<kind::Uuid>>::write_json(self, out)
+    }
+    fn to_json(&self) -> Value {
+        <Self as Codec<kind::Uuid>>::to_json(self)
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        <Self as Codec<kind::Uuid>>::from_json(value)
+    }
+}
+
+macro_rules! integer_codec {
+    ($($t:ty),*) => {$(
+        impl Codec<kind::Number> for $t {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                write_int(out, *self);
+            }
+            fn to_json(&self) -> Value {
+                Value::from(*self)
+            }
+            fn from_json(value: &Value) -> Option<Self> {
+                if let Some(i) = value.as_i64() {
+                    return <$t>::try_from(i).ok();
+                }
+                if let Some(u) = value.as_u64() {
+                    return <$t>::try_from(u).ok();
+                }
+                let f = value.as_f64()?;
+                // An integral float such as `3.0` is accepted.
+                (f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15)
+                    .then(|| <$t>::try_from(f as i64).ok())
+                    .flatten()
+            }
+        }
+    )*};
+}
+integer_codec!(i16, i32, i64, u16, u32);
+
+macro_rules! float_codec {
+    ($($t:ty),*) => {$(
+        impl Codec<kind::Number> for $t {
+            fn write_json(&self, out: &mut Vec<u8>) {
+                write_float(out, f64::from(*self));
+            }
+            fn to_json(&self) -> Value {
+                serde_json::Number::from_f64(f64::from(*self)).map_or(Value::Null, Value::Number)
+            }
+            fn from_json(value: &Value) -> Option<Self> {
+                value.as_f64().filter(|f| f.is_finite()).map(|f| f as $t)
+            }
+        }
+    )*};
+}
+float_codec!(f32, f64);
+
+/// Writes a float the way JavaScript's `JSON.stringify` does for the common
+/// cases: integral values without a fraction, non-finite values as `null`.
+fn write_float(out: &mut Vec<u8>, f: f64) {
+    if !f.is_finite() {
+        out.extend_from_slice(b"null");
+    } else if f.fract() == 0.0 && f.abs() < 1e15 {
+        write_int(out, f as i64);
+    } else {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(f).as_bytes());
+    }
+}
+
+impl Codec<kind::Bool> for bool {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(if *self { b"true" } else { b"false" });
+    }
+    fn to_json(&self) -> Value {
+        Value::Bool(*self)
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        value.as_bool()
+    }
+}
+
+impl Codec<kind::Instant> for DateTime<Utc> {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_int(out, ms_from_instant(self));
+    }
+    fn to_json(&self) -> Value {
+        Value::from(ms_from_instant(self))
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        instant_ms_from_json(value).and_then(instant_from_ms)
+    }
+}
+
+/// An instant stored as epoch milliseconds in a `bigint` column.
+impl Codec<kind::Instant> for i64 {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_int(out, *self);
+    }
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        instant_ms_from_json(value)
+    }
+}
+
+impl Codec<kind::DateOnly> for NaiveDate {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        write_int(out, ms_from_date(self));
+    }
+    fn to_json(&self) -> Value {
+        Value::from(ms_from_date(self))
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        date_only_ms_from_json(value).and_then(date_from_ms)
+    }
+}
+
+impl Codec<kind::Json> for Value {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let _ = serde_json::to_writer(&mut *out, self);
+    }
+    fn to_json(&self) -> Value {
+        self.clone()
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        Some(value.clone())
+    }
+}

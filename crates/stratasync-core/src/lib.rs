@@ -1,0 +1,102 @@
+//! # stratasync-core
+//!
+//! The engine of StrataSync, a Linear-style sync server: protocol types,
+//! field codecs, the model contract implemented by `#[derive(SyncModel)]`,
+//! storage on PostgreSQL (diesel-async), and the bootstrap, batch, delta and
+//! mutate services. HTTP and WebSocket adapters (such as `stratasync-actix`)
+//! depend on this crate and add nothing but transport.
+
+pub mod auth;
+pub mod bus;
+pub mod codec;
+pub mod composite_id;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod protocol;
+pub mod scope;
+pub mod service;
+pub mod storage;
+
+pub use auth::{AuthContext, AuthRejection, AuthUser, SyncAuth};
+pub use engine::SyncEngine;
+pub use error::{MutationError, ServiceError};
+pub use model::{HookContext, HookError, ModelHooks, NoHooks, Registry, SyncModel};
+pub use protocol::SyncId;
+pub use scope::ScopeFilter;
+
+/// `#[derive(SyncModel)]`: see the crate `stratasync-derive` for its attributes.
+#[cfg(feature = "derive")]
+pub use stratasync_derive::SyncModel;
+
+/// Re-exports used by generated code. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::codec::{kind, write_int, write_str, Codec, KeyValue};
+    pub use crate::composite_id::composite_id;
+    pub use crate::error::MutationError;
+    pub use crate::model::{
+        ActionSet, CodecKind, FieldSpec, GroupKey, JsonObject, ModelKind, ModelSpec, NoHooks, SyncModel,
+    };
+    pub use crate::protocol::ActionKind;
+    pub use crate::scope::ScopeFilter;
+    pub use crate::storage::Conn;
+    pub use chrono;
+    pub use diesel;
+    pub use diesel_async;
+    pub use futures_util::future::BoxFuture;
+    pub use serde_json;
+    pub use uuid;
+
+    /// Implemented by SQL types that are `NOT NULL`; generated code requires
+    /// it of every cursor column (a nullable cursor would stop keyset paging
+    /// at the first NULL, PROTOCOL.md §10 #8).
+    #[diagnostic::on_unimplemented(
+        message = "cursor column has the nullable SQL type `{Self}`",
+        note = "keyset cursors must be NOT NULL columns; pick another cursor column"
+    )]
+    pub trait NotNullCursor {}
+    impl<T> NotNullCursor for T where T: diesel::sql_types::SqlType<IsNull = diesel::sql_types::is_nullable::NotNull> {}
+
+    /// Compile-time check, never called at run time: field type `T` can be
+    /// read from column `C` on PostgreSQL.
+    pub fn column_reads_as<C, T>(_column: C)
+    where
+        C: diesel::Expression,
+        T: diesel::deserialize::FromSqlRow<C::SqlType, diesel::pg::Pg>,
+    {
+    }
+
+    /// Compile-time check, never called at run time: cursor column `C` is
+    /// `NOT NULL`.
+    pub fn cursor_not_null<C>(_column: C)
+    where
+        C: diesel::Expression,
+        C::SqlType: NotNullCursor,
+    {
+    }
+
+    /// Boxes a future (generated storage methods return `BoxFuture`).
+    pub fn boxed<'a, T>(f: impl std::future::Future<Output = T> + Send + 'a) -> BoxFuture<'a, T> {
+        Box::pin(f)
+    }
+
+    /// The key of a row as a wire string (`""` for NULL).
+    pub fn key_string<T: KeyValue>(value: &T) -> String {
+        value.key_string().unwrap_or_default()
+    }
+
+    /// Reads one field of normalized `data` as its Rust type.
+    pub fn decode<K, T: Codec<K>>(
+        data: &JsonObject,
+        wire: &'static str,
+        kind: CodecKind,
+    ) -> Result<Option<T>, MutationError> {
+        match data.get(wire) {
+            None => Ok(None),
+            Some(v) => {
+                T::from_json(v).map(Some).ok_or_else(|| MutationError::InvalidValue { kind, field: wire.to_owned() })
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Application hooks around mutations.
+
+use super::JsonObject;
+use crate::auth::AuthContext;
+use crate::protocol::ActionKind;
+use async_trait::async_trait;
+
+/// What a hook may touch: the mutation's own database transaction and the
+/// caller.
+pub struct HookContext<'a> {
+    /// The connection, inside the transaction (and savepoint) of this
+    /// mutation. Whatever the hook writes commits or rolls back with it.
+    pub conn: &'a mut crate::storage::Conn,
+    /// The authenticated caller.
+    pub user: &'a AuthContext,
+}
+
+impl std::fmt::Debug for HookContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookContext").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+/// A hook's refusal or failure.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// The mutation is refused; the message is shown to the client.
+    #[error("{0}")]
+    Reject(String),
+    /// The hook failed; the client sees a stable message, the cause is logged.
+    #[error("hook failed: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A committed mutation, as given to [`ModelHooks::after_mutation`].
+#[derive(Debug)]
+pub struct MutationEvent<'a> {
+    /// The model's wire name.
+    pub model_name: &'a str,
+    /// The canonical model id.
+    pub model_id: &'a str,
+    /// The action letter.
+    pub action: ActionKind,
+    /// The request payload.
+    pub payload: &'a JsonObject,
+    /// The `data` stored in the sync action.
+    pub data: &'a JsonObject,
+    /// The sync id of the committed action.
+    pub sync_id: u64,
+}
+
+/// Hooks run around one model's mutations. Every method has a default that
+/// does nothing, so an implementation overrides only what it needs.
+#[async_trait]
+pub trait ModelHooks: Send + Sync + 'static {
+    /// Before a standard insert, inside the transaction. May rewrite `data`
+    /// (wire form, as stored in the sync action) or reject.
+    async fn before_insert(
+        &self,
+        _cx: &mut HookContext<'_>,
+        _model_id: &str,
+        _payload: &JsonObject,
+        _data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        Ok(())
+    }
+
+    /// Before a standard update, inside the transaction. May rewrite `data`
+    /// or reject.
+    async fn before_update(
+        &self,
+        _cx: &mut HookContext<'_>,
+        _model_id: &str,
+        _payload: &JsonObject,
+        _data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        Ok(())
+    }
+
+    /// Before a standard delete, inside the transaction. May reject.
+    async fn before_delete(
+        &self,
+        _cx: &mut HookContext<'_>,
+        _model_id: &str,
+        _payload: &JsonObject,
+    ) -> Result<(), HookError> {
+        Ok(())
+    }
+
+    /// After commit. An error becomes a warning on the result; the mutation
+    /// stays committed.
+    async fn after_mutation(&self, _event: &MutationEvent<'_>) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+/// The hooks of a model that declares none.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoHooks;
+
+impl ModelHooks for NoHooks {}

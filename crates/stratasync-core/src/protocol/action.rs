@@ -1,0 +1,125 @@
+//! Sync actions and delta packets (PROTOCOL.md §4.3, §7.4).
+
+use super::SyncId;
+use crate::model::JsonObject;
+use chrono::{DateTime, Utc};
+use serde::{Serialize, Serializer};
+
+/// An action letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// `I`: insert.
+    Insert,
+    /// `U`: update.
+    Update,
+    /// `D`: delete.
+    Delete,
+    /// `A`: archive.
+    Archive,
+    /// `V`: unarchive.
+    Unarchive,
+}
+
+impl ActionKind {
+    /// All letters the server writes.
+    pub const ALL: [ActionKind; 5] =
+        [ActionKind::Insert, ActionKind::Update, ActionKind::Delete, ActionKind::Archive, ActionKind::Unarchive];
+
+    /// The letter stored in `sync_actions.action`.
+    pub const fn letter(self) -> char {
+        match self {
+            ActionKind::Insert => 'I',
+            ActionKind::Update => 'U',
+            ActionKind::Delete => 'D',
+            ActionKind::Archive => 'A',
+            ActionKind::Unarchive => 'V',
+        }
+    }
+
+    /// The letter as a string slice.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Insert => "I",
+            ActionKind::Update => "U",
+            ActionKind::Delete => "D",
+            ActionKind::Archive => "A",
+            ActionKind::Unarchive => "V",
+        }
+    }
+
+    /// The action of a letter.
+    pub fn from_letter(c: char) -> Option<Self> {
+        ActionKind::ALL.into_iter().find(|a| a.letter() == c)
+    }
+
+    pub(crate) const fn bit(self) -> u8 {
+        match self {
+            ActionKind::Insert => 1,
+            ActionKind::Update => 2,
+            ActionKind::Delete => 4,
+            ActionKind::Archive => 8,
+            ActionKind::Unarchive => 16,
+        }
+    }
+}
+
+impl Serialize for ActionKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// One committed sync action as delivered to clients. Optional keys are
+/// absent (not `null`) when their column is NULL.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncAction {
+    /// The action letter.
+    pub action: ActionKind,
+    /// The originating client, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The originating client transaction, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_tx_id: Option<String>,
+    /// Commit time, as ISO-8601 UTC with milliseconds.
+    #[serde(serialize_with = "serialize_created_at")]
+    pub created_at: DateTime<Utc>,
+    /// The action's data.
+    pub data: JsonObject,
+    /// The sync group (absent for global actions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    /// The canonical model id.
+    pub model_id: String,
+    /// The model's wire name.
+    pub model_name: String,
+    /// The sync id.
+    pub sync_id: SyncId,
+}
+
+fn serialize_created_at<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::codec::time::iso_millis(at))
+}
+
+/// `{"actions":[…],"lastSyncId":"…"}`: the packet of a WebSocket delta frame.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltaPacket<'a> {
+    /// The actions.
+    pub actions: &'a [SyncAction],
+    /// The last action's sync id.
+    pub last_sync_id: SyncId,
+}
+
+/// The body of `GET /sync/deltas`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltasResponse {
+    /// Actions in ascending sync id order.
+    pub actions: Vec<SyncAction>,
+    /// Whether more actions follow.
+    pub has_more: bool,
+    /// The last returned sync id, or the request's `after`.
+    pub last_sync_id: SyncId,
+}

@@ -1,0 +1,12 @@
+//! Wire types of the sync protocol (PROTOCOL.md). Field order in each struct
+//! is the key order on the wire.
+
+mod action;
+mod bootstrap;
+mod mutate;
+mod sync_id;
+
+pub use action::{ActionKind, DeltaPacket, DeltasResponse, SyncAction};
+pub use bootstrap::{BootstrapMetadata, ErrorLine};
+pub use mutate::{MutateRequest, MutateResponse, MutationAction, TransactionInput, TxResult};
+pub use sync_id::{ParseSyncIdError, SyncId};

@@ -1,0 +1,135 @@
+//! `POST /sync/batch` (PROTOCOL.md §4.2): rows by indexed key or by group,
+//! streamed as NDJSON, all read from one consistent snapshot.
+
+use super::bootstrap::stream_model;
+use super::ndjson::{Disconnected, NdjsonSink, NdjsonStream};
+use crate::auth::AuthContext;
+use crate::engine::SyncEngine;
+use crate::error::ServiceError;
+use crate::protocol::SyncId;
+use crate::scope::ScopeFilter;
+use crate::storage::{Conn, StorageError};
+use diesel_async::{AnsiTransactionManager, TransactionManager};
+
+/// The most rows one indexed request may return.
+pub const INDEXED_LIMIT: usize = 50_000;
+
+/// One batch request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchItem {
+    /// Rows whose `indexed_key` equals `key_value`, in the caller's groups.
+    Indexed {
+        /// Wire name of the key field.
+        indexed_key: String,
+        /// The value.
+        key_value: String,
+        /// The model.
+        model_name: String,
+    },
+    /// Every row of one group the caller holds.
+    Group {
+        /// The group.
+        group_id: String,
+        /// The model.
+        model_name: String,
+    },
+}
+
+/// A validated batch request.
+#[derive(Debug, Clone, Default)]
+pub struct BatchParams {
+    /// The client's floor (accepted; rows come from one snapshot, see the
+    /// bootstrap module).
+    pub first_sync_id: Option<SyncId>,
+    /// The requests, answered in order.
+    pub requests: Vec<BatchItem>,
+}
+
+impl SyncEngine {
+    /// Streams the rows of every request, concatenated. Unknown models and
+    /// foreign groups are skipped silently; a disallowed key or an oversized
+    /// result ends the stream with an error line.
+    pub fn batch(&self, user: &AuthContext, params: BatchParams) -> NdjsonStream {
+        let (sink, stream) = NdjsonSink::channel();
+        tokio::spawn(run(self.clone(), user.clone(), params, sink));
+        stream
+    }
+}
+
+async fn run(engine: SyncEngine, user: AuthContext, params: BatchParams, mut sink: NdjsonSink) {
+    let mut conn = match engine.pool.get().await {
+        Ok(conn) => conn,
+        Err(e) => return sink.fail(StorageError::from(e).into()).await,
+    };
+    let conn: &mut Conn = &mut conn;
+    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    if let Err(e) = AnsiTransactionManager::begin_transaction_sql(conn, begin).await {
+        return sink.fail(StorageError::from(e).into()).await;
+    }
+    let result = answer(&engine, &user, &params, conn, &mut sink).await;
+    let _ = AnsiTransactionManager::rollback_transaction(conn).await;
+    match result {
+        Ok(Ok(())) => {
+            let _ = sink.flush().await;
+        }
+        Ok(Err(Disconnected)) => tracing::debug!("batch client went away"),
+        Err(e) => {
+            tracing::info!(error = ?e, "batch load ended with an error");
+            sink.fail(e).await
+        }
+    }
+}
+
+async fn answer(
+    engine: &SyncEngine,
+    user: &AuthContext,
+    params: &BatchParams,
+    conn: &mut Conn,
+    sink: &mut NdjsonSink,
+) -> Result<Result<(), Disconnected>, ServiceError> {
+    let all_groups = ScopeFilter::new(user.user_id(), &user.groups);
+    for item in &params.requests {
+        match item {
+            BatchItem::Group { group_id, model_name } => {
+                let Some(model) = engine.registry.get(model_name) else { continue };
+                if !user.has_group(group_id) {
+                    continue;
+                }
+                let scope = ScopeFilter::new(user.user_id(), std::slice::from_ref(group_id));
+                if let Err(d) = stream_model(model.as_ref(), conn, &scope, sink).await? {
+                    return Ok(Err(d));
+                }
+            }
+            BatchItem::Indexed { indexed_key, key_value, model_name } => {
+                let Some(model) = engine.registry.get(model_name) else { continue };
+                let mark = sink.buf.len();
+                let limit = INDEXED_LIMIT as i64 + 1;
+                let n = model
+                    .write_by_key(conn, &all_groups, indexed_key, key_value, limit, &mut sink.buf)
+                    .await
+                    .map_err(StorageError::from)?;
+                match n {
+                    None => {
+                        return Err(ServiceError::IndexedKeyNotAllowed {
+                            key: indexed_key.clone(),
+                            model: model_name.clone(),
+                        })
+                    }
+                    Some(n) if n > INDEXED_LIMIT => {
+                        sink.buf.truncate(mark);
+                        return Err(ServiceError::BatchLimitExceeded {
+                            limit: INDEXED_LIMIT,
+                            model: model_name.clone(),
+                        });
+                    }
+                    Some(_) => {
+                        if let Err(d) = sink.maybe_flush().await {
+                            return Ok(Err(d));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(Ok(()))
+}

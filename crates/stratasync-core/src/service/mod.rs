@@ -1,0 +1,7 @@
+//! The services behind the sync endpoints.
+
+pub mod batch;
+pub mod bootstrap;
+pub mod deltas;
+pub mod mutate;
+pub(crate) mod ndjson;

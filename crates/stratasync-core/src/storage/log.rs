@@ -1,0 +1,231 @@
+//! `sync_actions`: the delta log.
+//!
+//! Ids are allocated in commit order: every writer takes the insert-order
+//! lock (PROTOCOL.md §2.3) immediately before inserting its actions and holds
+//! it only until its commit, so a reader paging with `id > cursor` never
+//! skips an id that commits later.
+
+use super::schema::sync_actions as sa;
+use super::Conn;
+use crate::model::JsonObject;
+use crate::protocol::{ActionKind, SyncAction, SyncId};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel::QueryResult;
+use diesel_async::RunQueryDsl;
+
+/// `group_id IS NULL OR group_id = ANY(groups)` (only global actions when
+/// `groups` is empty, since `= ANY('{}')` is false).
+fn visible(
+    groups: &[String],
+) -> diesel::dsl::Or<diesel::dsl::IsNull<sa::group_id>, diesel::dsl::EqAny<sa::group_id, &[String]>> {
+    sa::group_id.is_null().or(sa::group_id.eq_any(groups))
+}
+
+/// The highest id visible to `groups`, or 0.
+pub async fn head_for(conn: &mut Conn, groups: &[String]) -> QueryResult<SyncId> {
+    let id: Option<i64> =
+        sa::table.filter(visible(groups)).select(sa::id).order(sa::id.desc()).first(conn).await.optional()?;
+    Ok(SyncId::from_i64(id.unwrap_or(0)))
+}
+
+/// The lowest retained id of the whole log, or 0 if it is empty.
+pub async fn earliest(conn: &mut Conn) -> QueryResult<SyncId> {
+    let id: Option<i64> = sa::table.select(sa::id).order(sa::id.asc()).first(conn).await.optional()?;
+    Ok(SyncId::from_i64(id.unwrap_or(0)))
+}
+
+/// The highest id ever allocated (the sequence's value), or 0. A cursor above
+/// it comes from another database (a reset or a restore).
+pub async fn allocated_head(conn: &mut Conn) -> QueryResult<SyncId> {
+    #[derive(QueryableByName)]
+    struct Head {
+        #[diesel(sql_type = BigInt)]
+        head: i64,
+    }
+    let row: Head = diesel::sql_query(
+        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS head \
+         FROM sync_actions_id_seq",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(SyncId::from_i64(row.head))
+}
+
+/// Whether a client at `cursor` must bootstrap again: some action after it
+/// was pruned from the log, or the cursor is ahead of every id this log ever
+/// allocated. Unlike the reference (§10 #10), `cursor = earliest - 1` is
+/// not stale: nothing after it is missing.
+pub async fn is_stale(conn: &mut Conn, cursor: SyncId) -> QueryResult<bool> {
+    if cursor.0 == 0 {
+        return Ok(false);
+    }
+    let earliest = earliest(conn).await?;
+    if earliest.0 > 0 && cursor.0 + 1 < earliest.0 {
+        return Ok(true);
+    }
+    Ok(cursor > allocated_head(conn).await?)
+}
+
+#[derive(Queryable)]
+struct ActionRow {
+    id: i64,
+    model: String,
+    model_id: String,
+    action: String,
+    data: serde_json::Value,
+    group_id: Option<String>,
+    client_id: Option<String>,
+    client_tx_id: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl ActionRow {
+    fn into_action(self) -> Option<SyncAction> {
+        let action = self.action.chars().next().and_then(ActionKind::from_letter)?;
+        let data = match self.data {
+            serde_json::Value::Object(map) => map,
+            _ => JsonObject::new(),
+        };
+        Some(SyncAction {
+            action,
+            client_id: self.client_id,
+            client_tx_id: self.client_tx_id,
+            created_at: self.created_at,
+            data,
+            group_id: self.group_id,
+            model_id: self.model_id,
+            model_name: self.model,
+            sync_id: SyncId::from_i64(self.id),
+        })
+    }
+}
+
+/// Actions after `after` visible to `groups`, ascending, at most `limit`.
+/// Rows with a letter this server does not know are skipped.
+pub async fn page(conn: &mut Conn, after: SyncId, groups: &[String], limit: i64) -> QueryResult<Vec<SyncAction>> {
+    let rows: Vec<ActionRow> = sa::table
+        .filter(sa::id.gt(after.as_i64()))
+        .filter(visible(groups))
+        .order(sa::id.asc())
+        .limit(limit)
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(ActionRow::into_action).collect())
+}
+
+/// The committed actions of one client's transactions: `(clientTxId, id)`.
+pub async fn find_committed(conn: &mut Conn, client_id: &str, tx_ids: &[&str]) -> QueryResult<Vec<(String, SyncId)>> {
+    let rows: Vec<(Option<String>, i64)> = sa::table
+        .filter(sa::client_id.eq(client_id))
+        .filter(sa::client_tx_id.eq_any(tx_ids))
+        .select((sa::client_tx_id, sa::id))
+        .order(sa::id.asc())
+        .load(conn)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(tx, id)| tx.map(|tx| (tx, SyncId::from_i64(id)))).collect())
+}
+
+/// Serializes concurrent submissions of the same `(clientId, clientTxId)`
+/// pairs until the holder's transaction ends, so a duplicate waits for the
+/// original's commit and then finds it instead of failing on the unique
+/// index. Locks are taken in sorted order, so batches cannot deadlock.
+pub async fn lock_dedupe_keys(conn: &mut Conn, keys: &[(String, String)]) -> QueryResult<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let (clients, txs): (Vec<&str>, Vec<&str>) = keys.iter().map(|(c, t)| (c.as_str(), t.as_str())).unzip();
+    diesel::sql_query(
+        "SELECT count(pg_advisory_xact_lock(k)) FROM ( \
+           SELECT DISTINCT hashtextextended(c || chr(31) || t, 7274) AS k \
+           FROM unnest($1::text[], $2::text[]) AS u(c, t) ORDER BY k) AS keys",
+    )
+    .bind::<diesel::sql_types::Array<Text>, _>(clients)
+    .bind::<diesel::sql_types::Array<Text>, _>(txs)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A sync action about to be logged.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    /// The model's wire name.
+    pub model: &'static str,
+    /// The canonical model id.
+    pub model_id: String,
+    /// The action letter.
+    pub action: ActionKind,
+    /// The action's data.
+    pub data: JsonObject,
+    /// The sync group.
+    pub group_id: Option<String>,
+    /// The originating client.
+    pub client_id: Option<String>,
+    /// The originating transaction.
+    pub client_tx_id: Option<String>,
+}
+
+/// Takes the insert-order lock and logs `actions` in order with one
+/// statement; returns the committed form of each. Call it last in the
+/// transaction, right before commit, so the lock is held briefly.
+pub async fn append(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<Vec<SyncAction>> {
+    if actions.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('stratasync:sync_actions'), hashtext('sync_actions'))")
+        .execute(conn)
+        .await?;
+    let values: Vec<_> = actions
+        .iter()
+        .map(|a| {
+            (
+                sa::model.eq(a.model),
+                sa::model_id.eq(&a.model_id),
+                sa::action.eq(a.action.as_str()),
+                sa::data.eq(serde_json::Value::Object(a.data.clone())),
+                sa::group_id.eq(a.group_id.as_deref()),
+                sa::client_id.eq(a.client_id.as_deref()),
+                sa::client_tx_id.eq(a.client_tx_id.as_deref()),
+            )
+        })
+        .collect();
+    // A multi-row INSERT … RETURNING returns rows in VALUES order, and the
+    // ids are drawn in that order.
+    let committed: Vec<(i64, DateTime<Utc>)> =
+        diesel::insert_into(sa::table).values(values).returning((sa::id, sa::created_at)).get_results(conn).await?;
+    Ok(actions
+        .into_iter()
+        .zip(committed)
+        .map(|(a, (id, created_at))| SyncAction {
+            action: a.action,
+            client_id: a.client_id,
+            client_tx_id: a.client_tx_id,
+            created_at,
+            data: jsonb_order(a.data),
+            group_id: a.group_id,
+            model_id: a.model_id,
+            model_name: a.model.to_owned(),
+            sync_id: SyncId::from_i64(id),
+        })
+        .collect())
+}
+
+/// Reorders object keys as PostgreSQL's `jsonb` returns them (shorter keys
+/// first, then bytewise), so an action published from memory has the same
+/// bytes as the same action read back from the log.
+pub fn jsonb_order(map: JsonObject) -> JsonObject {
+    let mut entries: Vec<(String, serde_json::Value)> =
+        map.into_iter().map(|(k, v)| (k, jsonb_order_value(v))).collect();
+    entries.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes())));
+    entries.into_iter().collect()
+}
+
+fn jsonb_order_value(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(jsonb_order(map)),
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(jsonb_order_value).collect()),
+        other => other,
+    }
+}
