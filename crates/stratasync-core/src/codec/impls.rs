@@ -161,3 +161,50 @@ impl Codec<kind::Json> for Value {
         Some(value.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn out<K, T: Codec<K>>(v: &T) -> String {
+        let mut buf = Vec::new();
+        v.write_json(&mut buf);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn wire_output() {
+        assert_eq!(out::<kind::Str, _>(&"a\"b\n".to_owned()), r#""a\"b\n""#);
+        assert_eq!(out::<kind::Str, _>(&Some("é".to_owned())), r#""é""#);
+        assert_eq!(out::<kind::Str, Option<String>>(&None), "null");
+        assert_eq!(out::<kind::Number, _>(&-3i32), "-3");
+        assert_eq!(out::<kind::Number, _>(&2.0f64), "2");
+        assert_eq!(out::<kind::Number, _>(&0.1f64), "0.1");
+        assert_eq!(out::<kind::Number, _>(&f64::NAN), "null");
+        let at = chrono::DateTime::parse_from_rfc3339("2024-06-15T12:00:00.123Z").unwrap().with_timezone(&Utc);
+        assert_eq!(out::<kind::Instant, _>(&at), "1718452800123");
+        let day = NaiveDate::from_ymd_opt(2024, 6, 20).unwrap();
+        assert_eq!(out::<kind::DateOnly, _>(&day), "1718841600000");
+        let before_epoch = NaiveDate::from_ymd_opt(1969, 12, 31).unwrap();
+        assert_eq!(out::<kind::DateOnly, _>(&before_epoch), "-86400000");
+        let id = uuid::Uuid::parse_str("0A0A0A0A-0000-4000-8000-000000000001").unwrap();
+        assert_eq!(out::<kind::Uuid, _>(&id), r#""0a0a0a0a-0000-4000-8000-000000000001""#);
+        assert_eq!(out::<kind::Bool, _>(&true), "true");
+    }
+
+    #[test]
+    fn typed_input() {
+        assert_eq!(<i32 as Codec<kind::Number>>::from_json(&json!(3.0)), Some(3));
+        assert_eq!(<i32 as Codec<kind::Number>>::from_json(&json!(3.5)), None);
+        assert_eq!(<i16 as Codec<kind::Number>>::from_json(&json!(40_000)), None);
+        assert_eq!(<Option<i32> as Codec<kind::Number>>::from_json(&json!(null)), Some(None));
+        assert_eq!(<i32 as Codec<kind::Number>>::from_json(&json!(null)), None);
+        assert_eq!(<String as Codec<kind::Str>>::from_json(&json!(1)), None);
+        assert!(<NaiveDate as Codec<kind::DateOnly>>::from_json(&json!(1718841600000i64)).is_some());
+        assert!(<NaiveDate as Codec<kind::DateOnly>>::from_json(&json!(1718841600001i64)).is_none());
+        // chrono ends in year 262143, a little before the JavaScript limit.
+        assert!(<DateTime<Utc> as Codec<kind::Instant>>::from_json(&json!(8.2e15)).is_some());
+        assert!(<DateTime<Utc> as Codec<kind::Instant>>::from_json(&json!(8.64e15 + 1.0)).is_none());
+    }
+}

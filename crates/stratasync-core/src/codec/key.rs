@@ -57,3 +57,21 @@ impl<T: KeyValue> KeyValue for Option<T> {
         self.as_ref().and_then(T::key_string)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::KeyValue;
+
+    #[test]
+    fn keys_parse_strictly() {
+        assert_eq!(i64::parse_key("42"), Some(42));
+        assert_eq!(i64::parse_key("4 2"), None);
+        assert_eq!(i32::parse_key("99999999999"), None);
+        assert!(uuid::Uuid::parse_key("nope").is_none());
+        assert_eq!(
+            uuid::Uuid::parse_key("0A0A0A0A-0000-4000-8000-000000000001").and_then(|u| u.key_string()),
+            Some("0a0a0a0a-0000-4000-8000-000000000001".to_owned())
+        );
+        assert_eq!(Option::<String>::None.key_string(), None);
+    }
+}

@@ -81,3 +81,86 @@ fn check(field: &FieldSpec, value: &Value) -> Result<Value, MutationError> {
     };
     normal.ok_or_else(|| MutationError::InvalidValue { kind: field.codec, field: field.wire.to_owned() })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ActionSet, GroupKey};
+    use serde_json::json;
+
+    const fn field(wire: &'static str, codec: CodecKind, nullable: bool) -> FieldSpec {
+        FieldSpec { wire, codec, nullable, insert: true, update: true, date_now: false, default: None }
+    }
+
+    static FIELDS: [FieldSpec; 7] = [
+        field("title", CodecKind::String, false),
+        field("note", CodecKind::String, true),
+        field("rank", CodecKind::Number, false),
+        field("due", CodecKind::DateOnly, true),
+        field("done", CodecKind::Instant, true),
+        FieldSpec { date_now: true, update: false, ..field("created", CodecKind::Instant, false) },
+        FieldSpec { default: Some(|| json!("blue")), ..field("color", CodecKind::String, false) },
+    ];
+
+    static SPEC: ModelSpec = ModelSpec {
+        name: "Thing",
+        kind: ModelKind::Standard,
+        actions: ActionSet::EMPTY,
+        group: GroupKey::Global,
+        fields: &FIELDS,
+        indexed_keys: &[],
+        id_field: Some("id"),
+        key_fields: &[],
+        archive_field: None,
+    };
+
+    fn obj(v: serde_json::Value) -> JsonObject {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn insert_fills_defaults_in_spec_order() {
+        let data = normalize_insert(&SPEC, "t1", &obj(json!({"title": "x", "extra": 1}))).unwrap();
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["id", "title", "note", "rank", "due", "done", "created", "color"]);
+        assert_eq!(data["note"], json!(null));
+        assert_eq!(data["rank"], json!(0));
+        assert_eq!(data["color"], json!("blue"));
+        assert!(data["created"].as_i64().unwrap() > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn absent_plain_strings_are_left_to_the_column_default() {
+        let data = normalize_insert(&SPEC, "t1", &obj(json!({}))).unwrap();
+        assert!(!data.contains_key("title"));
+    }
+
+    #[test]
+    fn values_are_type_checked() {
+        let err = |payload| normalize_insert(&SPEC, "t1", &obj(payload)).unwrap_err().to_string();
+        assert_eq!(err(json!({"title": false})), "Invalid string value for title");
+        assert_eq!(err(json!({"rank": "1"})), "Invalid number value for rank");
+        assert_eq!(err(json!({"due": 86_400_001})), "Invalid dateOnly value for due");
+        assert_eq!(err(json!({"due": 0.5})), "Invalid dateOnly value for due");
+        assert_eq!(err(json!({"done": "2024-01-01T00:00:00Z"})), "Invalid instant value for done");
+        assert_eq!(err(json!({"done": 8.64e15 + 2.0})), "Invalid instant value for done");
+        let ok = normalize_insert(&SPEC, "t1", &obj(json!({"done": -1.9, "due": -86_400_000}))).unwrap();
+        assert_eq!(ok["done"], json!(-1), "fractions truncate toward zero");
+        assert_eq!(ok["due"], json!(-86_400_000), "days before 1970 are allowed");
+    }
+
+    #[test]
+    fn update_keeps_payload_order_and_nulls_only_where_allowed() {
+        let data = normalize_update(&SPEC, &obj(json!({"rank": 2, "created": 5, "note": null, "title": "t"}))).unwrap();
+        let keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["rank", "note", "title"], "non-update fields are ignored");
+        assert_eq!(data["note"], json!(null));
+        let err = normalize_update(&SPEC, &obj(json!({"title": null}))).unwrap_err();
+        assert_eq!(err.to_string(), "Invalid string value for title");
+        assert_eq!(
+            normalize_update(&SPEC, &obj(json!({"done": null}))).unwrap()["done"],
+            json!(null),
+            "no now default on update"
+        );
+    }
+}

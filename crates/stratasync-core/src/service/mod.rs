@@ -5,3 +5,5 @@ pub mod bootstrap;
 pub mod deltas;
 pub mod mutate;
 pub(crate) mod ndjson;
+
+pub use ndjson::NdjsonStream;
