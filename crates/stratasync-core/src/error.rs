@@ -1,8 +1,8 @@
 //! Typed errors of the engine.
 //!
-//! Every error has a stable, client-safe message ([`MutationError::client_message`],
-//! [`ServiceError`]'s `Display`); database and hook details go to the log only
-//! (PROTOCOL.md §10 #14).
+//! Every error's `Display` is a stable, client-safe message; database and
+//! hook details stay in the error's source, for logs only (PROTOCOL.md §10
+//! #14).
 
 use crate::model::{CodecKind, HookError};
 use crate::protocol::ActionKind;
