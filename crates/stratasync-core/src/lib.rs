@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod protocol;
+pub mod realtime;
 pub mod scope;
 pub mod service;
 pub mod storage;

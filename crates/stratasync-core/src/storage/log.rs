@@ -115,6 +115,20 @@ pub async fn page(conn: &mut Conn, after: SyncId, groups: &[String], limit: i64)
     Ok(rows.into_iter().filter_map(ActionRow::into_action).collect())
 }
 
+/// Every action after `after`, ascending, at most `limit` (the node's log
+/// tail that feeds live sessions).
+pub async fn tail(conn: &mut Conn, after: SyncId, limit: i64) -> QueryResult<Vec<SyncAction>> {
+    let rows: Vec<ActionRow> =
+        sa::table.filter(sa::id.gt(after.as_i64())).order(sa::id.asc()).limit(limit).load(conn).await?;
+    Ok(rows.into_iter().filter_map(ActionRow::into_action).collect())
+}
+
+/// The highest committed id of the whole log, or 0.
+pub async fn head(conn: &mut Conn) -> QueryResult<SyncId> {
+    let id: Option<i64> = sa::table.select(sa::id).order(sa::id.desc()).first(conn).await.optional()?;
+    Ok(SyncId::from_i64(id.unwrap_or(0)))
+}
+
 /// The committed actions of one client's transactions: `(clientTxId, id)`.
 pub async fn find_committed(conn: &mut Conn, client_id: &str, tx_ids: &[&str]) -> QueryResult<Vec<(String, SyncId)>> {
     let rows: Vec<(Option<String>, i64)> = sa::table
