@@ -1,1 +1,187 @@
-//! shared test support
+//! Support for the integration tests: a fresh PostgreSQL database per test,
+//! the example engine on it, and small request builders.
+//!
+//! The server is the one from `STRATASYNC_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); each [`TestDb`] creates
+//! its own database there and drops it when the test ends.
+
+pub mod http_support;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use stratasync_core::auth::{AuthContext, AuthUser};
+use stratasync_core::protocol::{MutateRequest, MutateResponse, MutationAction, TransactionInput};
+use stratasync_core::storage::{self, Pool, PoolConfig};
+use stratasync_core::SyncEngine;
+use taskboard::DevAuth;
+
+/// The administrative connection URL of the test server.
+pub fn admin_url() -> String {
+    std::env::var("STRATASYNC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database created for one test, migrated with the example schema.
+pub struct TestDb {
+    /// Its name.
+    pub name: String,
+    /// Its connection URL.
+    pub url: String,
+    /// A pool on it.
+    pub pool: Pool,
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+async fn admin_execute(sql: &str) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let mut conn = AsyncPgConnection::establish(&admin_url()).await.expect("connect to the test PostgreSQL");
+    conn.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+impl TestDb {
+    /// Creates and migrates a fresh database.
+    pub async fn new() -> TestDb {
+        let name = format!("stratasync_test_{}", uuid::Uuid::new_v4().simple());
+        admin_execute(&format!("CREATE DATABASE {name}")).await;
+        let url = with_database(&admin_url(), &name);
+        taskboard::migrate(&url).await.expect("migrations");
+        let pool = storage::connect(&url, &PoolConfig::default()).expect("pool");
+        TestDb { name, url, pool }
+    }
+
+    /// The example engine on this database.
+    pub fn engine(&self) -> SyncEngine {
+        taskboard::engine(self.pool.clone(), DevAuth::default())
+    }
+
+    /// Runs `sql` on this database.
+    pub async fn execute(&self, sql: &str) {
+        use diesel_async::SimpleAsyncConnection;
+        let mut conn = self.pool.get().await.expect("connection");
+        conn.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// The single `bigint` result of `sql`.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use diesel::sql_types::BigInt;
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            v: i64,
+        }
+        let mut conn = self.pool.get().await.expect("connection");
+        let row: Row = diesel::sql_query(format!("SELECT ({sql})::bigint AS v"))
+            .get_result(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.v
+    }
+
+    /// Terminates every server connection to this database (as a restart
+    /// or failover would).
+    pub async fn terminate_backends(&self) {
+        admin_execute(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            self.name
+        ))
+        .await;
+    }
+
+    /// A fingerprint of every table's contents (to prove nothing changed).
+    pub async fn fingerprint(&self) -> i64 {
+        self.scalar(
+            "SELECT hashtext(coalesce((SELECT string_agg(x::text, '|' ORDER BY x::text) FROM ( \
+               SELECT row_to_json(w)::text AS x FROM workspaces w UNION ALL \
+               SELECT row_to_json(t)::text FROM tasks t UNION ALL \
+               SELECT row_to_json(l)::text FROM labels l UNION ALL \
+               SELECT row_to_json(tl)::text FROM task_labels tl UNION ALL \
+               SELECT row_to_json(a)::text FROM sync_actions a) s), ''))",
+        )
+        .await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Dropping needs async I/O; do it on a thread of its own so it also
+        // works while the test's runtime is shutting down.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(admin_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")));
+        })
+        .join();
+    }
+}
+
+/// An authenticated caller with these groups (the user id is appended, as
+/// the engine does).
+pub fn user(id: &str, groups: &[&str]) -> AuthContext {
+    let mut all: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+    all.push(id.to_owned());
+    AuthContext { user: AuthUser::new(id), groups: all }
+}
+
+/// One transaction.
+pub fn tx(action: MutationAction, model: &str, model_id: &str, payload: Value) -> TransactionInput {
+    TransactionInput {
+        action,
+        client_id: "client-1".to_owned(),
+        client_tx_id: uuid::Uuid::new_v4().to_string(),
+        model_id: model_id.to_owned(),
+        model_name: model.to_owned(),
+        payload: payload.as_object().cloned().expect("payload must be an object"),
+    }
+}
+
+/// A batch of transactions.
+pub fn batch(transactions: Vec<TransactionInput>) -> MutateRequest {
+    MutateRequest { batch_id: uuid::Uuid::new_v4().to_string(), transactions }
+}
+
+/// Runs a batch and returns its response as JSON.
+pub async fn mutate(engine: &SyncEngine, user: &AuthContext, transactions: Vec<TransactionInput>) -> MutateResponse {
+    engine.mutate(user, &batch(transactions)).await.expect("mutate")
+}
+
+/// The JSON of a response.
+pub fn to_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("serializable")
+}
+
+/// Collects an NDJSON stream into parsed lines; an `Err` item becomes the
+/// error line the transport would write.
+pub async fn collect_lines(mut stream: stratasync_core::service::NdjsonStream) -> Vec<Value> {
+    let mut bytes = Vec::new();
+    let mut lines = Vec::new();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(chunk) => bytes.extend_from_slice(&chunk),
+            Err(e) => {
+                lines.extend(parse_lines(&bytes));
+                bytes.clear();
+                lines.push(json!({"message": e.to_string(), "type": "error"}));
+            }
+        }
+    }
+    lines.extend(parse_lines(&bytes));
+    lines
+}
+
+fn parse_lines(bytes: &[u8]) -> Vec<Value> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("each NDJSON line is JSON"))
+        .collect()
+}
+
+/// A workspace id for tests.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

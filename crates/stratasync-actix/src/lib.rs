@@ -1,7 +1,242 @@
-//! actix-web adapter for StrataSync.
+//! # stratasync-actix
 //!
-//! This crate maps the HTTP and WebSocket endpoints of the sync protocol onto
-//! [`stratasync_core`]. It is being built in a later milestone; see the
-//! README's status section.
+//! The actix-web adapter of StrataSync: it maps the HTTP endpoints of the
+//! sync protocol (`PROTOCOL.md` §3–4) onto a [`SyncEngine`] and adds
+//! nothing else. Parsing and validation live in
+//! [`stratasync_core::request`], sync logic in the engine; this crate only
+//! reads requests, calls them, and writes responses.
+//!
+//! ## Mounting
+//!
+//! One call mounts every endpoint under a path the application chooses.
+//! The scope composes with the application's own routes, middleware and
+//! `App` data, and installs no global state:
+//!
+//! ```no_run
+//! use actix_web::{web, App, HttpResponse, HttpServer};
+//! use stratasync_actix::SyncHttp;
+//! use stratasync_core::SyncEngine;
+//!
+//! async fn serve(engine: SyncEngine) -> std::io::Result<()> {
+//!     // Build it once, outside the factory: every worker then shares one
+//!     // request-id counter.
+//!     let sync = SyncHttp::new(engine);
+//!     HttpServer::new(move || {
+//!         App::new()
+//!             .route("/health", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
+//!             .service(sync.scope("/sync"))
+//!     })
+//!     .bind(("127.0.0.1", 3000))?
+//!     .run()
+//!     .await
+//! }
+//! ```
+//!
+//! [`sync_scope`]`("/sync", engine)` is the one-line form (with a counter
+//! per scope instance, so per worker), and [`SyncHttp::configure`] mounts
+//! the routes into any `ServiceConfig`, e.g. a scope the application
+//! builds and wraps itself.
+//!
+//! ## Endpoints
+//!
+//! | route | success | errors |
+//! |---|---|---|
+//! | `GET {path}/bootstrap` | 200 `application/x-ndjson` stream | 400, 401, 500 |
+//! | `POST {path}/batch` | 200 `application/x-ndjson` stream | 400, 401, 413, 415, 500 |
+//! | `GET {path}/deltas` | 200 `application/json; charset=utf-8` | 400, 401, 409, 500, 503 |
+//! | `POST {path}/mutate` | 200 `application/json; charset=utf-8` | 400, 401, 413, 415, 500, 503 |
+//!
+//! Checks run in the protocol's order: body (415 content type, 413 over
+//! [`MAX_BODY_BYTES`] = 1 MiB, 400 invalid or empty JSON), validation (400
+//! `{"details":[…],"error":"Validation failed","requestId":"req-…","source":…}`),
+//! authentication (401 `{"error":"Authorization header required"}`,
+//! `Invalid authorization format`, `Invalid token`, `Token expired`; 500
+//! `{"error":"Failed to resolve sync groups"}`), then the service. A stale
+//! delta cursor answers 409
+//! `{"error":"BOOTSTRAP_REQUIRED","message":"A fresh bootstrap is required before fetching deltas"}`;
+//! an unreachable database answers 503 with `Retry-After: 1` and a generic
+//! message. No response carries SQL, database error text or file paths:
+//! details go to the `tracing` log only.
+//!
+//! A validation failure of `/mutate` that lies inside transactions also
+//! carries `"clientTxId"`, so the client drops that transaction instead of
+//! requeueing the batch (see [`stratasync_core::request`]).
+//!
+//! Bootstrap and batch stream: each chunk the engine produces (about 64 KiB
+//! of rows) is written as soon as it is ready, with chunked transfer
+//! encoding and `Cache-Control: no-cache`, so memory stays flat whatever
+//! the row count. An error after the 200 is written as a last line
+//! `{"message":"…","type":"error"}`, and the response ends.
+//!
+//! ## CORS
+//!
+//! Browsers need CORS when the client runs on another origin. The adapter
+//! leaves it to the application; with [`actix-cors`](https://docs.rs/actix-cors),
+//! wrap the `App` (or only the sync scope). The client sends
+//! `Authorization` and `Content-Type`, so allow both:
+//!
+//! ```no_run
+//! use actix_cors::Cors;
+//! use actix_web::{http::header, App, HttpServer};
+//! use stratasync_actix::SyncHttp;
+//! # async fn serve(sync: SyncHttp) -> std::io::Result<()> {
+//! HttpServer::new(move || {
+//!     let cors = Cors::default()
+//!         .allowed_origin("https://app.example.com")
+//!         .allowed_methods(["GET", "POST"])
+//!         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+//!         .max_age(3600);
+//!     App::new().wrap(cors).service(sync.scope("/sync"))
+//! })
+//! .bind(("127.0.0.1", 3000))?
+//! .run()
+//! .await
+//! # }
+//! ```
+//!
+//! ## Compression
+//!
+//! Also the application's choice: enable one of actix-web's
+//! `compress-gzip`, `compress-brotli` or `compress-zstd` features and wrap
+//! the app or the scope in [`Compress`](https://docs.rs/actix-web/4/actix_web/middleware/struct.Compress.html).
+//! It negotiates with `Accept-Encoding` and compresses the NDJSON streams
+//! chunk by chunk (rows can then reach the client a little later, as the
+//! encoder buffers):
+//!
+//! ```no_run
+//! use actix_web::{middleware::Compress, App, HttpServer};
+//! use stratasync_actix::SyncHttp;
+//! # async fn serve(sync: SyncHttp) -> std::io::Result<()> {
+//! HttpServer::new(move || App::new().service(sync.scope("/sync").wrap(Compress::default())))
+//!     .bind(("127.0.0.1", 3000))?
+//!     .run()
+//!     .await
+//! # }
+//! ```
 
+mod body;
+mod error;
+mod handlers;
+mod ndjson;
+mod ws;
+
+use actix_web::{web, HttpRequest, Scope};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
 pub use stratasync_core as core;
+use stratasync_core::realtime::{NoSocketHooks, SocketHooks};
+pub use stratasync_core::request::MAX_BODY_BYTES;
+use stratasync_core::SyncEngine;
+
+/// The sync endpoints of one engine, ready to mount.
+///
+/// Cheap to clone: clones share the engine and the request-id counter.
+/// Build it once per process, outside the `HttpServer::new` factory, and
+/// call [`SyncHttp::scope`] (or [`SyncHttp::configure`]) inside it.
+#[derive(Clone)]
+pub struct SyncHttp {
+    engine: SyncEngine,
+    body_limit: usize,
+    requests: Arc<AtomicU64>,
+    socket_hooks: Arc<dyn SocketHooks>,
+    heartbeat: Duration,
+}
+
+impl std::fmt::Debug for SyncHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncHttp")
+            .field("engine", &self.engine)
+            .field("body_limit", &self.body_limit)
+            .field("heartbeat", &self.heartbeat)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default interval of WebSocket pings (PROTOCOL.md §7.6).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+
+impl SyncHttp {
+    /// The endpoints of `engine`, with the default body limit
+    /// ([`MAX_BODY_BYTES`]).
+    pub fn new(engine: SyncEngine) -> Self {
+        SyncHttp {
+            engine,
+            body_limit: MAX_BODY_BYTES,
+            requests: Arc::new(AtomicU64::new(0)),
+            socket_hooks: Arc::new(NoSocketHooks),
+            heartbeat: HEARTBEAT_INTERVAL,
+        }
+    }
+
+    /// Runs `hooks` on every WebSocket (subscribe, app messages, close).
+    pub fn socket_hooks(mut self, hooks: impl SocketHooks) -> Self {
+        self.socket_hooks = Arc::new(hooks);
+        self
+    }
+
+    /// Sets the WebSocket ping interval; a socket that has not answered the
+    /// previous ping by the next one is closed with 1011 `Heartbeat timeout`.
+    pub fn heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
+    /// Sets the largest accepted request body, in bytes (larger ones get
+    /// 413).
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// The engine behind the endpoints.
+    pub fn engine(&self) -> &SyncEngine {
+        &self.engine
+    }
+
+    /// A scope at `path` (e.g. `"/sync"`) with `GET bootstrap`,
+    /// `POST batch`, `GET deltas`, `POST mutate` and `GET ws`.
+    pub fn scope(&self, path: &str) -> Scope {
+        web::scope(path).configure(|cfg| self.configure(cfg))
+    }
+
+    /// Registers the routes (`/bootstrap`, `/batch`, `/deltas`, `/mutate`,
+    /// `/ws`)
+    /// in `cfg`, relative to wherever `cfg` is mounted. Registers no app
+    /// data: the handlers hold their state themselves.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        let state = Arc::new(handlers::State {
+            engine: self.engine.clone(),
+            body_limit: self.body_limit,
+            requests: Arc::clone(&self.requests),
+        });
+        let socket = Arc::new(ws::WsState {
+            engine: self.engine.clone(),
+            hooks: Arc::clone(&self.socket_hooks),
+            heartbeat: self.heartbeat,
+        });
+        let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state);
+        cfg.route("/bootstrap", web::get().to(move |req: HttpRequest| handlers::bootstrap(s1.clone(), req)))
+            .route(
+                "/batch",
+                web::post().to(move |req: HttpRequest, body: web::Payload| handlers::batch(s2.clone(), req, body)),
+            )
+            .route("/deltas", web::get().to(move |req: HttpRequest| handlers::deltas(s3.clone(), req)))
+            .route(
+                "/mutate",
+                web::post().to(move |req: HttpRequest, body: web::Payload| handlers::mutate(s4.clone(), req, body)),
+            )
+            .route(
+                "/ws",
+                web::get().to(move |req: HttpRequest, body: web::Payload| ws::upgrade(socket.clone(), req, body)),
+            );
+    }
+}
+
+/// `SyncHttp::new(engine).scope(path)`: every endpoint under `path`.
+///
+/// Called inside an `HttpServer` factory, each worker gets its own
+/// request-id counter; use [`SyncHttp`] for one per process.
+pub fn sync_scope(path: &str, engine: SyncEngine) -> Scope {
+    SyncHttp::new(engine).scope(path)
+}

@@ -4,8 +4,9 @@
 use crate::auth::{self, AuthContext, AuthError, SyncAuth};
 use crate::bus::DeltaBus;
 use crate::model::Registry;
+use crate::realtime::{Hub, HubConfig};
 use crate::storage::Pool;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Everything a sync server needs; cheap to clone.
 #[derive(Clone)]
@@ -14,6 +15,14 @@ pub struct SyncEngine {
     pub(crate) registry: Registry,
     pub(crate) auth: Arc<dyn SyncAuth>,
     pub(crate) bus: DeltaBus,
+    realtime: Arc<Realtime>,
+}
+
+/// The live feed, started on first use (it needs the async runtime).
+#[derive(Default)]
+struct Realtime {
+    config: HubConfig,
+    hub: OnceLock<Hub>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -25,7 +34,19 @@ impl std::fmt::Debug for SyncEngine {
 impl SyncEngine {
     /// An engine over `pool` serving the models of `registry`.
     pub fn new(pool: Pool, registry: Registry, auth: impl SyncAuth) -> Self {
-        SyncEngine { pool, registry, auth: Arc::new(auth), bus: DeltaBus::default() }
+        SyncEngine { pool, registry, auth: Arc::new(auth), bus: DeltaBus::default(), realtime: Arc::default() }
+    }
+
+    /// Tunes the live feed (before the first WebSocket subscribes).
+    pub fn with_hub_config(mut self, config: HubConfig) -> Self {
+        self.realtime = Arc::new(Realtime { config, hub: OnceLock::new() });
+        self
+    }
+
+    /// The node's live feed, started on first use. Must be called inside
+    /// the tokio runtime.
+    pub fn hub(&self) -> &Hub {
+        self.realtime.hub.get_or_init(|| Hub::start(self.pool.clone(), &self.bus, self.realtime.config.clone()))
     }
 
     /// The connection pool.
@@ -41,6 +62,11 @@ impl SyncEngine {
     /// The in-process delta bus.
     pub fn bus(&self) -> &DeltaBus {
         &self.bus
+    }
+
+    /// Verifies a token only (the WebSocket upgrade does not resolve groups).
+    pub async fn verify_token(&self, token: &str) -> Result<auth::AuthUser, auth::AuthRejection> {
+        self.auth.verify_token(token).await
     }
 
     /// Verifies a token and resolves the caller's groups (PROTOCOL.md §3.2).

@@ -15,6 +15,7 @@ pub mod error;
 pub mod model;
 pub mod protocol;
 pub mod realtime;
+pub mod request;
 pub mod scope;
 pub mod service;
 pub mod storage;
@@ -76,6 +77,15 @@ pub mod __private {
         C::SqlType: NotNullCursor,
     {
     }
+
+    /// What a custom `#[sync(scope = path)]` function returns for Diesel
+    /// table `T`: the boxed `WHERE` condition selecting the rows the caller
+    /// may see, written as
+    /// `fn(&ScopeFilter) -> Scope<'_, tasks::table>`. (`BoxableExpression`
+    /// is `Send` already; Diesel implements its query traits for exactly
+    /// this `dyn` type, so no other bound may be added.)
+    pub type Scope<'a, T> =
+        Box<dyn diesel::BoxableExpression<T, diesel::pg::Pg, SqlType = diesel::sql_types::Bool> + 'a>;
 
     /// Boxes a future (generated storage methods return `BoxFuture`).
     pub fn boxed<'a, T>(f: impl std::future::Future<Output = T> + Send + 'a) -> BoxFuture<'a, T> {

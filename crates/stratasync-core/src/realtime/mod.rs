@@ -1,7 +1,11 @@
 //! Realtime delivery: the node's live feed and the WebSocket frames.
 
 pub mod frame;
+pub mod hooks;
 pub mod hub;
+pub mod redis;
+pub mod session;
 
 pub use frame::DeltaFrame;
+pub use hooks::{NoSocketHooks, SocketContext, SocketHooks, SocketSender};
 pub use hub::{Hub, HubConfig, Subscription};

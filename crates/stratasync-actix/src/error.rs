@@ -1,0 +1,119 @@
+//! Every failure of the sync endpoints, and the one place that decides how
+//! each looks over HTTP (PROTOCOL.md §3.1, §4.0, §4.3).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+use stratasync_core::auth::AuthError;
+use stratasync_core::request::{BearerError, BodyError, FrameworkErrorBody, ValidationFailure};
+use stratasync_core::{AuthRejection, ServiceError};
+
+/// `application/json; charset=utf-8`, as the reference sends JSON.
+pub(crate) const JSON: &str = "application/json; charset=utf-8";
+
+/// A failed request to a sync endpoint.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// 400 validation failure, with the request id it is reported under.
+    Invalid { failure: ValidationFailure, request_id: String },
+    /// 400, 413 or 415 before validation.
+    Body(BodyError),
+    /// 401: no usable `Authorization` header.
+    Bearer(BearerError),
+    /// 401 (token refused) or 500 (groups unresolved).
+    Auth(AuthError),
+    /// 409, 500 or 503 from a service.
+    Service(ServiceError),
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Invalid { failure, .. } => fmt::Display::fmt(failure, f),
+            ApiError::Body(e) => fmt::Display::fmt(e, f),
+            ApiError::Bearer(e) => fmt::Display::fmt(e, f),
+            ApiError::Auth(e) => fmt::Display::fmt(e, f),
+            ApiError::Service(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorOnly<'a> {
+    error: &'a str,
+}
+
+#[derive(Serialize)]
+struct ErrorWithMessage<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        let code = match self {
+            ApiError::Invalid { .. } => 400,
+            ApiError::Body(e) => e.status(),
+            ApiError::Bearer(_) => 401,
+            ApiError::Auth(AuthError::Rejected(_)) => 401,
+            ApiError::Auth(AuthError::Groups(_)) => 500,
+            ApiError::Service(ServiceError::BootstrapRequired) => 409,
+            ApiError::Service(ServiceError::Storage(_)) => 503,
+            ApiError::Service(ServiceError::IndexedKeyNotAllowed { .. } | ServiceError::BatchLimitExceeded { .. }) => {
+                500
+            }
+        };
+        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            ApiError::Invalid { failure, request_id } => {
+                tracing::debug!(%request_id, %failure, "request failed validation");
+                json(status, &failure.body(request_id))
+            }
+            ApiError::Body(e) => {
+                tracing::debug!(error = %e, "request body refused");
+                json(status, &e.body())
+            }
+            ApiError::Bearer(e) => json(status, &ErrorOnly { error: &e.to_string() }),
+            ApiError::Auth(AuthError::Rejected(AuthRejection::Invalid)) => {
+                json(status, &ErrorOnly { error: "Invalid token" })
+            }
+            ApiError::Auth(AuthError::Rejected(AuthRejection::Expired)) => {
+                json(status, &ErrorOnly { error: "Token expired" })
+            }
+            ApiError::Auth(AuthError::Groups(source)) => {
+                tracing::error!(error = %source, "resolving sync groups failed");
+                json(status, &ErrorOnly { error: "Failed to resolve sync groups" })
+            }
+            ApiError::Service(e @ ServiceError::BootstrapRequired) => {
+                json(status, &ErrorWithMessage { error: "BOOTSTRAP_REQUIRED", message: &e.to_string() })
+            }
+            ApiError::Service(e @ ServiceError::Storage(source)) => {
+                tracing::warn!(error = ?source, "storage failure answered 503");
+                let mut response = json(status, &FrameworkErrorBody::generic(503, e.to_string()));
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
+            ApiError::Service(e) => {
+                tracing::error!(error = %e, "unexpected service error");
+                json(status, &FrameworkErrorBody::generic(500, e.to_string()))
+            }
+        }
+    }
+}
+
+/// A JSON response with the reference's content type.
+pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => HttpResponse::build(status).insert_header((header::CONTENT_TYPE, JSON)).body(bytes),
+        Err(e) => {
+            tracing::error!(error = %e, "serializing a response failed");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! NDJSON responses: the core's chunks, passed on as they are produced.
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use bytes::Bytes;
+use futures_util::Stream;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use stratasync_core::protocol::ErrorLine;
+use stratasync_core::service::NdjsonStream;
+
+/// A 200 streaming `application/x-ndjson` response (chunked, no
+/// `Content-Length`, `Cache-Control: no-cache`).
+pub(crate) fn response(stream: NdjsonStream) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/x-ndjson"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(NdjsonBody { inner: Some(stream) })
+}
+
+/// The response body: each chunk is written as soon as the service sends
+/// it; a service error becomes the last line,
+/// `{"message":"<client-safe message>","type":"error"}`, and ends the body.
+/// Dropping it (the client went away) drops the channel, which stops the
+/// producer.
+struct NdjsonBody {
+    inner: Option<NdjsonStream>,
+}
+
+impl Stream for NdjsonBody {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        match Pin::new(inner).poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(Some(Err(e))) => {
+                self.inner = None;
+                tracing::warn!(error = ?e, "NDJSON stream ended with an error line");
+                Poll::Ready(Some(Ok(error_line(&e.to_string()))))
+            }
+            Poll::Ready(None) => {
+                self.inner = None;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+/// `{"message":…,"type":"error"}\n`.
+fn error_line(message: &str) -> Bytes {
+    let mut line = serde_json::to_vec(&ErrorLine::new(message))
+        .unwrap_or_else(|_| br#"{"message":"Internal error","type":"error"}"#.to_vec());
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_line_shape() {
+        assert_eq!(error_line("Storage \"x\"").as_ref(), b"{\"message\":\"Storage \\\"x\\\"\",\"type\":\"error\"}\n");
+    }
+}

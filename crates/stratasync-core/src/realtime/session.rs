@@ -1,0 +1,305 @@
+//! The subscribe algorithm of a live socket (PROTOCOL.md §7.2–7.5),
+//! independent of the WebSocket library.
+//!
+//! Differences from the reference, on purpose:
+//! * live frames come from the node's log tail ([`super::Hub`]), so a
+//!   session's stream is strictly ascending with no gaps, even when commits
+//!   race (§10 #1, #2);
+//! * every failed subscribe answers with an error frame (§10 #16): a failing
+//!   stale check or log read sends `Replay failed` and closes with 1011;
+//! * the stale check is the corrected one of [`crate::storage::log::is_stale`]
+//!   (§10 #10).
+
+use super::frame::{error_frame, subscribed_frame, DeltaFrame};
+use super::hub::Subscription;
+use crate::auth::{AuthError, AuthRejection};
+use crate::engine::SyncEngine;
+use crate::protocol::SyncId;
+use crate::storage::{log, StorageError};
+use bytes::Bytes;
+use futures_util::FutureExt;
+use serde_json::Value;
+use std::future::Future;
+
+/// Actions read per replay query.
+pub const REPLAY_PAGE: i64 = 1000;
+
+/// A parsed client frame (§7.2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame {
+    /// A valid `subscribe`.
+    Subscribe(SubscribeRequest),
+    /// `type: "subscribe"` with a bad `token`, `afterSyncId` or `groups`.
+    InvalidSubscribe,
+    /// Any other JSON object (or array): the application's.
+    App(Value),
+    /// Not JSON, or a JSON primitive: ignored.
+    Ignored,
+}
+
+/// `{"type":"subscribe","token":…,"afterSyncId":"…","groups":[…]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscribeRequest {
+    /// The bearer token (checked separately from the upgrade's).
+    pub token: String,
+    /// The client's cursor (`"0"` when absent).
+    pub after_sync_id: SyncId,
+    /// Requested groups (`None`: all authorized).
+    pub groups: Option<Vec<String>>,
+}
+
+/// Parses one text frame.
+pub fn parse_client_frame(text: &str) -> ClientFrame {
+    let Ok(value) = serde_json::from_str::<Value>(text) else { return ClientFrame::Ignored };
+    let Some(object) = value.as_object() else {
+        return if value.is_array() { ClientFrame::App(value) } else { ClientFrame::Ignored };
+    };
+    if object.get("type").and_then(Value::as_str) != Some("subscribe") {
+        return ClientFrame::App(value);
+    }
+    let token = object.get("token").and_then(Value::as_str);
+    let after = match object.get("afterSyncId") {
+        None => Some(SyncId(0)),
+        Some(Value::String(s)) => s.parse().ok(),
+        Some(_) => None,
+    };
+    let groups = match object.get("groups") {
+        None => Some(None),
+        Some(Value::Array(items)) => {
+            items.iter().map(|g| g.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>().map(Some)
+        }
+        Some(_) => None,
+    };
+    match (token, after, groups) {
+        (Some(token), Some(after_sync_id), Some(groups)) => {
+            ClientFrame::Subscribe(SubscribeRequest { token: token.to_owned(), after_sync_id, groups })
+        }
+        _ => ClientFrame::InvalidSubscribe,
+    }
+}
+
+/// Sends text frames to the socket; implemented by the transport.
+pub trait Outbound: Send {
+    /// Sends one text frame; `Err` if the socket is gone.
+    fn send(&mut self, text: Bytes) -> impl Future<Output = Result<(), SocketGone>> + Send;
+}
+
+/// The socket closed while a frame was being sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the socket is closed")]
+pub struct SocketGone;
+
+/// A close code and reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Close {
+    /// The WebSocket close code.
+    pub code: u16,
+    /// The reason text.
+    pub reason: &'static str,
+}
+
+impl Close {
+    /// 1011 `Failed to resolve sync groups`.
+    pub const GROUPS: Close = Close { code: 1011, reason: "Failed to resolve sync groups" };
+    /// 1011 `Replay failed`.
+    pub const REPLAY: Close = Close { code: 1011, reason: "Replay failed" };
+    /// 1011 `Heartbeat timeout`.
+    pub const HEARTBEAT: Close = Close { code: 1011, reason: "Heartbeat timeout" };
+    /// 4008 `Replay buffer limit exceeded`.
+    pub const BUFFER: Close = Close { code: 4008, reason: "Replay buffer limit exceeded" };
+    /// 4008 `Send buffer limit exceeded`: a live consumer too slow to keep
+    /// up; it resumes from the log when it reconnects.
+    pub const SLOW: Close = Close { code: 4008, reason: "Send buffer limit exceeded" };
+}
+
+/// How a subscribe ended.
+#[derive(Debug)]
+pub enum Subscribed {
+    /// The `subscribed` frame was sent; live frames follow.
+    Live(LiveFeed),
+    /// An error frame was sent; the socket stays open, unsubscribed.
+    Refused,
+    /// An error frame was sent (if the socket still was there); close it.
+    Close(Close),
+}
+
+/// The authorized identity of a subscribed socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user.
+    pub user_id: String,
+    /// The session's groups.
+    pub groups: Vec<String>,
+}
+
+/// A subscribed session's live frames, gated by its cursor.
+#[derive(Debug)]
+pub struct LiveFeed {
+    /// Who subscribed, with which groups.
+    pub identity: Identity,
+    subscription: Subscription,
+    cursor: SyncId,
+}
+
+/// What the live feed produced.
+#[derive(Debug)]
+pub enum LiveEvent {
+    /// A delta frame to send.
+    Frame(Bytes),
+    /// The session's inbox overflowed; close with [`Close::SLOW`].
+    Overflow,
+}
+
+impl LiveFeed {
+    /// The next frame after the cursor (waits), or an overflow.
+    pub async fn next(&mut self) -> LiveEvent {
+        loop {
+            tokio::select! {
+                biased;
+                _ = self.subscription.overflow.notified() => return LiveEvent::Overflow,
+                frame = self.subscription.frames.recv() => match frame {
+                    Some(frame) if frame.sync_id > self.cursor => {
+                        self.cursor = frame.sync_id;
+                        return LiveEvent::Frame(frame.bytes);
+                    }
+                    Some(_) => continue,
+                    // The hub is gone: nothing more will come.
+                    None => return std::future::pending().await,
+                },
+            }
+        }
+    }
+
+    /// The last sync id sent.
+    pub fn cursor(&self) -> SyncId {
+        self.cursor
+    }
+}
+
+async fn send_str(out: &mut impl Outbound, text: String) -> Result<(), SocketGone> {
+    out.send(Bytes::from(text)).await
+}
+
+/// Runs steps 3–9 of §7.3 for `request` (the caller has already reset the
+/// session and run its `onSubscribe` hook).
+pub async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &mut impl Outbound) -> Subscribed {
+    let user = match engine.authorize(&request.token).await {
+        Ok(user) => user,
+        Err(AuthError::Rejected(AuthRejection::Invalid | AuthRejection::Expired)) => {
+            let _ = send_str(out, error_frame(None, "Invalid token")).await;
+            return Subscribed::Refused;
+        }
+        Err(AuthError::Groups(e)) => {
+            tracing::error!(error = %e, "group resolution failed on subscribe");
+            let _ = send_str(out, error_frame(None, "Failed to resolve sync groups")).await;
+            return Subscribed::Close(Close::GROUPS);
+        }
+    };
+    let groups: Vec<String> = match &request.groups {
+        None => user.groups.clone(),
+        Some(requested) => crate::auth::dedupe(requested.iter().filter(|g| user.has_group(g)).cloned()),
+    };
+    let identity = Identity { user_id: user.user_id().to_owned(), groups };
+    match replay(engine, request.after_sync_id, identity, out).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(SocketGone)) => Subscribed::Close(Close::REPLAY),
+        Err(e) => {
+            tracing::error!(error = ?e, "replay failed");
+            let _ = send_str(out, error_frame(None, "Replay failed")).await;
+            Subscribed::Close(Close::REPLAY)
+        }
+    }
+}
+
+/// Stale check, join the feed, replay from the log, flush the buffered
+/// live frames, then `subscribed`.
+async fn replay(
+    engine: &SyncEngine,
+    after: SyncId,
+    identity: Identity,
+    out: &mut impl Outbound,
+) -> Result<Result<Subscribed, SocketGone>, StorageError> {
+    let mut conn = engine.pool().get().await?;
+    if log::is_stale(&mut conn, after).await? {
+        let frame =
+            error_frame(Some("BOOTSTRAP_REQUIRED"), "A fresh bootstrap is required before subscribing to deltas");
+        return Ok(send_str(out, frame).await.map(|()| Subscribed::Refused));
+    }
+    // Join before reading: everything committed from here on is buffered,
+    // everything before is in the log, so the two overlap and nothing is
+    // missed; the cursor gate drops the overlap.
+    let subscription = engine.hub().subscribe(&identity.groups);
+    let mut cursor = after;
+    loop {
+        if subscription.overflow.notified().now_or_never().is_some() {
+            let frame = error_frame(Some("BUFFER_OVERFLOW"), "Replay buffer limit exceeded");
+            let _ = send_str(out, frame).await;
+            return Ok(Ok(Subscribed::Close(Close::BUFFER)));
+        }
+        let page = log::page(&mut conn, cursor, &identity.groups, REPLAY_PAGE).await?;
+        for action in &page {
+            if let Err(gone) = out.send(DeltaFrame::of(action).bytes).await {
+                return Ok(Err(gone));
+            }
+            cursor = action.sync_id;
+        }
+        if (page.len() as i64) < REPLAY_PAGE {
+            break;
+        }
+    }
+    drop(conn);
+    let mut feed = LiveFeed { identity, subscription, cursor };
+    // Flush what arrived during the replay, in order, without duplicates.
+    while let Ok(frame) = feed.subscription.frames.try_recv() {
+        if frame.sync_id > feed.cursor {
+            if let Err(gone) = out.send(frame.bytes).await {
+                return Ok(Err(gone));
+            }
+            feed.cursor = frame.sync_id;
+        }
+    }
+    if feed.subscription.overflow.notified().now_or_never().is_some() {
+        let _ = send_str(out, error_frame(Some("BUFFER_OVERFLOW"), "Replay buffer limit exceeded")).await;
+        return Ok(Ok(Subscribed::Close(Close::BUFFER)));
+    }
+    if let Err(gone) = send_str(out, subscribed_frame(feed.cursor, &feed.identity.groups)).await {
+        return Ok(Err(gone));
+    }
+    Ok(Ok(Subscribed::Live(feed)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_client_frames() {
+        let sub = |s: &str| parse_client_frame(s);
+        assert_eq!(
+            sub(r#"{"afterSyncId":"0012","groups":["w1","u1"],"token":"t","type":"subscribe","extra":1}"#),
+            ClientFrame::Subscribe(SubscribeRequest {
+                token: "t".into(),
+                after_sync_id: SyncId(12),
+                groups: Some(vec!["w1".into(), "u1".into()])
+            })
+        );
+        assert_eq!(
+            sub(r#"{"token":"t","type":"subscribe"}"#),
+            ClientFrame::Subscribe(SubscribeRequest { token: "t".into(), after_sync_id: SyncId(0), groups: None })
+        );
+        for bad in [
+            r#"{"type":"subscribe"}"#,
+            r#"{"type":"subscribe","token":"t","afterSyncId":12}"#,
+            r#"{"type":"subscribe","token":"t","afterSyncId":"-1"}"#,
+            r#"{"type":"subscribe","token":"t","groups":[1]}"#,
+            r#"{"type":"subscribe","token":"t","groups":"w1"}"#,
+        ] {
+            assert_eq!(sub(bad), ClientFrame::InvalidSubscribe, "{bad}");
+        }
+        assert_eq!(sub(r#"{"type":"yjs_update"}"#), ClientFrame::App(json!({"type": "yjs_update"})));
+        assert_eq!(sub("[1]"), ClientFrame::App(json!([1])));
+        assert_eq!(sub("42"), ClientFrame::Ignored);
+        assert_eq!(sub("not json"), ClientFrame::Ignored);
+    }
+}

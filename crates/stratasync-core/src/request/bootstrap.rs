@@ -1,0 +1,196 @@
+//! `GET /sync/bootstrap` query (PROTOCOL.md §4.1).
+
+use super::failure::{Source, ValidationFailure};
+use super::issues::{expected, Issues};
+use super::query::{comma_list, Query, QueryValue};
+use crate::protocol::SyncId;
+use crate::service::bootstrap::{BootstrapKind, BootstrapParams};
+
+pub(super) const TYPE_OPTIONS: &str = r#"Invalid option: expected one of "full"|"partial""#;
+pub(super) const BOOL_OPTIONS: &str = r#"Invalid option: expected one of "true"|"false""#;
+pub(super) const FIRST_SYNC_ID_NUMERIC: &str = "firstSyncId must be a numeric string";
+pub(super) const FIRST_SYNC_ID_REQUIRED: &str = "firstSyncId is required for partial bootstrap";
+
+/// A string-typed query key: absent, one value, or an aborting
+/// "received array" issue.
+pub(super) fn string_key<'q>(query: &'q Query, key: &'static str, issues: &mut Issues) -> Option<&'q str> {
+    match query.get(key) {
+        QueryValue::Absent => None,
+        QueryValue::One(value) => Some(value),
+        QueryValue::Many(_) => {
+            issues.abort(key, expected("string", "array"));
+            None
+        }
+    }
+}
+
+/// An enum-typed query key: anything but one of `options` (a repeated key
+/// included) is an aborting issue with `message`.
+fn enum_key<'q>(
+    query: &'q Query,
+    key: &'static str,
+    options: &[&str],
+    message: &str,
+    issues: &mut Issues,
+) -> Option<&'q str> {
+    match query.get(key) {
+        QueryValue::Absent => None,
+        QueryValue::One(value) if options.contains(&value) => Some(value),
+        _ => {
+            issues.abort(key, message);
+            None
+        }
+    }
+}
+
+/// Parses and validates the bootstrap query string.
+///
+/// | key | rule | message |
+/// |---|---|---|
+/// | `type` | `full` or `partial` (absent: full) | `Invalid option: expected one of "full"\|"partial"` |
+/// | `firstSyncId` | a sync id | `firstSyncId must be a numeric string` |
+/// | — | required (non-empty) when `type=partial` | `firstSyncId is required for partial bootstrap` |
+/// | `onlyModels` | comma list; `onlyModels=` gives `Some([])` (no models) | — |
+/// | `syncGroups` | comma list | — |
+/// | `schemaHash` | any string (absent: `""`) | — |
+/// | `noSyncPackets` | `true` or `false`, otherwise ignored | `Invalid option: expected one of "true"\|"false"` |
+///
+/// Unknown keys are ignored. A string key given twice gets
+/// `Invalid input: expected string, received array`; an enum key given
+/// twice gets its enum message. The partial rule runs only when no type
+/// failure was found, and joins the numeric message when `firstSyncId=`.
+///
+/// ```
+/// use stratasync_core::request::bootstrap_query;
+/// let params = bootstrap_query("type=partial&firstSyncId=42&onlyModels=Task%2CLabel").unwrap();
+/// assert_eq!(params.only_models, Some(vec!["Task".to_owned(), "Label".to_owned()]));
+/// let failure = bootstrap_query("type=partial").unwrap_err();
+/// assert_eq!(failure.details[0].message, "firstSyncId is required for partial bootstrap");
+/// ```
+pub fn bootstrap_query(raw: &str) -> Result<BootstrapParams, ValidationFailure> {
+    let query = Query::parse(raw);
+    let mut issues = Issues::new();
+
+    let kind = match enum_key(&query, "type", &["full", "partial"], TYPE_OPTIONS, &mut issues) {
+        Some("partial") => BootstrapKind::Partial,
+        _ => BootstrapKind::Full,
+    };
+    let first_raw = string_key(&query, "firstSyncId", &mut issues);
+    let first_sync_id = match first_raw {
+        None => None,
+        Some(raw) => match raw.parse::<SyncId>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                issues.soft("firstSyncId", FIRST_SYNC_ID_NUMERIC);
+                None
+            }
+        },
+    };
+    let only_models = string_key(&query, "onlyModels", &mut issues).map(comma_list);
+    let sync_groups = string_key(&query, "syncGroups", &mut issues).map(comma_list);
+    let schema_hash = string_key(&query, "schemaHash", &mut issues).unwrap_or_default().to_owned();
+    // Accepted and ignored, as in the reference.
+    let _ = enum_key(&query, "noSyncPackets", &["true", "false"], BOOL_OPTIONS, &mut issues);
+
+    if !issues.aborted() && kind == BootstrapKind::Partial && first_raw.is_none_or(str::is_empty) {
+        issues.soft("firstSyncId", FIRST_SYNC_ID_REQUIRED);
+    }
+    if !issues.is_empty() {
+        return Err(issues.into_failure(Source::Query));
+    }
+    Ok(BootstrapParams { kind, first_sync_id, only_models, sync_groups, schema_hash })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(raw: &str) -> Vec<(String, String)> {
+        let failure = bootstrap_query(raw).expect_err(raw);
+        assert_eq!(failure.source, Source::Query);
+        assert_eq!(failure.client_tx_id, None);
+        failure.details.into_iter().map(|d| (d.field, d.message)).collect()
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(f, m)| ((*f).to_owned(), (*m).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults() {
+        let p = bootstrap_query("").unwrap();
+        assert_eq!(p.kind, BootstrapKind::Full);
+        assert_eq!(p.first_sync_id, None);
+        assert_eq!(p.only_models, None);
+        assert_eq!(p.sync_groups, None);
+        assert_eq!(p.schema_hash, "");
+    }
+
+    #[test]
+    fn client_request_shape() {
+        let p = bootstrap_query(
+            "type=full&onlyModels=Task%2CLabel&schemaHash=h1&firstSyncId=0007&syncGroups=w1%2C%2Cw2\
+             &noSyncPackets=true&useCFCaching=true&noCache=1&modelsHash=x",
+        )
+        .unwrap();
+        assert_eq!(p.kind, BootstrapKind::Full);
+        assert_eq!(p.first_sync_id, Some(SyncId(7)));
+        assert_eq!(p.only_models.as_deref(), Some(&["Task".to_owned(), "Label".to_owned()][..]));
+        assert_eq!(p.sync_groups.as_deref(), Some(&["w1".to_owned(), "w2".to_owned()][..]));
+        assert_eq!(p.schema_hash, "h1");
+    }
+
+    #[test]
+    fn empty_only_models_means_none() {
+        assert_eq!(bootstrap_query("onlyModels=").unwrap().only_models, Some(vec![]));
+        assert_eq!(bootstrap_query("onlyModels=,,").unwrap().only_models, Some(vec![]));
+    }
+
+    #[test]
+    fn partial_requires_first_sync_id() {
+        assert_eq!(messages("type=partial"), pairs(&[("firstSyncId", FIRST_SYNC_ID_REQUIRED)]));
+        assert_eq!(
+            messages("type=partial&firstSyncId="),
+            pairs(&[("firstSyncId", FIRST_SYNC_ID_NUMERIC), ("firstSyncId", FIRST_SYNC_ID_REQUIRED)])
+        );
+        assert_eq!(messages("type=partial&firstSyncId=abc"), pairs(&[("firstSyncId", FIRST_SYNC_ID_NUMERIC)]));
+        let p = bootstrap_query("type=partial&firstSyncId=0").unwrap();
+        assert_eq!((p.kind, p.first_sync_id), (BootstrapKind::Partial, Some(SyncId(0))));
+        // A type failure skips the partial rule.
+        assert_eq!(messages("type=partial&noSyncPackets=maybe"), pairs(&[("noSyncPackets", BOOL_OPTIONS)]));
+    }
+
+    #[test]
+    fn sync_ids_are_ascii_digits_in_range() {
+        for bad in ["%D9%A1%D9%A2", "9223372036854775808", "99999999999999999999999999", "-1", "1e3", "+1", "%201"] {
+            assert_eq!(messages(&format!("firstSyncId={bad}")), pairs(&[("firstSyncId", FIRST_SYNC_ID_NUMERIC)]));
+        }
+        assert_eq!(
+            bootstrap_query("firstSyncId=9223372036854775807").unwrap().first_sync_id,
+            Some(SyncId(9_223_372_036_854_775_807))
+        );
+    }
+
+    #[test]
+    fn bad_options_and_repeats() {
+        assert_eq!(messages("type=delta"), pairs(&[("type", TYPE_OPTIONS)]));
+        assert_eq!(messages("type="), pairs(&[("type", TYPE_OPTIONS)]));
+        assert_eq!(messages("type=full&type=full"), pairs(&[("type", TYPE_OPTIONS)]));
+        assert_eq!(
+            messages("noSyncPackets=yes&onlyModels=a&onlyModels=b&schemaHash=1&schemaHash=2&firstSyncId=x"),
+            pairs(&[
+                ("firstSyncId", FIRST_SYNC_ID_NUMERIC),
+                ("onlyModels", "Invalid input: expected string, received array"),
+                ("schemaHash", "Invalid input: expected string, received array"),
+                ("noSyncPackets", BOOL_OPTIONS),
+            ])
+        );
+        assert_eq!(
+            messages("syncGroups=a&syncGroups=b&firstSyncId=1&firstSyncId=2"),
+            pairs(&[
+                ("firstSyncId", "Invalid input: expected string, received array"),
+                ("syncGroups", "Invalid input: expected string, received array"),
+            ])
+        );
+    }
+}

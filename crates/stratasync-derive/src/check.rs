@@ -1,0 +1,875 @@
+//! Validation: from the parsed attributes (`attr.rs`) to a [`Model`].
+//!
+//! Each rule is a small function that says why it exists. Rules never stop
+//! at the first mistake: every error goes to one `darling` accumulator
+//! (which panics if dropped unchecked), spanned at the offending token, and
+//! the user sees them all in one compile.
+
+use crate::attr::{self, kw, CodecFlag, FieldAttrs, ModelAttrs};
+use crate::case;
+use crate::model::{Actions, Cascade, Codec, Field, FieldRef, Group, Kind, Model};
+use darling::error::Accumulator;
+use darling::FromDeriveInput;
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Ident, LitStr, Path, Type};
+
+/// Diesel's tuple impls stop at 32 elements (`32-column-tables`).
+const MAX_WRITE_COLUMNS: usize = 32;
+
+/// A spanned error.
+fn error(span: Span, message: impl std::fmt::Display) -> darling::Error {
+    darling::Error::from(syn::Error::new(span, message))
+}
+
+/// Parses and validates the derive input.
+pub fn model(input: &DeriveInput) -> darling::Result<Model> {
+    check_shape(input)?;
+    let attrs = ModelAttrs::from_derive_input(input)?;
+    let mut accumulator = darling::Error::accumulator();
+    let errors = &mut accumulator;
+
+    check_not_generic(&attrs, errors);
+    let table = table_name(&attrs, errors);
+    let raw = attrs.data.as_ref().take_struct().expect("darling checks `supports(struct_named)`").fields;
+    let fields: Vec<Draft<'_>> = raw.into_iter().map(|f| draft(f, errors)).collect();
+    check_unique_wire_names(&fields, errors);
+
+    let name = model_name(&attrs, errors);
+    let actions = actions(&attrs, errors);
+    let group = group(&attrs, &fields, errors);
+    let kind = kind(&attrs, &fields, errors);
+    let batch_keys = field_list(attrs.batch_keys.as_ref(), kw::BATCH_KEYS, &fields, errors);
+    let cascades: Vec<(Path, Option<FieldRef>)> =
+        attrs.cascade.iter().map(|c| (c.parent.0.clone(), resolve(&fields, &c.field, kw::CASCADE, errors))).collect();
+    let archive = archive_field(&attrs, &fields, errors);
+
+    if let (Some(kind), Some(actions)) = (&kind, &actions) {
+        check_composite_actions(kind, actions, errors);
+        check_update_fields(kind, actions, &fields, errors);
+        check_archive_actions(&attrs, actions, archive, errors);
+        check_key_fields_inserted(kind, actions, &fields, errors);
+        if let Some(group) = &group {
+            check_group_inserted(kind, actions, group, &fields, errors);
+        }
+    }
+    if let (Some(kind), Some(group)) = (&kind, &group) {
+        check_composite_own_group_scoped(&attrs, kind, group, errors);
+    }
+    if let Some(kind) = &kind {
+        check_composite_not_updated(kind, &fields, errors);
+        check_id_not_updated(kind, &fields, errors);
+        check_write_column_count(&attrs.ident, kind, &fields, errors);
+    }
+
+    // Every `None` below has been reported.
+    accumulator.finish()?;
+    let synced: Vec<Option<usize>> = fields
+        .iter()
+        .scan(0, |next, f| {
+            Some((!f.skip).then(|| {
+                *next += 1;
+                *next - 1
+            }))
+        })
+        .collect();
+    let map = |r: FieldRef| FieldRef { index: synced[r.index].expect("references to skipped fields are errors"), ..r };
+    let index = |r: Option<FieldRef>| map(r.expect("unresolved references are errors")).index;
+    let group = match group.expect("reported") {
+        DraftGroup::Field(r) => Group::Field(map(r).index),
+        DraftGroup::OwnId => Group::OwnId,
+        DraftGroup::Global => Group::Global,
+    };
+    let kind = match kind.expect("reported") {
+        Kind::Standard { id } => Kind::Standard { id: map(id) },
+        Kind::Composite { keys } => Kind::Composite { keys: keys.into_iter().map(map).collect() },
+    };
+    Ok(Model {
+        ident: attrs.ident.clone(),
+        name,
+        table: table.expect("reported"),
+        kind,
+        group,
+        scope: attrs.scope.as_ref().map(|p| p.0.clone()),
+        hooks: attrs.hooks.as_ref().map(|p| p.0.clone()),
+        actions: actions.expect("reported").actions,
+        batch_keys: batch_keys.into_iter().map(|r| index(Some(r))).collect(),
+        cascades: cascades.into_iter().map(|(parent, r)| Cascade { parent, field: index(r) }).collect(),
+        archive: archive.map(|r| map(r).index),
+        fields: fields.into_iter().filter(|f| !f.skip).map(Draft::into_field).collect(),
+    })
+}
+
+/// A field after its own checks, before the model-level ones.
+struct Draft<'a> {
+    attrs: &'a FieldAttrs,
+    ident: Ident,
+    column: Ident,
+    wire: String,
+    /// Where the wire name comes from (`rename` value or field ident).
+    wire_span: Span,
+    /// `None` for skipped fields and fields whose codec is an error.
+    codec: Option<Codec>,
+    nullable: bool,
+    skip: bool,
+}
+
+impl Draft<'_> {
+    fn insert(&self) -> bool {
+        self.attrs.insert.is_present()
+    }
+
+    fn into_field(self) -> Field {
+        Field {
+            ident: self.ident,
+            ty: self.attrs.ty.clone(),
+            inner_ty: option_inner(&self.attrs.ty).0.clone(),
+            column: self.column,
+            wire: self.wire,
+            codec: self.codec.expect("synced fields have a codec once checks pass"),
+            nullable: self.nullable,
+            insert: self.attrs.insert.is_present(),
+            update: self.attrs.update.is_present(),
+            date_now: self.attrs.date_now.is_present(),
+            default: self.attrs.default_value.as_ref().map(|d| d.0.clone()),
+        }
+    }
+}
+
+/// A Diesel model is a struct with named fields (one per column). Checked
+/// before darling's own shape check to point at the offending token.
+fn check_shape(input: &DeriveInput) -> darling::Result<()> {
+    let message = "`SyncModel` can only be derived for a struct with named fields (a Diesel model)";
+    match &input.data {
+        syn::Data::Struct(data) if matches!(data.fields, syn::Fields::Named(_)) => Ok(()),
+        syn::Data::Struct(data) => match &data.fields {
+            syn::Fields::Unnamed(fields) => Err(error(fields.paren_token.span.join(), message)),
+            _ => Err(error(input.ident.span(), message)),
+        },
+        syn::Data::Enum(data) => Err(error(data.enum_token.span, message)),
+        syn::Data::Union(data) => Err(error(data.union_token.span, message)),
+    }
+}
+
+/// The generated code names the struct in free functions and in a `const`
+/// spec; Diesel models are concrete types.
+fn check_not_generic(attrs: &ModelAttrs, errors: &mut Accumulator) {
+    if let Some(param) = attrs.generics.params.first() {
+        errors.push(error(param.span(), "`SyncModel` cannot be derived for a generic struct"));
+    }
+}
+
+/// Every query names the Diesel table; the derive reads it from the same
+/// attribute as Diesel's own derives so it is written once.
+fn table_name(attrs: &ModelAttrs, errors: &mut Accumulator) -> Option<Path> {
+    match errors.handle(attr::diesel_table_name(&attrs.attrs)) {
+        Some(Some(table)) => Some(table),
+        Some(None) => {
+            errors.push(error(
+                attrs.ident.span(),
+                format!(
+                    "missing the Diesel table of `{}`: add `{}` (read by `SyncModel` as well as Diesel's derives)",
+                    attrs.ident,
+                    kw::sample(kw::TABLE_NAME)
+                ),
+            ));
+            None
+        }
+        None => None,
+    }
+}
+
+/// The wire name defaults to the struct name; an empty one could not be
+/// told apart on the wire.
+fn model_name(attrs: &ModelAttrs, errors: &mut Accumulator) -> String {
+    match &attrs.name {
+        Some(lit) if lit.value().is_empty() => {
+            errors.push(error(lit.span(), "the model name cannot be empty"));
+            String::new()
+        }
+        Some(lit) => lit.value(),
+        None => attrs.ident.to_string(),
+    }
+}
+
+/// A field's own checks: column, wire name, codec, insert defaults.
+fn draft<'a>(attrs: &'a FieldAttrs, errors: &mut Accumulator) -> Draft<'a> {
+    let ident = attrs.ident.clone().expect("darling checks `supports(struct_named)`");
+    let column = errors.handle(attr::diesel_column_name(&attrs.attrs)).flatten().unwrap_or_else(|| ident.clone());
+    let (wire, wire_span) = match &attrs.rename {
+        Some(lit) => {
+            check_rename_not_empty(lit, errors);
+            (lit.value(), lit.span())
+        }
+        None => (case::wire_name(&column.to_string()), ident.span()),
+    };
+    let (_, nullable) = option_inner(&attrs.ty);
+    let skip = attrs.skip.is_present();
+    let codec = if skip {
+        check_skip_alone(attrs, errors);
+        None
+    } else {
+        let codec = field_codec(attrs, errors);
+        if let Some(codec) = codec {
+            check_insert_defaults(attrs, codec, errors);
+        }
+        codec
+    };
+    Draft { attrs, ident, column, wire, wire_span, codec, nullable, skip }
+}
+
+/// An empty wire name cannot be a JSON key the client looks up.
+fn check_rename_not_empty(lit: &LitStr, errors: &mut Accumulator) {
+    if lit.value().is_empty() {
+        errors.push(error(lit.span(), "the wire name cannot be empty"));
+    }
+}
+
+/// A skipped field is not synced at all, so any other sync key on it would
+/// be silently ignored: say so instead.
+fn check_skip_alone(attrs: &FieldAttrs, errors: &mut Accumulator) {
+    for (key, span) in attrs.keys_besides_skip() {
+        errors.push(error(span, format!("`{key}` cannot be combined with `skip`: a skipped field is not synced")));
+    }
+}
+
+/// The codec of a field: the override if there is one, else inferred from
+/// the Rust type. Two overrides would be ambiguous; `string_null` promises
+/// a nullable column, which only an `Option` field can read.
+fn field_codec(attrs: &FieldAttrs, errors: &mut Accumulator) -> Option<Codec> {
+    let flags = attrs.codec_flags();
+    let (inner, nullable) = option_inner(&attrs.ty);
+    if let Some(((first, _), rest)) = flags.split_first() {
+        for (other, span) in rest {
+            errors.push(error(
+                *span,
+                format!(
+                    "conflicting codecs `{}` and `{}`: a field takes at most one codec attribute",
+                    first.keyword(),
+                    other.keyword()
+                ),
+            ));
+        }
+        let (flag, span) = flags[0];
+        if flag == CodecFlag::StringNull && !nullable {
+            errors.push(error(
+                span,
+                format!("`{}` needs an `Option<...>` field: the value can be null", kw::STRING_NULL),
+            ));
+        }
+        return Some(match flag {
+            CodecFlag::String | CodecFlag::StringNull => Codec::String,
+            CodecFlag::Uuid => Codec::Uuid,
+            CodecFlag::Number => Codec::Number,
+            CodecFlag::Boolean => Codec::Bool,
+            CodecFlag::Instant => Codec::Instant,
+            CodecFlag::DateOnly => Codec::DateOnly,
+            CodecFlag::Json => Codec::Json,
+        });
+    }
+    let codec = infer_codec(inner);
+    if codec.is_none() {
+        errors.push(error(
+            attrs.ty.span(),
+            format!(
+                "cannot infer the sync codec of this type: add one of {} to the field's `#[sync(...)]`, or `skip`",
+                CodecFlag::list()
+            ),
+        ));
+    }
+    codec
+}
+
+/// `Option<T>` → (`T`, true); anything else → (itself, false).
+fn option_inner(ty: &Type) -> (&Type, bool) {
+    let ty = ungroup(ty);
+    if let Type::Path(path) = ty {
+        if let (None, Some(last)) = (&path.qself, path.path.segments.last()) {
+            if last.ident == "Option" {
+                if let syn::PathArguments::AngleBracketed(args) = &last.arguments {
+                    if let [syn::GenericArgument::Type(inner)] = args.args.iter().collect::<Vec<_>>()[..] {
+                        return (ungroup(inner), true);
+                    }
+                }
+            }
+        }
+    }
+    (ty, false)
+}
+
+fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => ungroup(&g.elem),
+        Type::Paren(p) => ungroup(&p.elem),
+        ty => ty,
+    }
+}
+
+/// The codec of a (non-`Option`) field type, from the last path segment.
+fn infer_codec(ty: &Type) -> Option<Codec> {
+    let Type::Path(path) = ty else { return None };
+    if path.qself.is_some() {
+        return None;
+    }
+    let last = path.path.segments.last()?;
+    Some(match last.ident.to_string().as_str() {
+        "String" => Codec::String,
+        "Uuid" => Codec::Uuid,
+        "i16" | "i32" | "i64" | "u16" | "u32" | "f32" | "f64" => Codec::Number,
+        "DateTime" => Codec::Instant,
+        "NaiveDate" => Codec::DateOnly,
+        "bool" => Codec::Bool,
+        "Value" => Codec::Json,
+        _ => return None,
+    })
+}
+
+/// Insert defaults only apply to insert fields, one default at a time, and
+/// "now" only means something for a timestamp or a date.
+fn check_insert_defaults(attrs: &FieldAttrs, codec: Codec, errors: &mut Accumulator) {
+    let date_now = attrs.date_now.is_present().then(|| attrs.date_now.span());
+    let default = attrs.default_value.as_ref().map(|d| d.span());
+    if let (Some(_), Some(span)) = (date_now, default) {
+        errors.push(error(
+            span,
+            format!("`{}` conflicts with `{}`: a field has one insert default", kw::DEFAULT, kw::DATE_NOW),
+        ));
+    }
+    for (key, span) in [(kw::DATE_NOW, date_now), (kw::DEFAULT, default)] {
+        if let (Some(span), false) = (span, attrs.insert.is_present()) {
+            errors.push(error(
+                span,
+                format!("`{key}` only applies to insert fields: add `{}` to this field", kw::INSERT),
+            ));
+        }
+    }
+    if let (Some(span), false) = (date_now, matches!(codec, Codec::Instant | Codec::DateOnly)) {
+        errors.push(error(
+            span,
+            format!(
+                "`{}` needs the `{}` or `{}` codec: \"now\" is a point in time or a day",
+                kw::DATE_NOW,
+                kw::INSTANT,
+                kw::DATE_ONLY
+            ),
+        ));
+    }
+}
+
+/// Two fields with one wire name would overwrite each other on the wire.
+fn check_unique_wire_names(fields: &[Draft<'_>], errors: &mut Accumulator) {
+    let synced: Vec<&Draft<'_>> = fields.iter().filter(|f| !f.skip).collect();
+    for (i, field) in synced.iter().enumerate() {
+        if let Some(first) = synced[..i].iter().find(|f| f.wire == field.wire) {
+            errors.push(error(
+                field.wire_span,
+                format!("wire name `{}` is already used by field `{}`", field.wire, first.ident),
+            ));
+        }
+    }
+}
+
+/// Looks up a field named by a model-level key. It must exist, and it must
+/// be synced: the key's meaning (a group, a cursor, ...) lives on the wire.
+fn resolve(fields: &[Draft<'_>], ident: &Ident, key: &str, errors: &mut Accumulator) -> Option<FieldRef> {
+    match fields.iter().position(|f| f.ident == *ident) {
+        None => {
+            let names: Vec<String> = fields.iter().map(|f| f.ident.to_string()).collect();
+            let hint = match closest(&ident.to_string(), &names) {
+                Some(name) => format!("did you mean `{name}`?"),
+                None => format!("its fields are `{}`", names.join("`, `")),
+            };
+            errors.push(error(
+                ident.span(),
+                format!("`{key}` names `{ident}`, which is not a field of this struct; {hint}"),
+            ));
+            None
+        }
+        Some(index) if fields[index].skip => {
+            errors.push(error(
+                ident.span(),
+                format!("`{key}` names `{ident}`, which is `{}`: it must be a synced field", kw::SKIP),
+            ));
+            None
+        }
+        Some(index) => Some(FieldRef { index, span: ident.span() }),
+    }
+}
+
+/// The candidate closest to `name`, if it is close enough to be a typo.
+fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, c)| *d <= name.len().max(c.len()) / 3 + 1)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.as_str())
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb { diagonal } else { 1 + diagonal.min(above).min(row[j]) };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// A list of field references: each must resolve, and naming one twice is
+/// a mistake (a cursor column twice would break keyset paging).
+fn field_list(
+    list: Option<&attr::IdentList>,
+    key: &str,
+    fields: &[Draft<'_>],
+    errors: &mut Accumulator,
+) -> Vec<FieldRef> {
+    let Some(list) = list else { return Vec::new() };
+    let mut refs = Vec::new();
+    for (i, ident) in list.idents.iter().enumerate() {
+        if list.idents[..i].contains(ident) {
+            errors.push(error(ident.span(), format!("`{ident}` is listed twice in `{key}(...)`")));
+            continue;
+        }
+        refs.extend(resolve(fields, ident, key, errors));
+    }
+    refs
+}
+
+/// The group before its field reference is mapped to synced indices.
+enum DraftGroup {
+    Field(FieldRef),
+    OwnId,
+    Global,
+}
+
+/// Every row must belong to exactly one group (or to everyone): the group
+/// decides who receives it.
+fn group(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> Option<DraftGroup> {
+    let mut present: Vec<(&str, Span)> = Vec::new();
+    if let Some(ident) = &attrs.group_key {
+        present.push((kw::GROUP_KEY, ident.span()));
+    }
+    if attrs.own_group.is_present() {
+        present.push((kw::OWN_GROUP, attrs.own_group.span()));
+    }
+    if attrs.global.is_present() {
+        present.push((kw::GLOBAL, attrs.global.span()));
+    }
+    match present.as_slice() {
+        [] => {
+            errors.push(error(
+                attrs.ident.span(),
+                format!(
+                    "missing the sync group of `{}`: add one of `{}`, `{}` or `{}` to `#[sync(...)]`",
+                    attrs.ident,
+                    kw::sample(kw::GROUP_KEY),
+                    kw::OWN_GROUP,
+                    kw::GLOBAL
+                ),
+            ));
+            None
+        }
+        [(first, _), rest @ ..] if !rest.is_empty() => {
+            for (key, span) in rest {
+                errors.push(error(
+                    *span,
+                    format!("`{key}` conflicts with `{first}`: a model has exactly one sync group"),
+                ));
+            }
+            None
+        }
+        _ => {
+            if let Some(ident) = &attrs.group_key {
+                resolve(fields, ident, kw::GROUP_KEY, errors).map(DraftGroup::Field)
+            } else if attrs.own_group.is_present() {
+                Some(DraftGroup::OwnId)
+            } else {
+                Some(DraftGroup::Global)
+            }
+        }
+    }
+}
+
+/// Parsed `actions`, with the literal's span for later rules.
+struct ParsedActions {
+    actions: Actions,
+    span: Span,
+}
+
+/// `actions` is a set of letters; a typo would silently disable an action,
+/// a repeat hints at one.
+fn actions(attrs: &ModelAttrs, errors: &mut Accumulator) -> Option<ParsedActions> {
+    let Some(lit) = &attrs.actions else {
+        return Some(ParsedActions { actions: Actions::default(), span: attrs.ident.span() });
+    };
+    let mut actions = Actions::default();
+    let mut ok = true;
+    for c in lit.value().chars() {
+        let slot = match c {
+            'I' => &mut actions.insert,
+            'U' => &mut actions.update,
+            'D' => &mut actions.delete,
+            'A' => &mut actions.archive,
+            'V' => &mut actions.unarchive,
+            other => {
+                errors.push(error(
+                    lit.span(),
+                    format!(
+                        "unknown action `{other}`: `actions` takes the letters I (insert), U (update), D (delete), \
+                         A (archive) and V (unarchive), like `{}`",
+                        kw::sample(kw::ACTIONS)
+                    ),
+                ));
+                ok = false;
+                continue;
+            }
+        };
+        if *slot {
+            errors.push(error(lit.span(), format!("action `{c}` is listed twice")));
+            ok = false;
+        }
+        *slot = true;
+    }
+    ok.then_some(ParsedActions { actions, span: lit.span() })
+}
+
+/// A standard model has one id field; a composite model has a key of
+/// several fields and no id field. Saying both is contradictory.
+fn kind(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> Option<Kind> {
+    if let Some(cursor) = &attrs.cursor {
+        if let Some(id) = &attrs.id {
+            errors.push(error(
+                id.span(),
+                format!(
+                    "`{}` conflicts with `{}(...)`: a composite model is keyed by its cursor fields, not an id",
+                    kw::ID,
+                    kw::CURSOR
+                ),
+            ));
+        }
+        if cursor.idents.is_empty() {
+            errors.push(error(
+                cursor.span,
+                format!("`{}` needs at least one field, like `{}`", kw::CURSOR, kw::sample(kw::CURSOR)),
+            ));
+            return None;
+        }
+        let keys = field_list(Some(cursor), kw::CURSOR, fields, errors);
+        return (keys.len() == cursor.idents.len() && attrs.id.is_none()).then_some(Kind::Composite { keys });
+    }
+    if let Some(id) = &attrs.id {
+        return resolve(fields, id, kw::ID, errors).map(|id| Kind::Standard { id });
+    }
+    match fields.iter().position(|f| f.ident == "id") {
+        Some(index) if !fields[index].skip => {
+            Some(Kind::Standard { id: FieldRef { index, span: fields[index].ident.span() } })
+        }
+        Some(index) => {
+            errors.push(error(
+                fields[index].attrs.skip.span(),
+                format!("the id field `id` cannot be `{}`: the id is synced", kw::SKIP),
+            ));
+            None
+        }
+        None => {
+            errors.push(error(
+                attrs.ident.span(),
+                format!(
+                    "`{}` has no id field: add a field named `id`, `{}`, or `{}` for a join table",
+                    attrs.ident,
+                    kw::sample(kw::ID),
+                    kw::sample(kw::CURSOR)
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// The archive field: explicit, or the nullable instant field on the wire
+/// as `archivedAt`. Archive writes an instant and unarchive writes null, so
+/// the field must take both.
+fn archive_field(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> Option<FieldRef> {
+    let archivable = |f: &Draft<'_>| f.codec == Some(Codec::Instant) && f.nullable;
+    let Some(attr::FieldName(ident)) = &attrs.archive_field else {
+        return fields
+            .iter()
+            .position(|f| !f.skip && f.wire == "archivedAt" && archivable(f))
+            .map(|index| FieldRef { index, span: fields[index].ident.span() });
+    };
+    let field = resolve(fields, ident, kw::ARCHIVE_FIELD, errors)?;
+    let draft = &fields[field.index];
+    if draft.codec.is_some() && !archivable(draft) {
+        errors.push(error(
+            ident.span(),
+            format!(
+                "the archive field `{ident}` must be an `Option<...>` field with the `{}` codec: archive sets a \
+                 timestamp, unarchive sets null",
+                kw::INSTANT
+            ),
+        ));
+        return None;
+    }
+    Some(field)
+}
+
+/// Join-table rows have no id to update or archive by; they are only ever
+/// inserted and deleted.
+fn check_composite_actions(kind: &Kind, actions: &ParsedActions, errors: &mut Accumulator) {
+    let a = &actions.actions;
+    if matches!(kind, Kind::Composite { .. }) && (a.update || a.archive || a.unarchive) {
+        errors.push(error(
+            actions.span,
+            format!(
+                "a composite model (with `{}(...)`) accepts only the actions `I` and `D`: its rows are inserted and \
+                 deleted, never updated or archived",
+                kw::CURSOR
+            ),
+        ));
+    }
+}
+
+/// An update changes only `update` fields: with none, every `U` would be
+/// rejected at run time.
+fn check_update_fields(kind: &Kind, actions: &ParsedActions, fields: &[Draft<'_>], errors: &mut Accumulator) {
+    let has_update = fields.iter().any(|f| !f.skip && f.attrs.update.is_present());
+    if matches!(kind, Kind::Standard { .. }) && actions.actions.update && !has_update {
+        errors
+            .push(error(actions.span, format!("action `U` needs at least one field marked `#[sync({})]`", kw::UPDATE)));
+    }
+}
+
+/// Archive and unarchive write the archive field; without one they would
+/// fail at run time. (A bad explicit `archive_field` is reported already.)
+fn check_archive_actions(
+    attrs: &ModelAttrs,
+    actions: &ParsedActions,
+    archive: Option<FieldRef>,
+    errors: &mut Accumulator,
+) {
+    let a = &actions.actions;
+    if (a.archive || a.unarchive) && archive.is_none() && attrs.archive_field.is_none() {
+        errors.push(error(
+            actions.span,
+            format!(
+                "actions `A` and `V` need an archive field: add `{}`, or a field `archived_at: \
+                 Option<DateTime<Utc>>` (wire name `archivedAt`)",
+                kw::sample(kw::ARCHIVE_FIELD)
+            ),
+        ));
+    }
+}
+
+/// The composite id of an insert is computed from the inserted data, so
+/// every key field must be an insert field.
+fn check_key_fields_inserted(kind: &Kind, actions: &ParsedActions, fields: &[Draft<'_>], errors: &mut Accumulator) {
+    let Kind::Composite { keys } = kind else { return };
+    if !actions.actions.insert {
+        return;
+    }
+    for key in keys.iter().filter(|k| !fields[k.index].insert()) {
+        errors.push(error(
+            key.span,
+            format!(
+                "key field `{}` must be `#[sync({})]`: the composite id of an insert is computed from its data",
+                fields[key.index].ident,
+                kw::INSERT
+            ),
+        ));
+    }
+}
+
+/// An insert's group is read from its data: the group field must be
+/// written by inserts (a standard model's `id` is always in the data).
+fn check_group_inserted(
+    kind: &Kind,
+    actions: &ParsedActions,
+    group: &DraftGroup,
+    fields: &[Draft<'_>],
+    errors: &mut Accumulator,
+) {
+    let DraftGroup::Field(group) = group else { return };
+    let field = &fields[group.index];
+    let in_data = field.insert() || (matches!(kind, Kind::Standard { .. }) && field.wire == "id");
+    if actions.actions.insert && !in_data {
+        errors.push(error(
+            group.span,
+            format!(
+                "group field `{}` must be `#[sync({})]` when the model accepts `I`: an insert's group is read from \
+                 its data",
+                field.ident,
+                kw::INSERT
+            ),
+        ));
+    }
+}
+
+/// The default scope filters the group column; the group of a composite
+/// `own_group` model is its computed id, which no column holds.
+fn check_composite_own_group_scoped(attrs: &ModelAttrs, kind: &Kind, group: &DraftGroup, errors: &mut Accumulator) {
+    if matches!((kind, group), (Kind::Composite { .. }, DraftGroup::OwnId)) && attrs.scope.is_none() {
+        errors.push(error(
+            attrs.own_group.span(),
+            format!(
+                "`{}` on a composite model needs `{}`: its group is the composite id, which no column holds",
+                kw::OWN_GROUP,
+                kw::sample(kw::SCOPE)
+            ),
+        ));
+    }
+}
+
+/// Join-table rows are never updated (their key is their identity).
+fn check_composite_not_updated(kind: &Kind, fields: &[Draft<'_>], errors: &mut Accumulator) {
+    if !matches!(kind, Kind::Composite { .. }) {
+        return;
+    }
+    for field in fields.iter().filter(|f| !f.skip && f.attrs.update.is_present()) {
+        errors.push(error(
+            field.attrs.update.span(),
+            format!("`{}` on a composite model: join-table rows are inserted and deleted, never updated", kw::UPDATE),
+        ));
+    }
+}
+
+/// Updates find their row by id; changing the id would orphan the row's
+/// history on the clients.
+fn check_id_not_updated(kind: &Kind, fields: &[Draft<'_>], errors: &mut Accumulator) {
+    let Kind::Standard { id } = kind else { return };
+    let field = &fields[id.index];
+    if field.attrs.update.is_present() {
+        errors.push(error(field.attrs.update.span(), format!("the id field cannot be `{}`", kw::UPDATE)));
+    }
+}
+
+/// Inserts and updates are Diesel tuples, which stop at 32 columns.
+fn check_write_column_count(ident: &Ident, kind: &Kind, fields: &[Draft<'_>], errors: &mut Accumulator) {
+    let id = match kind {
+        Kind::Standard { id } => Some(id.index),
+        Kind::Composite { .. } => None,
+    };
+    let inserts = fields.iter().enumerate().filter(|(i, f)| !f.skip && (f.insert() || Some(*i) == id)).count();
+    let updates = fields.iter().filter(|f| !f.skip && f.attrs.update.is_present()).count();
+    for (what, n) in [("insert", inserts), ("update", updates)] {
+        if n > MAX_WRITE_COLUMNS {
+            errors.push(error(
+                ident.span(),
+                format!("`{ident}` has {n} {what} columns; `SyncModel` supports at most {MAX_WRITE_COLUMNS}"),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(input: DeriveInput) -> Result<Model, String> {
+        model(&input).map_err(|e| e.to_string())
+    }
+
+    fn errors(input: DeriveInput) -> Vec<String> {
+        match model(&input) {
+            Ok(_) => panic!("expected errors"),
+            Err(e) => e.flatten().into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn infers_codecs() {
+        let model = check(syn::parse_quote! {
+            #[diesel(table_name = t)]
+            #[sync(global)]
+            struct T {
+                id: uuid::Uuid,
+                a: String,
+                b: Option<i32>,
+                c: chrono::DateTime<chrono::Utc>,
+                d: Option<NaiveDate>,
+                e: bool,
+                f: serde_json::Value,
+                #[sync(instant)]
+                g: i64,
+            }
+        })
+        .unwrap();
+        let codecs: Vec<(Codec, bool)> = model.fields.iter().map(|f| (f.codec, f.nullable)).collect();
+        assert_eq!(
+            codecs,
+            [
+                (Codec::Uuid, false),
+                (Codec::String, false),
+                (Codec::Number, true),
+                (Codec::Instant, false),
+                (Codec::DateOnly, true),
+                (Codec::Bool, false),
+                (Codec::Json, false),
+                (Codec::Instant, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn suggests_close_field_names() {
+        let names: Vec<String> = ["id", "workspace_id", "title", "archived_at"].map(String::from).to_vec();
+        assert_eq!(closest("workspace", &names), Some("workspace_id"));
+        assert_eq!(closest("titel", &names), Some("title"));
+        assert_eq!(closest("archived", &names), Some("archived_at"));
+        assert_eq!(closest("parent_id", &names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn collects_every_error() {
+        let errors = errors(syn::parse_quote! {
+            #[sync(actions = "IX", group_key = nope)]
+            struct T {
+                id: Foo,
+                #[sync(string, uuid)]
+                a: String,
+            }
+        });
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+    }
+
+    #[test]
+    fn archive_defaults_to_archived_at() {
+        let model = check(syn::parse_quote! {
+            #[diesel(table_name = t)]
+            #[sync(global, actions = "AV")]
+            struct T {
+                id: i32,
+                archived_at: Option<DateTime<Utc>>,
+            }
+        })
+        .unwrap();
+        assert_eq!(model.archive, Some(1));
+    }
+
+    #[test]
+    fn skipped_fields_are_left_out_and_indices_follow() {
+        let model = check(syn::parse_quote! {
+            #[diesel(table_name = t)]
+            #[sync(group_key = w, batch_keys(w))]
+            struct T {
+                #[sync(skip)]
+                secret: Vec<u8>,
+                id: i32,
+                w: i32,
+            }
+        })
+        .unwrap();
+        assert_eq!(model.fields.len(), 2);
+        assert_eq!(model.batch_keys, [1]);
+        assert!(matches!(model.group, Group::Field(1)));
+        assert!(matches!(model.kind, Kind::Standard { id } if id.index == 0));
+    }
+}

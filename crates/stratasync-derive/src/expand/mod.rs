@@ -1,0 +1,112 @@
+//! Code generation, from the validated [`Model`] only.
+//!
+//! Everything goes into `const _: () = { ... };` and names the runtime only
+//! through `::stratasync_core::__private`. Calls that depend on a field's
+//! type carry the span of that type, and column paths carry the span of the
+//! field (or its `column_name`), so rustc reports mismatches at the user's
+//! tokens.
+
+mod row;
+mod schema;
+mod spec;
+mod storage;
+
+use crate::model::{Field, Model};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+
+/// The generated code for one model.
+pub fn expand(model: &Model) -> TokenStream {
+    let p = private();
+    let ident = &model.ident;
+    let spec = spec::spec(model);
+    let hooks = spec::hooks(model);
+    let row = row::methods(model);
+    let storage = storage::methods(model);
+    let helpers = storage::helpers(model);
+    let checks = schema::checks(model);
+    let bool_methods = (model.kind.cursor().len() > 1).then(|| quote!(use #p::diesel::BoolExpressionMethods as _;));
+    quote! {
+        const _: () = {
+            use #p::diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
+            #bool_methods
+
+            #checks
+
+            #[automatically_derived]
+            impl #p::SyncModel for #ident {
+                #spec
+                #hooks
+                #row
+                #storage
+            }
+
+            #helpers
+        };
+    }
+}
+
+/// The path of the runtime helpers.
+fn private() -> TokenStream {
+    quote!(::stratasync_core::__private)
+}
+
+/// `<Ty as Codec<kind::X>>`, spanned at the field type.
+fn codec(field: &Field) -> TokenStream {
+    let p = private();
+    let ty = &field.ty;
+    let marker = field.codec.marker();
+    quote_spanned!(ty.span()=> <#ty as #p::Codec<#p::kind::#marker>>)
+}
+
+/// `<Ty as KeyValue>`, spanned at the field type.
+fn key_value(field: &Field) -> TokenStream {
+    let p = private();
+    let ty = &field.ty;
+    quote_spanned!(ty.span()=> <#ty as #p::KeyValue>)
+}
+
+/// `CodecKind::X` of a field.
+fn codec_kind(field: &Field) -> TokenStream {
+    let p = private();
+    let variant = field.codec.variant();
+    quote!(#p::CodecKind::#variant)
+}
+
+/// `table::column` of a field; the column ident keeps the user's span.
+fn column(model: &Model, field: &Field) -> TokenStream {
+    let table = &model.table;
+    let column = &field.column;
+    quote!(#table::#column)
+}
+
+/// `s` as a JSON string literal (for the constant parts of a row).
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_string;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("Task"), "\"Task\"");
+        assert_eq!(json_string("a\"b\\c\n\u{1}é"), "\"a\\\"b\\\\c\\n\\u0001é\"");
+    }
+}

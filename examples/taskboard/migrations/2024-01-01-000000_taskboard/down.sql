@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS task_labels;
+DROP TABLE IF EXISTS labels;
+DROP TABLE IF EXISTS tasks;
+DROP TABLE IF EXISTS workspaces;

@@ -1,0 +1,142 @@
+//! Command line and environment of the example server.
+//!
+//! Every option can be given as a flag or through its environment
+//! variable; the defaults run on a fresh local machine.
+
+use clap::{Args, Parser, Subcommand};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// The default `DATABASE_URL`: a local PostgreSQL, database `taskboard`
+/// (created on start if missing).
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/taskboard";
+
+/// `taskboard [serve options]` or `taskboard seed …`.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "taskboard", version, about = "The StrataSync example server: a small task tracker")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// PostgreSQL connection URL; the database is created if it does not
+    /// exist (through the same server's `postgres` database).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true, hide_env_values = true)]
+    pub database_url: String,
+
+    /// Server options (when no subcommand is given, the server runs).
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Run the sync server (the default).
+    Serve(ServeArgs),
+    /// Create a workspace with members, tasks, labels and task labels, and
+    /// print its id.
+    Seed(SeedArgs),
+}
+
+/// Where and how the server listens.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// Redis URL for fan-out across server processes (optional; without
+    /// it, live deltas reach this process's WebSockets only).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Explicit bearer tokens, `token=userId,token=userId`. When set, they
+    /// replace the development scheme (`token-<userId>`).
+    #[arg(long, env = "TASKBOARD_TOKENS", hide_env_values = true)]
+    pub tokens: Option<String>,
+
+    /// Worker threads (default: one per CPU core).
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<usize>,
+}
+
+/// What `seed` creates.
+#[derive(Debug, Clone, Args)]
+pub struct SeedArgs {
+    /// Number of tasks (each also gets one label).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(0..=10_000_000))]
+    pub tasks: i64,
+
+    /// A member of the workspace (repeat for several users).
+    #[arg(long = "member", value_name = "USER_ID", default_value = "alice")]
+    pub members: Vec<String>,
+
+    /// Number of labels (default: tasks / 100, at least 1).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub labels: Option<i64>,
+
+    /// The workspace name.
+    #[arg(long, default_value = "Demo workspace")]
+    pub name: String,
+
+    /// The workspace id (default: a new random one).
+    #[arg(long)]
+    pub workspace_id: Option<Uuid>,
+}
+
+impl ServeArgs {
+    /// The explicit token table of `TASKBOARD_TOKENS`: `Ok(None)` when it
+    /// is unset or blank, an error when it is malformed.
+    pub fn token_table(&self) -> Result<Option<HashMap<String, String>>, String> {
+        match self.tokens.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(spec) => match crate::DevAuth::parse_tokens(spec) {
+                Some(table) if !table.is_empty() => Ok(Some(table)),
+                _ => Err("TASKBOARD_TOKENS must look like `token=userId,token=userId`".to_owned()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve() {
+        let cli = Cli::try_parse_from(["taskboard"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.bind, "127.0.0.1");
+        assert!(cli.serve.port > 0);
+    }
+
+    #[test]
+    fn seed_arguments() {
+        let cli = Cli::try_parse_from(["taskboard", "seed", "--tasks", "10", "--member", "alice", "--member", "bob"])
+            .unwrap();
+        let Some(Command::Seed(seed)) = cli.command else { panic!("seed expected") };
+        assert_eq!(seed.tasks, 10);
+        assert_eq!(seed.members, ["alice", "bob"]);
+        let cli = Cli::try_parse_from(["taskboard", "seed"]).unwrap();
+        let Some(Command::Seed(seed)) = cli.command else { panic!("seed expected") };
+        assert_eq!(seed.members, ["alice"]);
+        assert!(Cli::try_parse_from(["taskboard", "seed", "--tasks", "-1"]).is_err());
+    }
+
+    #[test]
+    fn token_table() {
+        let mut args = Cli::try_parse_from(["taskboard"]).unwrap().serve;
+        args.tokens = Some("  ".into());
+        assert_eq!(args.token_table(), Ok(None));
+        args.tokens = Some("s3cret=alice".into());
+        assert_eq!(args.token_table().unwrap().unwrap().get("s3cret").map(String::as_str), Some("alice"));
+        args.tokens = Some("broken".into());
+        assert!(args.token_table().is_err());
+    }
+}

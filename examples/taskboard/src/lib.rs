@@ -1,0 +1,36 @@
+//! # taskboard: the StrataSync example application
+//!
+//! A small task tracker (`../shared/EXAMPLE.md`): workspaces, tasks, labels
+//! and task labels, declared as sync models with `#[derive(SyncModel)]`.
+
+pub mod auth;
+pub mod config;
+pub mod models;
+pub mod schema;
+pub mod seed;
+pub mod server;
+
+use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use stratasync_core::storage::Pool;
+use stratasync_core::{Registry, SyncEngine};
+
+pub use auth::DevAuth;
+pub use models::{Label, Task, TaskLabel, Workspace};
+
+/// The example's own tables.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The example's models, in bootstrap order.
+pub fn registry() -> Registry {
+    Registry::builder().model::<Workspace>().model::<Task>().model::<Label>().model::<TaskLabel>().build()
+}
+
+/// The sync engine of the example over `pool`.
+pub fn engine(pool: Pool, auth: DevAuth) -> SyncEngine {
+    SyncEngine::new(pool, registry(), auth)
+}
+
+/// Creates the framework's and the example's tables if they are missing.
+pub async fn migrate(database_url: &str) -> Result<(), stratasync_core::storage::migrate::MigrateError> {
+    stratasync_core::storage::migrate::run(database_url, &[&MIGRATIONS]).await
+}

@@ -1,0 +1,150 @@
+//! Mutation hooks: rewriting data, rejecting, running in the transaction,
+//! and after-mutation warnings.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
+use stratasync_core::protocol::MutationAction::{Delete, Insert, Update};
+use stratasync_core::{Registry, SyncEngine, SyncModel};
+use stratasync_tests::*;
+use taskboard::schema::tasks;
+use uuid::Uuid;
+
+/// Hooks that uppercase titles, refuse "forbidden" titles and deletes of
+/// pinned tasks, count calls in the database, and fail after "boom".
+#[derive(Default)]
+struct TitleHooks;
+
+#[async_trait]
+impl ModelHooks for TitleHooks {
+    async fn before_insert(
+        &self,
+        cx: &mut HookContext<'_>,
+        _id: &str,
+        _p: &JsonObject,
+        data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        shout(data)?;
+        use diesel_async::SimpleAsyncConnection;
+        // Runs in the mutation's transaction: rolled back with it.
+        cx.conn.batch_execute("INSERT INTO labels (id, workspace_id, name, color) SELECT gen_random_uuid(), id, 'hook', 'x' FROM workspaces LIMIT 1").await.map_err(|e| HookError::Internal(Box::new(e)))?;
+        Ok(())
+    }
+
+    async fn before_update(
+        &self,
+        _cx: &mut HookContext<'_>,
+        _id: &str,
+        _p: &JsonObject,
+        data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        shout(data)
+    }
+
+    async fn before_delete(&self, cx: &mut HookContext<'_>, _id: &str, payload: &JsonObject) -> Result<(), HookError> {
+        if payload.get("pinned") == Some(&json!(true)) {
+            return Err(HookError::Reject(format!("{} may not delete pinned tasks", cx.user.user_id())));
+        }
+        Ok(())
+    }
+
+    async fn after_mutation(&self, event: &MutationEvent<'_>) -> Result<(), HookError> {
+        if event.data.get("title") == Some(&json!("BOOM")) {
+            return Err(HookError::Reject("boom".into()));
+        }
+        Ok(())
+    }
+}
+
+fn shout(data: &mut JsonObject) -> Result<(), HookError> {
+    if let Some(Value::String(title)) = data.get_mut("title") {
+        if title == "forbidden" {
+            return Err(HookError::Reject("Title is not allowed".into()));
+        }
+        if title == "crash" {
+            return Err(HookError::Internal("database password is hunter2".into()));
+        }
+        *title = title.to_uppercase();
+    }
+    Ok(())
+}
+
+/// The example's tasks table under another model name, with hooks.
+#[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(name = "HookedTask", group_key = workspace_id, actions = "IUD", hooks = TitleHooks)]
+#[allow(dead_code)]
+struct HookedTask {
+    id: Uuid,
+    #[sync(insert)]
+    workspace_id: Uuid,
+    #[sync(insert, update)]
+    title: String,
+    #[sync(skip)]
+    description: Option<String>,
+    #[sync(skip)]
+    priority: i32,
+    #[sync(skip)]
+    due_date: Option<NaiveDate>,
+    #[sync(skip)]
+    completed_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    archived_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    created_at: DateTime<Utc>,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_rewrite_reject_and_warn() {
+    let db = TestDb::new().await;
+    let engine = SyncEngine::new(
+        db.pool.clone(),
+        Registry::builder().model::<HookedTask>().build(),
+        taskboard::DevAuth::default(),
+    );
+    let ws = new_id();
+    db.execute(&format!("INSERT INTO workspaces (id, name) VALUES ('{ws}', 'W')")).await;
+    let alice = user("alice", &[&ws]);
+    let id = new_id();
+
+    let res =
+        mutate(&engine, &alice, vec![tx(Insert, "HookedTask", &id, json!({"workspaceId": ws, "title": "quiet"}))])
+            .await;
+    assert!(res.success, "{res:?}");
+    assert_eq!(db.scalar(&format!("SELECT count(*) FROM tasks WHERE id = '{id}' AND title = 'QUIET'")).await, 1);
+    assert_eq!(db.scalar("SELECT count(*) FROM labels").await, 1, "the hook wrote in the transaction");
+    assert_eq!(db.scalar("SELECT count(*) FROM sync_actions WHERE data->>'title' = 'QUIET'").await, 1);
+
+    let before = db.fingerprint().await;
+    let res = mutate(
+        &engine,
+        &alice,
+        vec![tx(Insert, "HookedTask", &new_id(), json!({"workspaceId": ws, "title": "forbidden"}))],
+    )
+    .await;
+    assert_eq!(to_json(&res)["results"][0]["error"], json!("Title is not allowed"));
+    let res = mutate(
+        &engine,
+        &alice,
+        vec![tx(Insert, "HookedTask", &new_id(), json!({"workspaceId": ws, "title": "crash"}))],
+    )
+    .await;
+    assert_eq!(
+        to_json(&res)["results"][0]["error"],
+        json!("Mutation rejected by hook"),
+        "internal hook errors are not shown"
+    );
+    let res = mutate(&engine, &alice, vec![tx(Update, "HookedTask", &id, json!({"title": "forbidden"}))]).await;
+    assert_eq!(to_json(&res)["results"][0]["error"], json!("Title is not allowed"));
+    let res = mutate(&engine, &alice, vec![tx(Delete, "HookedTask", &id, json!({"pinned": true}))]).await;
+    assert_eq!(to_json(&res)["results"][0]["error"], json!("alice may not delete pinned tasks"));
+    assert_eq!(db.fingerprint().await, before, "rejections roll back the hook's own writes too");
+
+    let res = mutate(&engine, &alice, vec![tx(Update, "HookedTask", &id, json!({"title": "boom"}))]).await;
+    let body = to_json(&res);
+    assert_eq!(body["results"][0]["success"], json!(true));
+    assert_eq!(body["results"][0]["warnings"], json!(["onAfterMutation hook failed: boom"]));
+    assert_eq!(db.scalar(&format!("SELECT count(*) FROM tasks WHERE id = '{id}' AND title = 'BOOM'")).await, 1);
+}

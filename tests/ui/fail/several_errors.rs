@@ -1,0 +1,30 @@
+#![allow(dead_code)]
+
+use diesel::prelude::*;
+use stratasync_core::SyncModel;
+use uuid::Uuid;
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        title -> Text,
+        priority -> Int4,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+#[derive(Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(group_key = workspace, actions = "IZ", cursor())]
+struct Task {
+    id: Uuid,
+    #[sync(number, boolean)]
+    workspace_id: Uuid,
+    #[sync(skip, update)]
+    title: String,
+    priority: Vec<u8>,
+    archived_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn main() {}
