@@ -1,5 +1,5 @@
 //! Support for the HTTP end-to-end tests: the example application's routes
-//! on a [`TestDb`](crate::TestDb), in process or on a real TCP port, and
+//! on a [`TestDb`], in process or on a real TCP port, and
 //! helpers to read responses.
 
 use crate::TestDb;

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The project's test command (README "Quick start"; CI runs exactly this).
+# Needs PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379
+# (scripts/services.sh starts them if they are down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/services.sh
+cargo test --workspace
