@@ -466,3 +466,42 @@ async fn deletes_log_rows_removed_by_cascade() {
     assert_eq!(log[5]["groupId"], json!(ws));
     assert_eq!(db.scalar("SELECT count(*) FROM task_labels").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_batches_share_commits_and_keep_their_own_results() {
+    use stratasync_core::service::group_commit::GroupCommitConfig;
+    let db = TestDb::new().await;
+    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() });
+    let ws = workspace(&db).await;
+    let alice = user("alice", &[&ws]);
+    let requests: Vec<_> = (0..40)
+        .map(|i| {
+            batch(vec![
+                tx(Insert, "Task", &new_id(), json!({"workspaceId": ws, "title": format!("ok {i}")})),
+                tx(Insert, "Task", &new_id(), json!({"workspaceId": ws, "title": i})),
+            ])
+        })
+        .collect();
+    let runs = requests.iter().cloned().map(|request| {
+        let (engine, alice) = (engine.clone(), alice.clone());
+        tokio::spawn(async move { (engine.mutate(&alice, &request).await.expect("mutate"), request) })
+    });
+    let mut ids = Vec::new();
+    for run in futures_util::future::join_all(runs).await {
+        let (response, request) = run.unwrap();
+        let body = to_json(&response);
+        assert_eq!(body["results"].as_array().unwrap().len(), 2, "each request gets its own results");
+        assert_eq!(body["results"][0]["clientTxId"], json!(request.transactions[0].client_tx_id));
+        assert_eq!(body["results"][1]["clientTxId"], json!(request.transactions[1].client_tx_id));
+        assert_eq!(body["results"][1]["error"], json!("Invalid string value for title"));
+        assert_eq!(body["lastSyncId"], body["results"][0]["syncId"]);
+        ids.push(response.last_sync_id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40, "sync ids are unique");
+    assert_eq!(db.scalar("SELECT count(*) FROM tasks").await, 40);
+    // Actions committed in one transaction share its start time.
+    let commits = db.scalar("SELECT count(DISTINCT created_at) FROM sync_actions").await;
+    assert!(commits < 40, "concurrent requests were grouped into fewer commits ({commits})");
+}

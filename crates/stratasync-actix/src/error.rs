@@ -60,7 +60,7 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::Rejected(_)) => 401,
             ApiError::Auth(AuthError::Groups(_)) => 500,
             ApiError::Service(ServiceError::BootstrapRequired) => 409,
-            ApiError::Service(ServiceError::Storage(_)) => 503,
+            ApiError::Service(ServiceError::Storage(_) | ServiceError::Unavailable) => 503,
             ApiError::Service(ServiceError::IndexedKeyNotAllowed { .. } | ServiceError::BatchLimitExceeded { .. }) => {
                 500
             }
@@ -93,8 +93,8 @@ impl ResponseError for ApiError {
             ApiError::Service(e @ ServiceError::BootstrapRequired) => {
                 json(status, &ErrorWithMessage { error: "BOOTSTRAP_REQUIRED", message: &e.to_string() })
             }
-            ApiError::Service(e @ ServiceError::Storage(source)) => {
-                tracing::warn!(error = ?source, "storage failure answered 503");
+            ApiError::Service(e @ (ServiceError::Storage(_) | ServiceError::Unavailable)) => {
+                tracing::warn!(error = ?e, "storage failure answered 503");
                 let mut response = json(status, &FrameworkErrorBody::generic(503, e.to_string()));
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 response

@@ -3,8 +3,11 @@
 
 use crate::auth::{self, AuthContext, AuthError, SyncAuth};
 use crate::bus::DeltaBus;
+use crate::error::ServiceError;
 use crate::model::Registry;
+use crate::protocol::{MutateRequest, MutateResponse};
 use crate::realtime::{Hub, HubConfig};
+use crate::service::group_commit::{GroupCommit, GroupCommitConfig, Writer};
 use crate::storage::Pool;
 use std::sync::{Arc, OnceLock};
 
@@ -16,6 +19,14 @@ pub struct SyncEngine {
     pub(crate) auth: Arc<dyn SyncAuth>,
     pub(crate) bus: DeltaBus,
     realtime: Arc<Realtime>,
+    writes: Arc<Writes>,
+}
+
+/// Group commit, started on first use (it needs the async runtime).
+#[derive(Default)]
+struct Writes {
+    config: GroupCommitConfig,
+    lanes: OnceLock<GroupCommit>,
 }
 
 /// The live feed, started on first use (it needs the async runtime).
@@ -34,7 +45,35 @@ impl std::fmt::Debug for SyncEngine {
 impl SyncEngine {
     /// An engine over `pool` serving the models of `registry`.
     pub fn new(pool: Pool, registry: Registry, auth: impl SyncAuth) -> Self {
-        SyncEngine { pool, registry, auth: Arc::new(auth), bus: DeltaBus::default(), realtime: Arc::default() }
+        SyncEngine {
+            pool,
+            registry,
+            auth: Arc::new(auth),
+            bus: DeltaBus::default(),
+            realtime: Arc::default(),
+            writes: Arc::default(),
+        }
+    }
+
+    /// Tunes group commit (before the first mutation).
+    pub fn with_group_commit(mut self, config: GroupCommitConfig) -> Self {
+        self.writes = Arc::new(Writes { config, lanes: OnceLock::new() });
+        self
+    }
+
+    /// Processes a batch (PROTOCOL.md §4.4, §5) and publishes the committed
+    /// actions on the bus. The batch may share its database transaction
+    /// with concurrent batches ([`crate::service::group_commit`]).
+    ///
+    /// Errors are retryable failures of the database; a batch whose commit
+    /// outcome is unknown is reported as an error (a 5xx), never as
+    /// `success:false`, so the client retries and deduplication answers.
+    pub async fn mutate(&self, user: &AuthContext, request: &MutateRequest) -> Result<MutateResponse, ServiceError> {
+        let lanes = self.writes.lanes.get_or_init(|| {
+            let writer = Writer { pool: self.pool.clone(), registry: self.registry.clone(), bus: self.bus.clone() };
+            GroupCommit::start(writer, self.writes.config.clone())
+        });
+        lanes.submit(user, request).await
     }
 
     /// Tunes the live feed (before the first WebSocket subscribes).

@@ -127,4 +127,8 @@ pub enum ServiceError {
     /// The database is unreachable or failed; retryable.
     #[error("Storage unavailable")]
     Storage(#[from] crate::storage::StorageError),
+    /// The request could not be processed now (its group failed, or the
+    /// server is shutting down); retryable.
+    #[error("Storage unavailable")]
+    Unavailable,
 }

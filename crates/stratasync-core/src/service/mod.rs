@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod bootstrap;
 pub mod deltas;
+pub mod group_commit;
 pub mod mutate;
 pub(crate) mod ndjson;
 
