@@ -30,27 +30,24 @@ pub async fn head_for(conn: &mut Conn, groups: &[String]) -> QueryResult<SyncId>
     Ok(SyncId::from_i64(id.unwrap_or(0)))
 }
 
-/// The lowest retained id of the whole log, or 0 if it is empty.
-pub async fn earliest(conn: &mut Conn) -> QueryResult<SyncId> {
-    let id: Option<i64> = sa::table.select(sa::id).order(sa::id.asc()).first(conn).await.optional()?;
-    Ok(SyncId::from_i64(id.unwrap_or(0)))
-}
-
-/// The highest id ever allocated (the sequence's value), or 0. A cursor above
-/// it comes from another database (a reset or a restore).
-pub async fn allocated_head(conn: &mut Conn) -> QueryResult<SyncId> {
+/// The lowest retained id of the whole log and the highest id it ever
+/// allocated (the sequence's value; a cursor above it comes from another
+/// database, after a reset or a restore), in one round trip.
+async fn bounds(conn: &mut Conn) -> QueryResult<(SyncId, SyncId)> {
     #[derive(QueryableByName)]
-    struct Head {
+    struct Bounds {
         #[diesel(sql_type = BigInt)]
-        head: i64,
+        earliest: i64,
+        #[diesel(sql_type = BigInt)]
+        allocated: i64,
     }
-    let row: Head = diesel::sql_query(
-        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END AS head \
-         FROM sync_actions_id_seq",
+    let row: Bounds = diesel::sql_query(
+        "SELECT coalesce((SELECT id FROM sync_actions ORDER BY id LIMIT 1), 0) AS earliest, \
+                (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_actions_id_seq) AS allocated",
     )
     .get_result(conn)
     .await?;
-    Ok(SyncId::from_i64(row.head))
+    Ok((SyncId::from_i64(row.earliest), SyncId::from_i64(row.allocated)))
 }
 
 /// Whether a client at `cursor` must bootstrap again: some action after it
@@ -61,11 +58,8 @@ pub async fn is_stale(conn: &mut Conn, cursor: SyncId) -> QueryResult<bool> {
     if cursor.0 == 0 {
         return Ok(false);
     }
-    let earliest = earliest(conn).await?;
-    if earliest.0 > 0 && cursor.0 + 1 < earliest.0 {
-        return Ok(true);
-    }
-    Ok(cursor > allocated_head(conn).await?)
+    let (earliest, allocated) = bounds(conn).await?;
+    Ok((earliest.0 > 0 && cursor.0 + 1 < earliest.0) || cursor > allocated)
 }
 
 #[derive(Queryable)]
