@@ -10,12 +10,14 @@
 use crate::error;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{CloseCode, CloseReason, ProtocolError};
+use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
 use bytes::Bytes;
+use bytestring::ByteString;
 use futures_util::future::LocalBoxFuture;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, Sink};
 use serde_json::json;
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 use stratasync_core::realtime::frame::error_frame;
@@ -33,6 +35,12 @@ const MAX_FRAME_BYTES: usize = 1024 * 1024;
 const MAX_PENDING_SUBSCRIBES: usize = 16;
 /// Frames the application's hooks may have queued for one socket.
 const APP_QUEUE: usize = 256;
+/// Frames the socket loop holds for a socket that is not taking them; when
+/// full, the loop stops reading client frames, live frames and app frames
+/// until the socket takes some (the heartbeat still runs).
+const OUT_QUEUE: usize = 16;
+/// How long the close frame may wait for a congested socket.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Settings of the WebSocket endpoint.
 #[derive(Clone)]
@@ -92,6 +100,10 @@ fn close_reason(close: Close) -> CloseReason {
 fn protocol_close(err: &ProtocolError) -> CloseReason {
     let code = match err {
         ProtocolError::Overflow => CloseCode::Size,
+        // actix-ws reports a text message that is not UTF-8 as `InvalidData`.
+        ProtocolError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => CloseCode::Invalid,
+        // … and continuations over `max_continuation_size` by this message.
+        ProtocolError::Io(e) if e.to_string().contains("maximum continuation size") => CloseCode::Size,
         _ => CloseCode::Protocol,
     };
     CloseReason { code, description: None }
@@ -102,6 +114,13 @@ async fn run(state: Arc<WsState>, session: actix_ws::Session, mut stream: actix_
     let (sender, mut app_frames) = SocketSender::channel(APP_QUEUE);
     let mut ctx = anonymous(&conn_id, &sender);
     let mut out = session.clone();
+    // What this loop sends (answers, app frames, live frames, pings) waits
+    // here until the socket takes it: the loop never awaits a congested
+    // socket, so it keeps reading client frames (app messages during a
+    // stalled replay, §10 #18), keeps its heartbeat (a client that stops
+    // reading is closed), and stops pulling live frames, which then pile
+    // up in the feed until it overflows (`Close::SLOW`).
+    let mut queue: VecDeque<Message> = VecDeque::new();
     let mut live: Option<LiveFeed> = None;
     let mut subscribing: Option<LocalBoxFuture<'static, Subscribed>> = None;
     let mut pending: VecDeque<SubscribeRequest> = VecDeque::new();
@@ -109,8 +128,16 @@ async fn run(state: Arc<WsState>, session: actix_ws::Session, mut stream: actix_
     let mut alive = true;
 
     let close: Option<CloseReason> = loop {
+        // A subscribe starts once everything queued before it is out, so
+        // its replay never overtakes frames of the previous subscription.
+        if subscribing.is_none() && queue.is_empty() {
+            if let Some(request) = pending.pop_front() {
+                subscribing = Some(start_subscribe(&state, &mut ctx, &conn_id, &sender, &session, request).await);
+            }
+        }
+        let room = queue.len() < OUT_QUEUE;
         tokio::select! {
-            message = stream.recv() => {
+            message = stream.recv(), if room => {
                 let text = match message {
                     None => break None,
                     Some(Err(e)) => break Some(protocol_close(&e)),
@@ -120,31 +147,32 @@ async fn run(state: Arc<WsState>, session: actix_ws::Session, mut stream: actix_
                         Err(_) => break Some(CloseReason { code: CloseCode::Invalid, description: None }),
                     },
                     Some(Ok(actix_ws::AggregatedMessage::Ping(p))) => {
-                        let _ = out.pong(&p).await;
+                        queue.push_back(Message::Pong(p));
                         continue;
                     }
                     Some(Ok(actix_ws::AggregatedMessage::Pong(_))) => {
                         alive = true;
                         continue;
                     }
-                    Some(Ok(actix_ws::AggregatedMessage::Close(_))) => break None,
+                    // RFC 6455 §5.5.1: answer a close with a close, echoing its code.
+                    Some(Ok(actix_ws::AggregatedMessage::Close(reason))) => {
+                        break Some(reason.unwrap_or(CloseReason { code: CloseCode::Normal, description: None }))
+                    }
                 };
                 match parse_client_frame(&text) {
-                    ClientFrame::Subscribe(request) if subscribing.is_none() => {
-                        live = None;
-                        subscribing = Some(start_subscribe(&state, &mut ctx, &conn_id, &sender, &session, request).await);
-                    }
                     ClientFrame::Subscribe(request) => {
                         if pending.len() < MAX_PENDING_SUBSCRIBES {
+                            // Step 1 of §7.3: leave the feed at once.
+                            if subscribing.is_none() {
+                                live = None;
+                            }
                             pending.push_back(request);
-                        } else if out.text(error_frame(None, "Too many pending subscribes")).await.is_err() {
-                            break None;
+                        } else {
+                            queue.push_back(text_message(error_frame(None, "Too many pending subscribes")));
                         }
                     }
                     ClientFrame::InvalidSubscribe => {
-                        if out.text(error_frame(None, "Authentication required")).await.is_err() {
-                            break None;
-                        }
+                        queue.push_back(text_message(error_frame(None, "Authentication required")));
                     }
                     ClientFrame::App(message) => {
                         if live.is_some() || subscribing.is_some() {
@@ -160,26 +188,35 @@ async fn run(state: Arc<WsState>, session: actix_ws::Session, mut stream: actix_
                     Subscribed::Live(feed) => {
                         ctx.user_id = feed.identity.user_id.clone();
                         ctx.groups = feed.identity.groups.clone();
-                        live = Some(feed);
+                        // A subscribe waiting behind this one resets it again.
+                        if pending.is_empty() {
+                            live = Some(feed);
+                        }
                     }
                     Subscribed::Refused => {}
                     Subscribed::Close(close) => break Some(close_reason(close)),
                 }
-                if let Some(request) = pending.pop_front() {
-                    live = None;
-                    subscribing = Some(start_subscribe(&state, &mut ctx, &conn_id, &sender, &session, request).await);
-                }
             }
-            event = async { live.as_mut().expect("guarded").next().await }, if live.is_some() => match event {
-                LiveEvent::Frame(bytes) => {
-                    if Out(out.clone()).send(bytes).await.is_err() {
-                        break None;
-                    }
+            // Without room, only watch for the overflow of the feed's inbox.
+            event = async {
+                let feed = live.as_mut().expect("guarded");
+                if room {
+                    feed.next().await
+                } else {
+                    feed.overflowed().await;
+                    LiveEvent::Overflow
                 }
+            }, if live.is_some() => match event {
+                LiveEvent::Frame(bytes) => match ByteString::try_from(bytes) {
+                    Ok(text) => queue.push_back(Message::Text(text)),
+                    Err(_) => tracing::error!(conn_id, "dropping a delta frame that is not UTF-8"),
+                },
                 LiveEvent::Overflow => break Some(close_reason(Close::SLOW)),
             },
-            Some(text) = app_frames.recv() => {
-                if out.text(text).await.is_err() {
+            Some(text) = app_frames.recv(), if room => queue.push_back(text_message(text)),
+            ready = poll_fn(|cx| std::pin::Pin::new(&mut out).poll_ready(cx)), if !queue.is_empty() => {
+                let sent = ready.and_then(|()| std::pin::Pin::new(&mut out).start_send(queue.pop_front().expect("guarded")));
+                if sent.is_err() {
                     break None;
                 }
             }
@@ -188,9 +225,7 @@ async fn run(state: Arc<WsState>, session: actix_ws::Session, mut stream: actix_
                     break Some(close_reason(Close::HEARTBEAT));
                 }
                 alive = false;
-                if out.ping(b"").await.is_err() {
-                    break None;
-                }
+                queue.push_back(Message::Ping(Bytes::new()));
             }
         }
     };
@@ -198,9 +233,14 @@ async fn run(state: Arc<WsState>, session: actix_ws::Session, mut stream: actix_
     drop(subscribing);
     if let Some(reason) = close {
         tracing::debug!(conn_id, code = ?reason.code, "closing socket");
-        let _ = session.close(Some(reason)).await;
+        // A socket that takes nothing more does not get its close frame.
+        let _ = tokio::time::timeout(CLOSE_WAIT, session.close(Some(reason))).await;
     }
     state.hooks.on_close(&ctx).await;
+}
+
+fn text_message(text: String) -> Message {
+    Message::Text(ByteString::from(text))
 }
 
 /// Resets the socket's context, runs the `onSubscribe` hook, and starts the

@@ -97,27 +97,37 @@ async fn publish(client: redis::Client, mut commits: broadcast::Receiver<Delta>,
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if conn.is_none() {
-            match tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection()).await {
-                Ok(Ok(c)) => conn = Some(c),
-                Ok(Err(e)) => health.failed(&e),
-                Err(e) => health.failed(&e),
-            }
-        }
-        let Some(c) = conn.as_mut() else { continue };
         let payload = message(&action, &source_id);
-        let sent =
-            tokio::time::timeout(PUBLISH_TIMEOUT, redis::cmd("PUBLISH").arg(CHANNEL).arg(payload).exec_async(c)).await;
-        match sent {
-            Ok(Ok(())) => health.ok(),
-            Ok(Err(e)) => {
-                health.failed(&e);
-                conn = None;
+        // A connection Redis dropped (say, a restart) fails the first
+        // command sent on it: retry that once on a fresh connection, so the
+        // first commit after a restart still wakes the other nodes.
+        let mut reused = conn.is_some();
+        loop {
+            if conn.is_none() {
+                match tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection()).await {
+                    Ok(Ok(c)) => conn = Some(c),
+                    Ok(Err(e)) => health.failed(&e),
+                    Err(e) => health.failed(&e),
+                }
             }
-            Err(e) => {
-                health.failed(&e);
-                conn = None;
+            let Some(c) = conn.as_mut() else { break };
+            let mut publish = redis::cmd("PUBLISH");
+            publish.arg(CHANNEL).arg(&payload);
+            match tokio::time::timeout(PUBLISH_TIMEOUT, publish.exec_async(c)).await {
+                Ok(Ok(())) => health.ok(),
+                Ok(Err(e)) => {
+                    conn = None;
+                    if std::mem::take(&mut reused) {
+                        continue;
+                    }
+                    health.failed(&e);
+                }
+                Err(e) => {
+                    health.failed(&e);
+                    conn = None;
+                }
             }
+            break;
         }
     }
 }

@@ -170,6 +170,12 @@ impl LiveFeed {
         }
     }
 
+    /// Waits, without taking frames, until the inbox overflows (for a
+    /// transport that cannot take more frames now but must still notice).
+    pub async fn overflowed(&self) {
+        self.subscription.overflow.notified().await;
+    }
+
     /// The last sync id sent.
     pub fn cursor(&self) -> SyncId {
         self.cursor
@@ -195,9 +201,12 @@ pub async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &mut
             return Subscribed::Close(Close::GROUPS);
         }
     };
+    // §3.3, WS row: absent or empty → every authorized group.
     let groups: Vec<String> = match &request.groups {
-        None => user.groups.clone(),
-        Some(requested) => crate::auth::dedupe(requested.iter().filter(|g| user.has_group(g)).cloned()),
+        Some(requested) if !requested.is_empty() => {
+            crate::auth::dedupe(requested.iter().filter(|g| user.has_group(g)).cloned())
+        }
+        _ => user.groups.clone(),
     };
     let identity = Identity { user_id: user.user_id().to_owned(), groups };
     match replay(engine, request.after_sync_id, identity, out).await {
@@ -219,8 +228,10 @@ async fn replay(
     identity: Identity,
     out: &mut impl Outbound,
 ) -> Result<Result<Subscribed, SocketGone>, StorageError> {
-    let mut conn = engine.pool().get().await?;
-    if log::is_stale(&mut conn, after).await? {
+    // Connections are taken per query and returned before anything is
+    // sent: a slow socket must not hold a pooled connection while it drains.
+    let stale = log::is_stale(&mut *engine.pool().get().await?, after).await?;
+    if stale {
         let frame =
             error_frame(Some("BOOTSTRAP_REQUIRED"), "A fresh bootstrap is required before subscribing to deltas");
         return Ok(send_str(out, frame).await.map(|()| Subscribed::Refused));
@@ -236,7 +247,7 @@ async fn replay(
             let _ = send_str(out, frame).await;
             return Ok(Ok(Subscribed::Close(Close::BUFFER)));
         }
-        let page = log::page(&mut conn, cursor, &identity.groups, REPLAY_PAGE).await?;
+        let page = log::page(&mut *engine.pool().get().await?, cursor, &identity.groups, REPLAY_PAGE).await?;
         for action in &page {
             if let Err(gone) = out.send(DeltaFrame::of(action).bytes).await {
                 return Ok(Err(gone));
@@ -247,7 +258,6 @@ async fn replay(
             break;
         }
     }
-    drop(conn);
     let mut feed = LiveFeed { identity, subscription, cursor };
     // Flush what arrived during the replay, in order, without duplicates.
     while let Ok(frame) = feed.subscription.frames.try_recv() {

@@ -1,0 +1,288 @@
+//! `GET /sync/ws` over a real TCP port against the real PostgreSQL:
+//! replay then live, re-subscribe, group isolation, a flood of subscribes
+//! and the heartbeat (PROTOCOL.md §7).
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use stratasync_actix::SyncHttp;
+use stratasync_tests::ws_support::*;
+use stratasync_tests::*;
+
+/// A global action (no group, no client keys) logged with SQL at a fixed
+/// time; the hub is woken so live sessions see it at once.
+async fn log_raw(db: &TestDb, group: Option<&str>, model_id: &str) -> u64 {
+    let (group, client) = match group {
+        Some(g) => (format!("'{g}'"), "'c', 'tx-' || gen_random_uuid()"),
+        None => ("NULL".to_owned(), "NULL, NULL"),
+    };
+    db.execute(&format!(
+        "INSERT INTO sync_actions (model, model_id, action, data, group_id, client_id, client_tx_id, created_at) \
+         VALUES ('Task', '{model_id}', 'U', '{{\"title\": \"x\", \"id\": \"{model_id}\"}}', {group}, {client}, \
+                 '2024-06-15T12:00:00.123Z')"
+    ))
+    .await;
+    db.scalar("SELECT max(id) FROM sync_actions").await as u64
+}
+
+fn global_frame(id: u64, model_id: &str) -> String {
+    format!(
+        r#"{{"packet":{{"actions":[{{"action":"U","createdAt":"2024-06-15T12:00:00.123Z","data":{{"id":"{model_id}","title":"x"}},"modelId":"{model_id}","modelName":"Task","syncId":"{id}"}}],"lastSyncId":"{id}"}},"type":"delta"}}"#
+    )
+}
+
+#[actix_web::test]
+async fn replay_then_subscribed_then_live_in_order() {
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    let ws = workspace(&db, &["alice"]).await;
+    let mut before = insert_tasks(&engine, "alice", &ws, 5).await;
+    before.push(log_raw(&db, None, "g1").await);
+    before.extend(insert_tasks(&engine, "alice", &ws, 3).await);
+    let last_before = *before.last().unwrap();
+    let server = WsServer::with_engine(&db, engine.clone()).await;
+
+    let mut socket = server.connect("alice").await;
+    socket.subscribe("alice", 0, None).await;
+    let mut replayed = Vec::new();
+    let subscribed = loop {
+        let text = socket.recv_text().await;
+        if text.contains(r#""type":"subscribed""#) {
+            break text;
+        }
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        let id = sync_id(&frame);
+        if id == before[5] {
+            // Exact bytes, key order of §7.4/§4.3, absent optional keys.
+            assert_eq!(text, global_frame(id, "g1"));
+        }
+        replayed.push(id);
+    };
+    assert_eq!(replayed, before, "replay is every visible action after 0, in order");
+    assert_eq!(
+        subscribed,
+        format!(r#"{{"afterSyncId":"{last_before}","groups":["{ws}","alice"],"type":"subscribed"}}"#)
+    );
+
+    // Live: single writes, a concurrent burst, and a global action logged
+    // outside the engine (reached through the hub's poll/wake).
+    let mut live = vec![insert_task(&engine, "alice", &ws, "live-1").await];
+    let burst = futures_util::future::join_all((0..4).map(|_| insert_tasks(&engine, "alice", &ws, 3))).await;
+    live.extend(burst.into_iter().flatten());
+    let global = log_raw(&db, None, "g2").await;
+    engine.hub().wake();
+    live.push(global);
+    live.sort_unstable();
+    let frames = socket.deltas(live.len(), WAIT).await;
+    let ids: Vec<u64> = frames.iter().map(sync_id).collect();
+    assert_eq!(ids, live, "live frames: every action once, ascending");
+    assert!(ids[0] > last_before);
+    let global_text = serde_json::to_string(frames.last().unwrap()).unwrap();
+    assert_eq!(global_text, global_frame(global, "g2"), "live frame bytes (parsed in order)");
+    // The insert's frame carries the engine's keys in wire order.
+    let first = &frames[0]["packet"]["actions"][0];
+    let keys: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["action", "clientId", "clientTxId", "createdAt", "data", "groupId", "modelId", "modelName", "syncId"]
+    );
+    assert_eq!(first["groupId"], json!(ws));
+    assert_eq!(first["action"], json!("I"));
+    socket.assert_quiet(Duration::from_millis(300)).await;
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn resubscribe_on_the_same_socket_replays_from_a_lower_cursor() {
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    let ws = workspace(&db, &["alice"]).await;
+    let ids = insert_tasks(&engine, "alice", &ws, 6).await;
+    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let mut socket = server.connect("alice").await;
+
+    let (replayed, subscribed) = socket.subscribe_ok("alice", ids[3], None).await;
+    assert_eq!(replayed, ids[4..]);
+    assert_eq!(subscribed["afterSyncId"], json!(ids[5].to_string()));
+    let live = insert_task(&engine, "alice", &ws, "live").await;
+    assert_eq!(socket.deltas_until(live, WAIT).await, [live]);
+
+    // Lower cursor: the old one is discarded and everything replays again.
+    let (replayed, subscribed) = socket.subscribe_ok("alice", ids[0], None).await;
+    let mut expected = ids[1..].to_vec();
+    expected.push(live);
+    assert_eq!(replayed, expected);
+    assert_eq!(subscribed["afterSyncId"], json!(live.to_string()));
+
+    // From 0 with an explicit group list, then live again, once.
+    let (replayed, subscribed) = socket.subscribe_ok("alice", 0, Some(&[&ws])).await;
+    let mut all = ids.clone();
+    all.push(live);
+    assert_eq!(replayed, all);
+    assert_eq!(subscribed["groups"], json!([ws]));
+    let next = insert_task(&engine, "alice", &ws, "after resubscribe").await;
+    assert_eq!(socket.deltas_until(next, WAIT).await, [next]);
+
+    // A cursor ahead of everything: nothing replays, `subscribed` echoes it.
+    let (replayed, subscribed) = socket.subscribe_ok("alice", next, None).await;
+    assert!(replayed.is_empty());
+    assert_eq!(subscribed["afterSyncId"], json!(next.to_string()));
+    socket.assert_quiet(Duration::from_millis(200)).await;
+    server.stop().await;
+}
+
+/// A subscriber: user, requested groups, expected effective groups.
+type Case<'a> = (&'a str, Option<Vec<&'a str>>, Vec<&'a str>);
+
+#[actix_web::test]
+async fn each_socket_gets_only_its_groups_and_global_actions() {
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    let a = workspace(&db, &["alice", "carol"]).await;
+    let b = workspace(&db, &["bob", "carol"]).await;
+    let server = WsServer::with_engine(&db, engine.clone()).await;
+
+    // (user, requested groups, expected effective groups)
+    let a_s = a.as_str();
+    let b_s = b.as_str();
+    let cases: Vec<Case> = vec![
+        ("alice", None, vec![a_s, "alice"]),
+        ("bob", None, vec![b_s, "bob"]),
+        ("carol", None, vec![a_s, b_s, "carol"]),
+        ("carol", Some(vec![b_s, b_s]), vec![b_s]),
+        ("dave", None, vec!["dave"]),
+        // Not authorized for b: only global actions.
+        ("alice", Some(vec![b_s]), vec![]),
+        // An empty list means all authorized groups (§3.3, WS row).
+        ("alice", Some(vec![]), vec![a_s, "alice"]),
+    ];
+    let mut sockets = Vec::new();
+    for (who, requested, expected) in &cases {
+        let mut socket = server.connect(who).await;
+        let (replayed, subscribed) = socket.subscribe_ok(who, 0, requested.as_deref()).await;
+        assert!(replayed.is_empty());
+        assert_eq!(subscribed["groups"], json!(expected), "{who} {requested:?}");
+        sockets.push(socket);
+    }
+
+    for round in 0..3 {
+        insert_task(&engine, "alice", &a, &format!("a{round}")).await;
+        insert_tasks(&engine, "bob", &b, 2).await;
+        log_raw(&db, Some("alice"), &format!("for-alice-{round}")).await;
+        log_raw(&db, Some("dave"), &format!("for-dave-{round}")).await;
+        log_raw(&db, None, &format!("global-{round}")).await;
+        engine.hub().wake();
+    }
+    insert_task(&engine, "carol", &b, "carol in b").await;
+
+    for (socket, (who, requested, groups)) in sockets.iter_mut().zip(&cases) {
+        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        let expected = visible_ids(&db, &groups).await;
+        let got = socket.deltas_until(*expected.last().unwrap(), WAIT).await;
+        assert_eq!(got, expected, "{who} {requested:?}");
+        socket.assert_quiet(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn a_flood_of_subscribes_gets_one_answer_each() {
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    let ws = workspace(&db, &["alice"]).await;
+    let ids = insert_tasks(&engine, "alice", &ws, 3).await;
+    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let mut socket = server.connect("alice").await;
+
+    let mut sent = (0, 0, 0);
+    for i in 0..50 {
+        match i % 10 {
+            3 => {
+                socket.send_text(r#"{"afterSyncId":"0","token":"nope","type":"subscribe"}"#).await;
+                sent.1 += 1;
+            }
+            7 => {
+                socket.send_text(r#"{"afterSyncId":0,"token":"token-alice","type":"subscribe"}"#).await;
+                sent.2 += 1;
+            }
+            _ => {
+                socket.subscribe("alice", i % 3, None).await;
+                sent.0 += 1;
+            }
+        }
+    }
+    let (mut subscribed, mut errors, mut deltas) = (0, Vec::new(), 0);
+    let started = Instant::now();
+    while subscribed + errors.len() < 50 {
+        let frame = socket.recv_json().await;
+        match frame["type"].as_str() {
+            Some("subscribed") => subscribed += 1,
+            Some("error") => errors.push(frame["message"].as_str().unwrap().to_owned()),
+            Some("delta") => deltas += 1,
+            _ => panic!("unexpected {frame}"),
+        }
+    }
+    let invalid_token = errors.iter().filter(|m| *m == "Invalid token").count();
+    let auth_required = errors.iter().filter(|m| *m == "Authentication required").count();
+    let too_many = errors.len() - invalid_token - auth_required;
+    println!(
+        "flood: {subscribed} subscribed, {invalid_token} invalid token, {auth_required} invalid, {too_many} refused as \
+         too many pending, {deltas} replayed frames, answered in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(auth_required, sent.2, "every invalid subscribe is answered");
+    assert!(subscribed >= 1);
+    assert!(errors
+        .iter()
+        .all(|m| ["Invalid token", "Authentication required", "Too many pending subscribes"].contains(&m.as_str())));
+    socket.assert_quiet(Duration::from_millis(300)).await;
+
+    // The socket still works: one more subscribe, then live frames once.
+    let (replayed, _) = socket.subscribe_ok("alice", ids[1], None).await;
+    assert_eq!(replayed, [ids[2]]);
+    let live = insert_task(&engine, "alice", &ws, "after the flood").await;
+    assert_eq!(socket.deltas_until(live, WAIT).await, [live]);
+    socket.assert_quiet(Duration::from_millis(200)).await;
+    server.stop().await;
+}
+
+#[actix_web::test]
+async fn a_socket_that_does_not_answer_pings_is_closed() {
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    let ws = workspace(&db, &["alice"]).await;
+    let every = Duration::from_millis(400);
+    let server = WsServer::start(&db, SyncHttp::new(engine.clone()).heartbeat(every)).await;
+
+    // A client answering pings stays open and subscribed.
+    let mut good = server.connect("alice").await;
+    good.subscribe_ok("alice", 0, None).await;
+    // A silent one: connected, subscribed, reading, but never answering.
+    let mut silent = server.connect("alice").await;
+    silent.answer_pings = false;
+    let started = Instant::now();
+    silent.subscribe_ok("alice", 0, None).await;
+    // Keep reading (and answering) the good socket meanwhile.
+    let closed = async {
+        let closed = silent.until_close().await;
+        (closed, started.elapsed())
+    };
+    let (((code, reason, texts), elapsed), ()) = futures_util::join!(closed, good.assert_quiet(every * 4));
+    println!("heartbeat {every:?}: silent socket closed after {elapsed:?} ({} pings)", silent.pings);
+    assert_eq!((code, reason.as_str()), (Some(1011), "Heartbeat timeout"));
+    assert!(texts.is_empty(), "{texts:?}");
+    assert!(silent.pings >= 1);
+    assert!(elapsed >= every * 2 - Duration::from_millis(50), "closed too early: {elapsed:?}");
+    assert!(elapsed < every * 8, "closed too late: {elapsed:?}");
+
+    // The answering socket is still alive and live after several intervals.
+    assert!(good.pings >= 3, "pings: {}", good.pings);
+    let live = insert_task(&engine, "alice", &ws, "still here").await;
+    assert_eq!(good.deltas_until(live, WAIT).await, [live]);
+
+    // A silent socket that never subscribes is closed as well.
+    let mut idle = server.connect("alice").await;
+    idle.answer_pings = false;
+    let (code, reason, _) = idle.until_close().await;
+    assert_eq!((code, reason.as_str()), (Some(1011), "Heartbeat timeout"));
+    server.stop().await;
+}
