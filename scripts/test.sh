@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
+# The two-process realtime test and the interop suite run the example binary.
+cargo build -p taskboard
 cargo test --workspace

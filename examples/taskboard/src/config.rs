@@ -61,6 +61,16 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKBOARD_TOKENS", hide_env_values = true)]
     pub tokens: Option<String>,
 
+    /// How often the live feed polls the log when nothing woke it, in
+    /// milliseconds (the safety net behind local commits and Redis).
+    #[arg(long, env = "SYNC_POLL_MS", default_value_t = 500)]
+    pub poll_ms: u64,
+
+    /// WebSocket ping interval in seconds (a socket that misses a pong is
+    /// closed).
+    #[arg(long, env = "SYNC_HEARTBEAT_SECS", default_value_t = 30)]
+    pub heartbeat_secs: u64,
+
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "WORKERS")]
     pub workers: Option<usize>,

@@ -11,6 +11,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
+use stratasync_core::realtime::HubConfig;
 use stratasync_core::storage::{self, Pool, PoolConfig};
 use uuid::Uuid;
 
@@ -121,7 +122,8 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         }
     };
     let pool = prepare(database_url).await?;
-    let engine = crate::engine(pool.clone(), auth);
+    let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };
+    let engine = crate::engine(pool.clone(), auth).with_hub_config(feed);
     // Start the live feed now rather than on the first WebSocket.
     engine.hub();
     match &args.redis_url {
@@ -131,7 +133,7 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         }
         None => tracing::info!("no REDIS_URL: live deltas reach this process's sockets only"),
     }
-    let sync = SyncHttp::new(engine);
+    let sync = SyncHttp::new(engine).heartbeat(Duration::from_secs(args.heartbeat_secs.max(1)));
     let app = routes(sync, pool);
     let mut server = HttpServer::new(move || App::new().wrap(Logger::default()).configure(app.clone()))
         .shutdown_signal(shutdown_requested())
