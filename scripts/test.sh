@@ -8,3 +8,5 @@ bash scripts/services.sh
 # The two-process realtime test and the interop suite run the example binary.
 cargo build -p taskboard
 cargo test --workspace
+# The published JavaScript client against the example server.
+bash tests/interop/run.sh

@@ -141,6 +141,7 @@ pub struct SyncHttp {
     requests: Arc<AtomicU64>,
     socket_hooks: Arc<dyn SocketHooks>,
     heartbeat: Duration,
+    going_away: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for SyncHttp {
@@ -166,7 +167,16 @@ impl SyncHttp {
             requests: Arc::new(AtomicU64::new(0)),
             socket_hooks: Arc::new(NoSocketHooks),
             heartbeat: HEARTBEAT_INTERVAL,
+            going_away: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Closes every WebSocket of these endpoints with 1001 `Server shutting
+    /// down` (clients reconnect to another node at once). Call it when the
+    /// application starts a graceful shutdown: open sockets would otherwise
+    /// hold the server until its shutdown timeout.
+    pub fn close_sockets(&self) {
+        self.going_away.send_replace(true);
     }
 
     /// Runs `hooks` on every WebSocket (subscribe, app messages, close).
@@ -214,6 +224,7 @@ impl SyncHttp {
             engine: self.engine.clone(),
             hooks: Arc::clone(&self.socket_hooks),
             heartbeat: self.heartbeat,
+            going_away: self.going_away.subscribe(),
         });
         let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state);
         cfg.route("/bootstrap", web::get().to(move |req: HttpRequest| handlers::bootstrap(s1.clone(), req)))

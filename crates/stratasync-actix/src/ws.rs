@@ -48,6 +48,8 @@ pub(crate) struct WsState {
     pub(crate) engine: SyncEngine,
     pub(crate) hooks: Arc<dyn SocketHooks>,
     pub(crate) heartbeat: Duration,
+    /// Set when the application shuts down: every socket closes with 1001.
+    pub(crate) going_away: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The upgrade: checks `token` (no group lookup), then hands the socket to
@@ -126,6 +128,7 @@ async fn run(state: Arc<WsState>, session: actix_ws::Session, mut stream: actix_
     let mut pending: VecDeque<SubscribeRequest> = VecDeque::new();
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + state.heartbeat, state.heartbeat);
     let mut alive = true;
+    let mut going_away = state.going_away.clone();
 
     let close: Option<CloseReason> = loop {
         // A subscribe starts once everything queued before it is out, so
@@ -219,6 +222,9 @@ async fn run(state: Arc<WsState>, session: actix_ws::Session, mut stream: actix_
                 if sent.is_err() {
                     break None;
                 }
+            }
+            _ = going_away.wait_for(|away| *away) => {
+                break Some(CloseReason { code: CloseCode::Away, description: Some("Server shutting down".to_owned()) });
             }
             _ = heartbeat.tick() => {
                 if !alive {

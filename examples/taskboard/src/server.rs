@@ -134,9 +134,15 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         None => tracing::info!("no REDIS_URL: live deltas reach this process's sockets only"),
     }
     let sync = SyncHttp::new(engine).heartbeat(Duration::from_secs(args.heartbeat_secs.max(1)));
+    let sockets = sync.clone();
     let app = routes(sync, pool);
+    let stop = async move {
+        shutdown_requested().await;
+        // Open WebSockets would hold the server until the timeout.
+        sockets.close_sockets();
+    };
     let mut server = HttpServer::new(move || App::new().wrap(Logger::default()).configure(app.clone()))
-        .shutdown_signal(shutdown_requested())
+        .shutdown_signal(stop)
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs());
     if let Some(workers) = args.workers {
         server = server.workers(workers.max(1));

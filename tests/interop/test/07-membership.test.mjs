@@ -1,0 +1,106 @@
+// A user added to a workspace (a row in sync_group_memberships) sees it
+// after a re-bootstrap, and from then on receives its live deltas. Before,
+// neither bootstrap, deltas nor the WebSocket leak the workspace.
+import { generateUUID } from "@stratasync/core";
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { assertViewEqualsDb, clientView, makeClient, stopClient, tokenFor, waitSettled } from "../lib/client.mjs";
+import { addMember, headSyncId } from "../lib/db.mjs";
+import { seedWorkspace, uniqueUser } from "../lib/server.mjs";
+import { sleep, waitFor } from "../lib/wait.mjs";
+import { wsDeltaActions, wsFrames } from "../lib/ws-recorder.mjs";
+import { wireCheckTest } from "../lib/wire-check.mjs";
+
+describe("a user added to a workspace sees it after re-bootstrap", () => {
+  const alice = uniqueUser("member_a");
+  const carol = uniqueUser("member_c");
+  let home;
+  let other;
+  let a;
+  let c;
+
+  before(async () => {
+    home = await seedWorkspace({ tasks: 3, labels: 1, members: [alice, carol], name: "Carol's home" });
+    other = await seedWorkspace({ tasks: 40, labels: 2, members: [alice], name: "Not yet Carol's" });
+    a = makeClient({ userId: alice });
+    c = makeClient({ userId: carol });
+    await Promise.all([a.client.start(), c.client.start()]);
+    await Promise.all([waitSettled(a), waitSettled(c)]);
+  });
+
+  after(async () => {
+    await Promise.all([stopClient(a), stopClient(c)]);
+  });
+
+  test("before joining: nothing of the other workspace reaches the user", async () => {
+    await assertViewEqualsDb(c, home);
+    const view = clientView(c, other);
+    for (const model of Object.keys(view)) {
+      assert.deepEqual(view[model], {}, `${model} rows of a foreign workspace`);
+    }
+    const marker = generateUUID();
+    await a.client.create("Label", { color: "#abcdef", id: marker, name: "private", workspaceId: other });
+    await waitSettled(a);
+    await sleep(300);
+    assert.ok(!wsDeltaActions(tokenFor(carol)).some((x) => x.modelId === marker), "a foreign delta reached Carol's WebSocket");
+    const packet = await c.transport.fetchDeltas("0");
+    assert.ok(!packet.actions.some((x) => x.groupId === other), "a foreign delta reached Carol's delta fetch");
+  });
+
+  test("after the membership row is added, a re-bootstrap brings the workspace", async () => {
+    await addMember(carol, other);
+
+    // The running session is not told (the server never pushes group
+    // changes): it keeps its group set until it bootstraps again.
+    await sleep(200);
+    assert.deepEqual(clientView(c, other).Task, {});
+
+    // A restart that bootstraps with the groups it stored asks for exactly
+    // those groups, and gets exactly those.
+    const storage = c.storage;
+    await stopClient(c);
+    c = makeClient({ userId: carol, storage, dbName: c.dbName, bootstrapMode: "full" });
+    await c.client.start();
+    await waitSettled(c);
+    assert.deepEqual(clientView(c, other).Task, {});
+    assert.deepEqual([...(await storage.getMeta()).subscribedSyncGroups].sort(), [home, carol].sort());
+
+    // Dropping the local database and bootstrapping again (the client then
+    // sends no group filter) brings every group the user is in.
+    await c.client.clearAll();
+    await c.client.start();
+    await waitSettled(c);
+    assert.deepEqual([...(await c.storage.getMeta()).subscribedSyncGroups].sort(), [home, other, carol].sort());
+    const db = await assertViewEqualsDb(c, other);
+    assert.equal(Object.keys(db.Task).length, 40);
+    await assertViewEqualsDb(c, home);
+    await waitFor(
+      () => wsFrames(tokenFor(carol)).filter((f) => f?.type === "subscribed").at(-1)?.groups.includes(other),
+      { message: "the new WebSocket subscription to cover the workspace" }
+    );
+  });
+
+  test("and then receives its live deltas over WebSocket, and can edit it", async () => {
+    const txs = [];
+    const taskId = generateUUID();
+    await a.client.create(
+      "Task",
+      { completedAt: null, description: null, dueDate: null, id: taskId, priority: 1, title: "For Carol", workspaceId: other },
+      { onTransactionCreated: (tx) => txs.push(tx) }
+    );
+    await waitFor(() => wsDeltaActions(tokenFor(carol)).some((x) => x.clientTxId === txs[0].clientTxId), {
+      message: "Carol's WebSocket to deliver the new task",
+    });
+    await waitFor(() => c.client.getIdentityMap("Task").has(taskId), { message: "Carol to apply it" });
+    await c.client.update("Task", taskId, { title: "Carol was here" });
+    await waitSettled(c);
+    await waitSettled(a, { atLeast: await headSyncId() });
+    await waitFor(() => a.client.getIdentityMap("Task").get(taskId)?.title === "Carol was here", {
+      message: "Alice to see Carol's edit",
+    });
+    await assertViewEqualsDb(c, other);
+    await assertViewEqualsDb(a, other);
+  });
+
+  wireCheckTest();
+});
