@@ -1,0 +1,103 @@
+//! How big each workload is: `--size full` (the figures) or
+//! `--size small` (a smoke run of a few seconds, for CI).
+
+use std::time::Duration;
+
+/// The two sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Size {
+    /// Tiny sizes: checks that everything runs and every delivery arrives.
+    Small,
+    /// The sizes.
+    Full,
+}
+
+/// Every knob of one run.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub size: Size,
+    /// Tasks (and task labels: one per task) in the bootstrap workspace.
+    pub tasks: i64,
+    /// Labels in the bootstrap workspace.
+    pub labels: i64,
+    /// Sync actions generated for the delta catch-up.
+    pub actions: i64,
+    /// Bootstrap and delta catch-up repetitions (the median is reported).
+    pub read_runs: usize,
+    /// Page size of the delta catch-up.
+    pub delta_limit: usize,
+    /// Concurrent mutation clients.
+    pub clients: usize,
+    /// Transactions per request in the batch workload.
+    pub batch: usize,
+    /// Warm-up before each timed mutation phase (not measured).
+    pub warmup: Duration,
+    /// Length of each timed mutation phase.
+    pub measure: Duration,
+    /// WebSocket subscribers in each fan-out run.
+    pub subscribers: usize,
+    /// Workspaces the subscribers are spread over in the second fan-out run.
+    pub fan_workspaces: usize,
+    /// Tasks per fan-out workspace (the writer updates them in turn).
+    pub fan_tasks: i64,
+    /// Mutations per second of the fan-out writer.
+    pub fan_rate: u32,
+    /// How long the writer writes.
+    pub fan_duration: Duration,
+    /// How long, at most, the harness waits after the writer stops for
+    /// deliveries still on their way before it counts them as missing.
+    pub fan_grace: Duration,
+    /// ... and how long it waits once no delivery has arrived at all.
+    pub fan_stall: Duration,
+}
+
+impl Plan {
+    pub fn new(size: Size) -> Plan {
+        match size {
+            Size::Full => Plan {
+                size,
+                tasks: 100_000,
+                labels: 1_000,
+                actions: 100_000,
+                read_runs: 3,
+                delta_limit: 1000,
+                clients: 32,
+                batch: 100,
+                warmup: Duration::from_secs(2),
+                measure: Duration::from_secs(10),
+                subscribers: 1000,
+                fan_workspaces: 100,
+                fan_tasks: 10,
+                fan_rate: 200,
+                fan_duration: Duration::from_secs(10),
+                fan_grace: Duration::from_secs(120),
+                fan_stall: Duration::from_secs(5),
+            },
+            Size::Small => Plan {
+                size,
+                tasks: 2_000,
+                labels: 20,
+                actions: 3_000,
+                read_runs: 1,
+                delta_limit: 1000,
+                clients: 8,
+                batch: 10,
+                warmup: Duration::from_millis(200),
+                measure: Duration::from_millis(1000),
+                subscribers: 60,
+                fan_workspaces: 6,
+                fan_tasks: 5,
+                fan_rate: 100,
+                fan_duration: Duration::from_millis(1000),
+                fan_grace: Duration::from_secs(10),
+                fan_stall: Duration::from_secs(3),
+            },
+        }
+    }
+
+    /// Rows a full bootstrap of the main workspace returns (without the
+    /// metadata line): the workspace, its tasks, labels and task labels.
+    pub fn bootstrap_rows(&self) -> u64 {
+        (1 + self.tasks + self.labels + self.tasks) as u64
+    }
+}
