@@ -3,7 +3,7 @@
 //! delivery at every subscriber, with every delivery accounted for.
 
 use crate::load::{mutate, token, update_body};
-use crate::pg::{start_log_clock, stop_log_clock, Pg};
+use crate::pg::{read_log_clock, start_log_clock, Pg};
 use crate::stats::unix_us;
 use crate::stats::{cpu_seconds, now_ns, Hist, Ticker};
 use crate::BoxError;
@@ -224,7 +224,7 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
                         Some(Ok(_)) => {}
                     },
                     _ = stop.changed() => {
-                        let _ = ws.close(None).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
                         break;
                     }
                 }
@@ -348,7 +348,7 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
     for s in subs {
         outcomes.push(s.await?);
     }
-    let log_times = stop_log_clock(f.pg, f.db).await?;
+    let log_times = read_log_clock(f.pg, f.db).await?;
 
     // Join deliveries with the writer's log.
     let by_id: HashMap<u64, (u64, usize)> = sent.iter().map(|&(id, t, g)| (id, (t, g))).collect();
@@ -446,7 +446,7 @@ pub(crate) async fn idle_memory(
     tokio::time::sleep(settle).await;
     let full = rss().ok_or("no /proc/<pid>/status")?;
     for mut ws in sockets {
-        let _ = ws.close(None).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
     }
     Ok((fresh, half, full))
 }

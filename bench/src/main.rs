@@ -509,6 +509,7 @@ async fn run_server(
             }
             Err(e) => Err(e),
         };
+        let _ = pg.settle(db).await;
         let r = notes.fail(&format!("{label} fan-out ({which})"), r);
         if many {
             res.fan_many = r;
@@ -525,6 +526,7 @@ async fn run_server(
         };
         res.two_one = Err(reason.clone());
         res.two_many = Err(reason);
+        let _ = pg::remove_log_clock(pg, db).await;
         return res;
     };
     phase!("{label}: two nodes behind Redis (writer → node 1, subscribers → node 2)");
@@ -555,12 +557,16 @@ async fn run_server(
                 Err(err.unwrap_or_else(|| "start failed".into()))
             }
         };
+        let _ = pg.settle(db).await;
         let r = notes.fail(&format!("{label} 2-node fan-out ({which})"), r);
         if many {
             res.two_many = r;
         } else {
             res.two_one = r;
         }
+    }
+    if let Err(e) = pg::remove_log_clock(pg, db).await {
+        notes.0.push(format!("{label}: removing the log clock: {e}"));
     }
     res
 }

@@ -83,6 +83,28 @@ impl Pg {
         Ok(())
     }
 
+    /// Waits (up to 10 s) until no session is left on `db` after its
+    /// server was stopped, then ends any that remain (a killed server's
+    /// backends can linger on a lock wait).
+    pub async fn settle(&self, db: &str) -> Result<(), BoxError> {
+        let admin = self.connect("postgres").await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let n: i64 =
+                admin.query_one("SELECT count(*) FROM pg_stat_activity WHERE datname = $1", &[&db]).await?.get(0);
+            if n == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                admin
+                    .execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", &[&db])
+                    .await?;
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Server version and the settings that bound commit rates.
     pub async fn describe(&self) -> Result<String, BoxError> {
         let c = self.connect("postgres").await?;
@@ -357,8 +379,10 @@ impl WaitSampler {
 /// measured from it.
 pub(crate) async fn start_log_clock(pg: &Pg, db: &str) -> Result<(), BoxError> {
     let c = pg.connect(db).await?;
+    // Runs while the (fresh) server is idle; never waits long for a lock.
     c.batch_execute(
-        "CREATE TABLE IF NOT EXISTS bench_log_times (id bigint PRIMARY KEY, at timestamptz NOT NULL); \
+        "SET lock_timeout = '10s'; \
+         CREATE TABLE IF NOT EXISTS bench_log_times (id bigint PRIMARY KEY, at timestamptz NOT NULL); \
          TRUNCATE bench_log_times; \
          CREATE OR REPLACE FUNCTION bench_log_time() RETURNS trigger LANGUAGE plpgsql AS $$ \
            BEGIN INSERT INTO bench_log_times VALUES (NEW.id, clock_timestamp()); RETURN NULL; END $$; \
@@ -369,14 +393,16 @@ pub(crate) async fn start_log_clock(pg: &Pg, db: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Stops the log clock and returns sync id → (insert time in µs since the
-/// Unix epoch, the action's group).
-pub(crate) async fn stop_log_clock(
+/// Reads the log clock: sync id → (insert time in µs since the Unix
+/// epoch, the action's group). Only plain reads: the server may still hold
+/// transactions open (a trigger change would wait for them and block every
+/// later query of the server behind it); the trigger keeps firing until
+/// [`remove_log_clock`] or the next [`start_log_clock`].
+pub(crate) async fn read_log_clock(
     pg: &Pg,
     db: &str,
 ) -> Result<std::collections::HashMap<u64, (i64, Option<String>)>, BoxError> {
     let c = pg.connect(db).await?;
-    c.batch_execute("DROP TRIGGER IF EXISTS bench_log_time ON sync_actions").await?;
     let rows = c
         .query(
             "SELECT b.id, (extract(epoch FROM b.at) * 1000000)::bigint, s.group_id \
@@ -384,6 +410,16 @@ pub(crate) async fn stop_log_clock(
             &[],
         )
         .await?;
-    c.batch_execute("TRUNCATE bench_log_times").await?;
     Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, (r.get::<_, i64>(1), r.get::<_, Option<String>>(2)))).collect())
+}
+
+/// Removes the log clock (once the servers on `db` are stopped).
+pub(crate) async fn remove_log_clock(pg: &Pg, db: &str) -> Result<(), BoxError> {
+    let c = pg.connect(db).await?;
+    c.batch_execute(
+        "SET lock_timeout = '10s'; DROP TRIGGER IF EXISTS bench_log_time ON sync_actions; \
+         DROP TABLE IF EXISTS bench_log_times; DROP FUNCTION IF EXISTS bench_log_time()",
+    )
+    .await?;
+    Ok(())
 }

@@ -94,7 +94,9 @@ pub fn is_connection_error(err: &diesel::result::Error) -> bool {
         Error::DatabaseError(K::Unknown, info) => {
             // Admin shutdown, crash shutdown, cannot connect now, deadlock.
             let msg = info.message();
-            msg.contains("terminating connection") || msg.contains("connection closed")
+            msg.contains("terminating connection")
+                || msg.contains("connection closed")
+                || msg.contains("deadlock detected")
         }
         Error::BrokenTransactionManager | Error::AlreadyInTransaction => true,
         _ => false,

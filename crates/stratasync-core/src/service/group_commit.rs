@@ -3,13 +3,14 @@
 //! Sync ids must be allocated in commit order, so every commit passes one
 //! serialization point (the insert-order lock, held from the log insert to
 //! the commit). Committing each request on its own would cap throughput
-//! near one request per WAL flush. Instead, requests queue here and a few
-//! *lanes* take whatever has queued up: one lane applies a whole group in
+//! near one request per WAL flush. Instead, requests queue here and a
+//! *lane* takes whatever has queued up: one lane applies a whole group in
 //! **one** database transaction, each client transaction in its own
 //! savepoint (so each still succeeds or fails on its own), logs every
 //! successful one with a single multi-row `INSERT`, and commits once. The
-//! lock is held only for that `INSERT` and the `COMMIT`; while one lane
-//! commits, the others apply their groups. Under light load a request runs
+//! lock is held only for that `INSERT` and the `COMMIT`. More lanes can be
+//! configured, but concurrent groups touching the same rows may deadlock
+//! (a deadlock fails the group with a retryable error). Under light load a request runs
 //! alone, with no added wait.
 //!
 //! A connection failure, or a commit whose outcome is unknown, fails the
@@ -31,7 +32,10 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 /// Tuning of group commit.
 #[derive(Debug, Clone)]
 pub struct GroupCommitConfig {
-    /// Groups applied concurrently (each on its own connection).
+    /// Groups applied concurrently (each on its own connection). The default
+    /// is 1: concurrent groups that touch the same rows in different orders
+    /// deadlock each other (measured under load); one lane still groups
+    /// every request that queued while the previous group committed.
     pub lanes: usize,
     /// The most client transactions one group takes.
     pub max_group: usize,
@@ -41,7 +45,7 @@ pub struct GroupCommitConfig {
 
 impl Default for GroupCommitConfig {
     fn default() -> Self {
-        GroupCommitConfig { lanes: 4, max_group: 1000, queue: 4096 }
+        GroupCommitConfig { lanes: 1, max_group: 1000, queue: 4096 }
     }
 }
 
