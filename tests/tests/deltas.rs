@@ -8,9 +8,7 @@ use stratasync_core::service::deltas::DeltasParams;
 use stratasync_tests::*;
 
 async fn workspace(db: &TestDb) -> String {
-    let ws = new_id();
-    db.execute(&format!("INSERT INTO workspaces (id, name) VALUES ('{ws}', 'W')")).await;
-    ws
+    stratasync_tests::ws_support::workspace(db, &[]).await
 }
 
 fn after(n: u64) -> DeltasParams {

@@ -7,9 +7,7 @@ use stratasync_core::protocol::SyncId;
 use stratasync_tests::*;
 
 async fn workspace(db: &TestDb) -> String {
-    let ws = new_id();
-    db.execute(&format!("INSERT INTO workspaces (id, name) VALUES ('{ws}', 'W')")).await;
-    ws
+    stratasync_tests::ws_support::workspace(db, &[]).await
 }
 
 async fn actions(db: &TestDb) -> Vec<Value> {
