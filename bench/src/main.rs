@@ -41,7 +41,7 @@ use clap::Parser;
 use fanout::{FanOut, FanOutResult, Subscriber};
 use load::{http_client, MutationRun};
 use pg::{fan_user, fan_workspace, Pg, MAIN_USER, MAIN_WORKSPACE};
-use plan::{Plan, Size};
+use plan::{Plan, Selection, Size, Workload};
 use plotters::style::RGBColor;
 use report::{Baselines, BootstrapSummary, DeltaSummary, Machine, Outcome, ServerResults};
 use servers::{Kind, Launch, Redis, Server};
@@ -88,6 +88,10 @@ struct Args {
     /// Override how long the fan-out writer writes, in seconds.
     #[arg(long)]
     fan_seconds: Option<f64>,
+    /// Run only these workloads (for ad hoc runs while profiling); the
+    /// others read "not run". Comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Workload>,
 }
 
 fn short(e: impl std::fmt::Display) -> String {
@@ -129,6 +133,7 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(args: Args) -> Result<bool, BoxError> {
     let mut plan = Plan::new(args.size);
+    plan.only = Selection(args.only.clone());
     if let Some(n) = args.subscribers {
         plan.subscribers = n.max(1);
     }
@@ -204,20 +209,24 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     };
 
     // Baselines.
-    phase!("baseline: COPY (SELECT row_to_json …) TO STDOUT");
-    let copy = copy_baseline(&pg, &db_base, &plan).await;
-    let copy = notes.fail("baseline COPY", copy);
-    phase!("baseline: single-row INSERT + COMMIT, {} connections", plan.clients);
-    let sampler = pg::WaitSampler::start(&pg, &db_base).await;
-    let insert = pg::insert_baseline(&pg, &db_base, plan.clients, plan.warmup, plan.measure)
-        .await
-        .map(|b| (b.commits as f64 / b.elapsed.as_secs_f64(), b.latency));
-    let insert_waits = match sampler {
-        Ok(s) => s.finish().await,
-        Err(e) => format!("not sampled: {e}"),
+    let baselines = if plan.only.runs(Workload::Baselines) {
+        phase!("baseline: COPY (SELECT row_to_json …) TO STDOUT");
+        let copy = copy_baseline(&pg, &db_base, &plan).await;
+        let copy = notes.fail("baseline COPY", copy);
+        phase!("baseline: single-row INSERT + COMMIT, {} connections", plan.clients);
+        let sampler = pg::WaitSampler::start(&pg, &db_base).await;
+        let insert = pg::insert_baseline(&pg, &db_base, plan.clients, plan.warmup, plan.measure)
+            .await
+            .map(|b| (b.commits as f64 / b.elapsed.as_secs_f64(), b.latency));
+        let insert_waits = match sampler {
+            Ok(s) => s.finish().await,
+            Err(e) => format!("not sampled: {e}"),
+        };
+        let insert = notes.fail("baseline INSERT", insert);
+        Baselines { copy, insert, insert_waits }
+    } else {
+        Baselines { copy: Err(SKIPPED.to_owned()), insert: Err(SKIPPED.to_owned()), insert_waits: SKIPPED.to_owned() }
     };
-    let insert = notes.fail("baseline INSERT", insert);
-    let baselines = Baselines { copy, insert, insert_waits };
 
     // The servers under test, one after the other.
     let rust = run_server(Kind::Rust, &launch, &pg, &db_rust, &plan, redis.as_ref().ok(), &redis, &mut notes).await;
@@ -288,24 +297,28 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         eprintln!("FAILED: {what}");
         ok = false;
     };
-    if rust.bootstrap.is_err() {
+    let ran = |w: Workload| plan.only.runs(w);
+    if ran(Workload::Bootstrap) && rust.bootstrap.is_err() {
         fail("rust bootstrap");
     }
-    if rust.deltas.is_err() {
+    if ran(Workload::Deltas) && rust.deltas.is_err() {
         fail("rust delta catch-up");
     }
-    if rust.single.as_ref().map(|m| m.committed == 0 || m.failed > 0).unwrap_or(true) {
+    if ran(Workload::Mutations) && rust.single.as_ref().map(|m| m.committed == 0 || m.failed > 0).unwrap_or(true) {
         fail("rust single-transaction mutations");
     }
-    if rust.batch.as_ref().map(|m| m.committed == 0 || m.failed > 0).unwrap_or(true) {
+    if ran(Workload::Mutations) && rust.batch.as_ref().map(|m| m.committed == 0 || m.failed > 0).unwrap_or(true) {
         fail("rust batch mutations");
     }
-    for (name, r) in [
-        ("fan-out, 1 workspace", &rust.fan_one),
-        ("fan-out, many workspaces", &rust.fan_many),
-        ("2 nodes, 1 workspace", &rust.two_one),
-        ("2 nodes, many workspaces", &rust.two_many),
+    for (name, workload, r) in [
+        ("fan-out, 1 workspace", Workload::Fanout, &rust.fan_one),
+        ("fan-out, many workspaces", Workload::Fanout, &rust.fan_many),
+        ("2 nodes, 1 workspace", Workload::TwoNodes, &rust.two_one),
+        ("2 nodes, many workspaces", Workload::TwoNodes, &rust.two_many),
     ] {
+        if !ran(workload) {
+            continue;
+        }
         match r {
             Ok(f)
                 if f.missing == 0
@@ -331,6 +344,9 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     }
     Ok(ok)
 }
+
+/// What a workload left out by `--only` reads.
+const SKIPPED: &str = "not run: --only";
 
 async fn copy_baseline(pg: &Pg, db: &str, plan: &Plan) -> Result<BootstrapSummary, BoxError> {
     let mut rates = Vec::new();
@@ -371,9 +387,13 @@ async fn run_server(
     let label = kind.label();
     let mut res = ServerResults::not_run("not run");
     let url = pg.url(db);
-    phase!("{label}: memory per idle WebSocket ({} subscribers on a fresh server)", plan.subscribers);
-    let r = memory_phase(launch, kind, pg, db, plan).await;
-    res.memory = notes.fail(&format!("{label} idle memory"), r);
+    if plan.only.runs(Workload::Memory) {
+        phase!("{label}: memory per idle WebSocket ({} subscribers on a fresh server)", plan.subscribers);
+        let r = memory_phase(launch, kind, pg, db, plan).await;
+        res.memory = notes.fail(&format!("{label} idle memory"), r);
+    } else {
+        res.memory = Err(SKIPPED.to_owned());
+    }
     if let Ok((a, h, b)) = &res.memory {
         eprintln!(
             "    RSS {:.1} MiB fresh, {:.1} MiB with {} idle sockets, {:.1} MiB with {}: {:.1} KiB per socket",
@@ -398,32 +418,38 @@ async fn run_server(
         Err(e) => return ServerResults::not_run(&short(e)),
     };
 
-    phase!("{label}: bootstrap ×{} ({} rows)", plan.read_runs, plan.bootstrap_rows());
-    let meter = Meter::start(&server);
-    let sampler = pg::WaitSampler::start(pg, db).await;
-    let r = bootstrap_phase(&server, &client, plan).await;
-    meter.stop(&server, "bootstrap", &mut res);
-    if let Ok(s) = sampler {
-        res.waits.push(("bootstrap".to_owned(), s.finish().await));
+    if plan.only.runs(Workload::Bootstrap) {
+        phase!("{label}: bootstrap ×{} ({} rows)", plan.read_runs, plan.bootstrap_rows());
+        let meter = Meter::start(&server);
+        let sampler = pg::WaitSampler::start(pg, db).await;
+        let r = bootstrap_phase(&server, &client, plan).await;
+        meter.stop(&server, "bootstrap", &mut res);
+        if let Ok(s) = sampler {
+            res.waits.push(("bootstrap".to_owned(), s.finish().await));
+        }
+        res.bootstrap = notes.fail(&format!("{label} bootstrap"), r);
+        if let Err(e) = check_alive(&mut server) {
+            return crashed(res, e, notes, label);
+        }
+    } else {
+        res.bootstrap = Err(SKIPPED.to_owned());
     }
-    res.bootstrap = notes.fail(&format!("{label} bootstrap"), r);
-    if let Err(e) = check_alive(&mut server) {
-        return crashed(res, e, notes, label);
+    if plan.only.runs(Workload::Deltas) {
+        phase!("{label}: delta catch-up ×{} ({} actions, limit={})", plan.read_runs, plan.actions, plan.delta_limit);
+        let meter = Meter::start(&server);
+        let sampler = pg::WaitSampler::start(pg, db).await;
+        let r = deltas_phase(&server, &client, plan).await;
+        meter.stop(&server, "delta catch-up", &mut res);
+        if let Ok(s) = sampler {
+            res.waits.push(("delta catch-up".to_owned(), s.finish().await));
+        }
+        res.deltas = notes.fail(&format!("{label} deltas"), r);
+        if let Err(e) = check_alive(&mut server) {
+            return crashed(res, e, notes, label);
+        }
+    } else {
+        res.deltas = Err(SKIPPED.to_owned());
     }
-
-    phase!("{label}: delta catch-up ×{} ({} actions, limit={})", plan.read_runs, plan.actions, plan.delta_limit);
-    let meter = Meter::start(&server);
-    let sampler = pg::WaitSampler::start(pg, db).await;
-    let r = deltas_phase(&server, &client, plan).await;
-    meter.stop(&server, "delta catch-up", &mut res);
-    if let Ok(s) = sampler {
-        res.waits.push(("delta catch-up".to_owned(), s.finish().await));
-    }
-    res.deltas = notes.fail(&format!("{label} deltas"), r);
-    if let Err(e) = check_alive(&mut server) {
-        return crashed(res, e, notes, label);
-    }
-
     let tasks = pg::task_ids(pg, db, MAIN_WORKSPACE, (plan.clients * plan.batch) as i64).await;
     let tasks = match tasks {
         Ok(t) => t,
@@ -434,7 +460,10 @@ async fn run_server(
             Vec::new()
         }
     };
-    if !tasks.is_empty() {
+    if !plan.only.runs(Workload::Mutations) {
+        res.single = Err(SKIPPED.to_owned());
+        res.batch = Err(SKIPPED.to_owned());
+    } else if !tasks.is_empty() {
         for (batch, slot) in [(1usize, 0), (plan.batch, 1)] {
             phase!(
                 "{label}: mutations, {} clients × {batch}-transaction batches, {:.0} s (+{:.0} s warm-up)",
@@ -498,6 +527,11 @@ async fn run_server(
     // abandoned (timed out) cannot commit during the next one.
     for many in [false, true] {
         let which = if many { "many" } else { "one" };
+        if !plan.only.runs(Workload::Fanout) {
+            res.fan_one = Err(SKIPPED.to_owned());
+            res.fan_many = Err(SKIPPED.to_owned());
+            break;
+        }
         let r = match servers::start(launch, kind, &format!("{label}-fanout-{which}"), &url, None).await {
             Ok(mut s) => {
                 let r = fan_phase(label, "1 node", &s, &s, &client, pg, db, plan, &fan_tasks, many).await;
@@ -529,6 +563,12 @@ async fn run_server(
         let _ = pg::remove_log_clock(pg, db).await;
         return res;
     };
+    if !plan.only.runs(Workload::TwoNodes) {
+        res.two_one = Err(SKIPPED.to_owned());
+        res.two_many = Err(SKIPPED.to_owned());
+        let _ = pg::remove_log_clock(pg, db).await;
+        return res;
+    }
     phase!("{label}: two nodes behind Redis (writer → node 1, subscribers → node 2)");
     for many in [false, true] {
         let which = if many { "many" } else { "one" };

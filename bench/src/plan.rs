@@ -16,6 +16,8 @@ pub(crate) enum Size {
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub size: Size,
+    /// The workloads to measure (`--only`; empty: all).
+    pub only: Selection,
     /// Tasks (and task labels: one per task) in the bootstrap workspace.
     pub tasks: i64,
     /// Labels in the bootstrap workspace.
@@ -56,6 +58,7 @@ impl Plan {
         match size {
             Size::Full => Plan {
                 size,
+                only: Selection::default(),
                 tasks: 100_000,
                 labels: 1_000,
                 actions: 100_000,
@@ -75,6 +78,7 @@ impl Plan {
             },
             Size::Small => Plan {
                 size,
+                only: Selection::default(),
                 tasks: 2_000,
                 labels: 20,
                 actions: 3_000,
@@ -99,5 +103,34 @@ impl Plan {
     /// metadata line): the workspace, its tasks, labels and task labels.
     pub fn bootstrap_rows(&self) -> u64 {
         (1 + self.tasks + self.labels + self.tasks) as u64
+    }
+}
+
+/// The workloads `--only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Workload {
+    /// The COPY and INSERT baselines.
+    Baselines,
+    /// Memory per idle WebSocket.
+    Memory,
+    /// Bootstrap.
+    Bootstrap,
+    /// Delta catch-up.
+    Deltas,
+    /// Both mutation workloads.
+    Mutations,
+    /// Fan-out on one node.
+    Fanout,
+    /// Fan-out on two nodes behind Redis.
+    TwoNodes,
+}
+
+/// Which workloads this run measures.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Selection(pub Vec<Workload>);
+
+impl Selection {
+    pub fn runs(&self, w: Workload) -> bool {
+        self.0.is_empty() || self.0.contains(&w)
     }
 }
