@@ -1,6 +1,7 @@
 //! `deltas`: paging, group visibility, wire format and stale cursors.
 
 use serde_json::json;
+use stratasync_core::auth::AuthContext;
 use stratasync_core::error::ServiceError;
 use stratasync_core::protocol::MutationAction::{Insert, Update};
 use stratasync_core::protocol::SyncId;
@@ -109,4 +110,43 @@ async fn stale_and_future_cursors_require_a_bootstrap() {
     // A cursor from another database (ahead of every allocated id).
     assert!(matches!(engine.deltas(&alice, &after(11)).await, Err(ServiceError::BootstrapRequired)));
     assert_eq!(ServiceError::BootstrapRequired.to_string(), "A fresh bootstrap is required before fetching deltas");
+}
+
+async fn streamed(engine: &stratasync_core::SyncEngine, who: &AuthContext, params: &DeltasParams) -> (usize, String) {
+    use futures_util::TryStreamExt;
+    let chunks: Vec<bytes::Bytes> = engine.deltas_stream(who, params).await.unwrap().try_collect().await.unwrap();
+    (chunks.len(), String::from_utf8(chunks.concat()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_streamed_page_is_the_page() {
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    let ws = workspace(&db).await;
+    let alice = user("alice", &[&ws]);
+    // Enough data for several chunks of the streamed body, with strings
+    // that need escaping and jsonb's spacing to undo.
+    let title = "q\"uote, back\\slash: tab\t é ".repeat(40);
+    let txs = (0..300)
+        .map(|i| tx(Insert, "Task", &new_id(), json!({"workspaceId": ws, "title": format!("{title}{i}")})))
+        .collect();
+    assert!(mutate(&engine, &alice, txs).await.success);
+    for params in [after(0), DeltasParams { limit: Some(120), ..after(7) }, after(300), after(1000)] {
+        let typed = engine.deltas(&alice, &params).await;
+        let Ok(page) = typed else {
+            assert!(matches!(typed, Err(ServiceError::BootstrapRequired)));
+            assert!(matches!(engine.deltas_stream(&alice, &params).await, Err(ServiceError::BootstrapRequired)));
+            continue;
+        };
+        let (chunks, text) = streamed(&engine, &alice, &params).await;
+        assert_eq!(text, serde_json::to_string(&page).unwrap(), "after {:?}", params.after);
+        if page.actions.len() == 300 {
+            assert!(chunks > 2, "a large page goes out in several chunks ({chunks})");
+        }
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(parsed["actions"].as_array().unwrap().len(), page.actions.len());
+    }
+    let (_, text) = streamed(&engine, &alice, &after(0)).await;
+    let first: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(first["actions"][0]["data"]["title"], json!(format!("{title}0")));
 }

@@ -7,6 +7,7 @@ use crate::error::{self, ApiError};
 use crate::ndjson;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::TryStreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use stratasync_core::auth::AuthContext;
@@ -57,12 +58,18 @@ pub(crate) async fn batch(
     Ok(ndjson::response(state.engine.batch(&user, params)))
 }
 
-/// `GET deltas`: one JSON page, or 409 `BOOTSTRAP_REQUIRED`.
+/// `GET deltas`: one JSON page, streamed as it is read, or 409
+/// `BOOTSTRAP_REQUIRED`. A failure after the first bytes aborts the
+/// response (the client sees a broken body and retries).
 pub(crate) async fn deltas(state: Arc<State>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = request::deltas_query(req.query_string()).map_err(|f| state.invalid(f))?;
     let user = state.authorize(&req).await?;
-    let page = state.engine.deltas(&user, &params).await.map_err(ApiError::Service)?;
-    Ok(error::json(StatusCode::OK, &page))
+    let page = state.engine.deltas_stream(&user, &params).await.map_err(ApiError::Service)?;
+    let body = page.map_err(|e| {
+        tracing::error!(error = ?e, "a deltas page failed while streaming; aborting the response");
+        e
+    });
+    Ok(HttpResponse::Ok().insert_header((header::CONTENT_TYPE, error::JSON)).streaming(body))
 }
 
 /// `POST mutate`: 200 with one result per transaction.

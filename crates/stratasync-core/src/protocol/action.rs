@@ -2,6 +2,7 @@
 
 use super::SyncId;
 use crate::model::JsonObject;
+use crate::storage::RawJson;
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
 
@@ -71,9 +72,13 @@ impl Serialize for ActionKind {
 
 /// One committed sync action as delivered to clients. Optional keys are
 /// absent (not `null`) when their column is NULL.
+///
+/// `D` is how the data is held: a parsed object (the default), or the
+/// log's JSON text passed through ([`crate::storage::RawJson`]) where the
+/// action is only read and sent on.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SyncAction {
+pub struct SyncAction<D = JsonObject> {
     /// The action letter.
     pub action: ActionKind,
     /// The originating client, if any.
@@ -86,7 +91,7 @@ pub struct SyncAction {
     #[serde(serialize_with = "serialize_created_at")]
     pub created_at: DateTime<Utc>,
     /// The action's data.
-    pub data: JsonObject,
+    pub data: D,
     /// The sync group (absent for global actions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group_id: Option<String>,
@@ -112,12 +117,13 @@ pub struct DeltaPacket<'a> {
     pub last_sync_id: SyncId,
 }
 
-/// The body of `GET /sync/deltas`.
+/// The body of `GET /sync/deltas` (the data of each action is the log's
+/// JSON text, passed through).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeltasResponse {
     /// Actions in ascending sync id order.
-    pub actions: Vec<SyncAction>,
+    pub actions: Vec<SyncAction<RawJson>>,
     /// Whether more actions follow.
     pub has_more: bool,
     /// The last returned sync id, or the request's `after`.

@@ -7,11 +7,14 @@
 
 use super::schema::sync_actions as sa;
 use super::Conn;
+use super::RawJson;
 use crate::model::JsonObject;
 use crate::protocol::{ActionKind, SyncAction, SyncId};
 use chrono::{DateTime, Utc};
+use diesel::deserialize::FromSql;
+use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Jsonb, Text};
 use diesel::QueryResult;
 use diesel_async::RunQueryDsl;
 
@@ -33,7 +36,7 @@ pub async fn head_for(conn: &mut Conn, groups: &[String]) -> QueryResult<SyncId>
 /// The lowest retained id of the whole log and the highest id it ever
 /// allocated (the sequence's value; a cursor above it comes from another
 /// database, after a reset or a restore), in one round trip.
-async fn bounds(conn: &mut Conn) -> QueryResult<(SyncId, SyncId)> {
+async fn bounds(mut conn: &Conn) -> QueryResult<(SyncId, SyncId)> {
     #[derive(QueryableByName)]
     struct Bounds {
         #[diesel(sql_type = BigInt)]
@@ -45,7 +48,7 @@ async fn bounds(conn: &mut Conn) -> QueryResult<(SyncId, SyncId)> {
         "SELECT coalesce((SELECT id FROM sync_actions ORDER BY id LIMIT 1), 0) AS earliest, \
                 (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_actions_id_seq) AS allocated",
     )
-    .get_result(conn)
+    .get_result(&mut conn)
     .await?;
     Ok((SyncId::from_i64(row.earliest), SyncId::from_i64(row.allocated)))
 }
@@ -54,7 +57,11 @@ async fn bounds(conn: &mut Conn) -> QueryResult<(SyncId, SyncId)> {
 /// was pruned from the log, or the cursor is ahead of every id this log ever
 /// allocated. Unlike the reference (§10 #10), `cursor = earliest - 1` is
 /// not stale: nothing after it is missing.
-pub async fn is_stale(conn: &mut Conn, cursor: SyncId) -> QueryResult<bool> {
+///
+/// Takes a shared connection so that it can be pipelined with the read it
+/// guards (diesel-async sends concurrent queries on one connection back to
+/// back).
+pub async fn is_stale(conn: &Conn, cursor: SyncId) -> QueryResult<bool> {
     if cursor.0 == 0 {
         return Ok(false);
     }
@@ -62,59 +69,100 @@ pub async fn is_stale(conn: &mut Conn, cursor: SyncId) -> QueryResult<bool> {
     Ok((earliest.0 > 0 && cursor.0 + 1 < earliest.0) || cursor > allocated)
 }
 
-#[derive(Queryable)]
-struct ActionRow {
-    id: i64,
-    model: String,
-    model_id: String,
-    action: String,
-    data: serde_json::Value,
-    group_id: Option<String>,
-    client_id: Option<String>,
-    client_tx_id: Option<String>,
-    created_at: DateTime<Utc>,
+/// How an action's `data` column is held in memory: parsed
+/// ([`JsonObject`]) or passed through ([`RawJson`]). Data that is not a JSON
+/// object reads as `{}`.
+pub trait LogData: Sized + Send + 'static {
+    /// The type `data` is read into.
+    type Column: FromSql<Jsonb, Pg> + diesel::Queryable<Jsonb, Pg> + Send + 'static;
+    /// The data of a column value.
+    fn from_column(column: Self::Column) -> Self;
 }
 
-impl ActionRow {
-    fn into_action(self) -> Option<SyncAction> {
-        let action = self.action.chars().next().and_then(ActionKind::from_letter)?;
-        let data = match self.data {
+impl LogData for JsonObject {
+    type Column = serde_json::Value;
+    fn from_column(column: serde_json::Value) -> Self {
+        match column {
             serde_json::Value::Object(map) => map,
             _ => JsonObject::new(),
-        };
-        Some(SyncAction {
-            action,
-            client_id: self.client_id,
-            client_tx_id: self.client_tx_id,
-            created_at: self.created_at,
-            data,
-            group_id: self.group_id,
-            model_id: self.model_id,
-            model_name: self.model,
-            sync_id: SyncId::from_i64(self.id),
-        })
+        }
     }
 }
 
+impl LogData for RawJson {
+    type Column = RawJson;
+    fn from_column(column: RawJson) -> Self {
+        if column.is_object() {
+            column
+        } else {
+            RawJson::empty_object()
+        }
+    }
+}
+
+/// A `sync_actions` row, in column order.
+type ActionRow<C> = (i64, String, String, String, C, Option<String>, Option<String>, Option<String>, DateTime<Utc>);
+
+/// The action of a row; `None` for a letter this server does not know.
+fn into_action<D: LogData>(row: ActionRow<D::Column>) -> Option<SyncAction<D>> {
+    let (id, model, model_id, action, data, group_id, client_id, client_tx_id, created_at) = row;
+    let action = action.chars().next().and_then(ActionKind::from_letter)?;
+    Some(SyncAction {
+        action,
+        client_id,
+        client_tx_id,
+        created_at,
+        data: D::from_column(data),
+        group_id,
+        model_id,
+        model_name: model,
+        sync_id: SyncId::from_i64(id),
+    })
+}
+
 /// Actions after `after` visible to `groups`, ascending, at most `limit`.
-/// Rows with a letter this server does not know are skipped.
-pub async fn page(conn: &mut Conn, after: SyncId, groups: &[String], limit: i64) -> QueryResult<Vec<SyncAction>> {
-    let rows: Vec<ActionRow> = sa::table
+/// Rows with a letter this server does not know are skipped. Takes a
+/// shared connection so that it can be pipelined with [`is_stale`].
+pub async fn page<D: LogData>(
+    mut conn: &Conn,
+    after: SyncId,
+    groups: &[String],
+    limit: i64,
+) -> QueryResult<Vec<SyncAction<D>>> {
+    let rows: Vec<ActionRow<D::Column>> = sa::table
         .filter(sa::id.gt(after.as_i64()))
         .filter(visible(groups))
         .order(sa::id.asc())
         .limit(limit)
-        .load(conn)
+        .load(&mut conn)
         .await?;
-    Ok(rows.into_iter().filter_map(ActionRow::into_action).collect())
+    Ok(rows.into_iter().filter_map(into_action).collect())
+}
+
+/// [`page`] as a stream: each action as its row arrives, so the caller
+/// can write it out while PostgreSQL still produces the next ones.
+pub async fn page_stream<'a, D: LogData>(
+    mut conn: &'a Conn,
+    after: SyncId,
+    groups: &'a [String],
+    limit: i64,
+) -> QueryResult<impl futures_util::Stream<Item = QueryResult<SyncAction<D>>> + Send + 'a> {
+    let rows = sa::table
+        .filter(sa::id.gt(after.as_i64()))
+        .filter(visible(groups))
+        .order(sa::id.asc())
+        .limit(limit)
+        .load_stream::<ActionRow<D::Column>>(&mut conn)
+        .await?;
+    Ok(futures_util::StreamExt::filter_map(rows, |row| std::future::ready(row.map(into_action).transpose())))
 }
 
 /// Every action after `after`, ascending, at most `limit` (the node's log
 /// tail that feeds live sessions).
 pub async fn tail(conn: &mut Conn, after: SyncId, limit: i64) -> QueryResult<Vec<SyncAction>> {
-    let rows: Vec<ActionRow> =
+    let rows: Vec<ActionRow<serde_json::Value>> =
         sa::table.filter(sa::id.gt(after.as_i64())).order(sa::id.asc()).limit(limit).load(conn).await?;
-    Ok(rows.into_iter().filter_map(ActionRow::into_action).collect())
+    Ok(rows.into_iter().filter_map(into_action).collect())
 }
 
 /// The highest committed id of the whole log, or 0.

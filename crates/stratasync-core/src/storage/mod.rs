@@ -10,9 +10,11 @@ pub mod log;
 pub mod memberships;
 pub mod migrate;
 mod pool;
+mod raw_json;
 pub(crate) mod schema;
 
 pub use pool::{connect, Pool, PoolConfig, PooledConn};
+pub use raw_json::RawJson;
 
 /// The connection type generated model code runs on.
 pub type Conn = diesel_async::AsyncPgConnection;
