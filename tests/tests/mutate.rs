@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Unarchive, Update};
 use stratasync_core::protocol::SyncId;
+use stratasync_core::storage::RawJson;
 use stratasync_tests::*;
 
 async fn workspace(db: &TestDb) -> String {
@@ -11,8 +12,9 @@ async fn workspace(db: &TestDb) -> String {
 }
 
 async fn actions(db: &TestDb) -> Vec<Value> {
-    let mut conn = db.pool.get().await.unwrap();
-    let page = stratasync_core::storage::log::page(&mut conn, SyncId(0), &every_group(db).await, 10_000).await.unwrap();
+    let conn = db.pool.get().await.unwrap();
+    let groups = every_group(db).await;
+    let page = stratasync_core::storage::log::page::<RawJson>(&conn, SyncId(0), &groups, 10_000).await.unwrap();
     page.iter().map(to_json).collect()
 }
 

@@ -230,7 +230,7 @@ async fn replay(
 ) -> Result<Result<Subscribed, SocketGone>, StorageError> {
     // Connections are taken per query and returned before anything is
     // sent: a slow socket must not hold a pooled connection while it drains.
-    let stale = log::is_stale(&mut *engine.pool().get().await?, after).await?;
+    let stale = log::is_stale(&*engine.pool().get().await?, after).await?;
     if stale {
         let frame =
             error_frame(Some("BOOTSTRAP_REQUIRED"), "A fresh bootstrap is required before subscribing to deltas");
@@ -247,7 +247,7 @@ async fn replay(
             let _ = send_str(out, frame).await;
             return Ok(Ok(Subscribed::Close(Close::BUFFER)));
         }
-        let page = log::page(&mut *engine.pool().get().await?, cursor, &identity.groups, REPLAY_PAGE).await?;
+        let page = log::page(&*engine.pool().get().await?, cursor, &identity.groups, REPLAY_PAGE).await?;
         for action in &page {
             if let Err(gone) = out.send(DeltaFrame::of(action).bytes).await {
                 return Ok(Err(gone));
