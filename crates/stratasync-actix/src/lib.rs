@@ -119,6 +119,8 @@ mod error;
 mod handlers;
 mod ndjson;
 mod ws;
+mod ws_body;
+mod ws_incoming;
 
 use actix_web::{web, HttpRequest, Scope};
 use std::sync::atomic::AtomicU64;

@@ -1,17 +1,21 @@
 //! WebSocket frames (PROTOCOL.md §7), serialized once and shared.
 
+use super::wire;
 use crate::protocol::{DeltaPacket, SyncAction, SyncId};
 use bytes::Bytes;
 use serde::Serialize;
 
 /// A delta frame ready to send: its sync id (for the per-session cursor
-/// gate) and its JSON bytes, shared by every recipient.
+/// gate) and its WebSocket text frame, encoded once and shared by every
+/// recipient.
 #[derive(Debug, Clone)]
 pub struct DeltaFrame {
     /// The action's sync id.
     pub sync_id: SyncId,
-    /// `{"packet":{"actions":[…],"lastSyncId":"…"},"type":"delta"}`.
-    pub bytes: Bytes,
+    /// The WebSocket frame: header, then the JSON.
+    wire: Bytes,
+    /// The header's length.
+    header: u8,
 }
 
 #[derive(Serialize)]
@@ -28,9 +32,29 @@ impl DeltaFrame {
             packet: DeltaPacket { actions: std::slice::from_ref(action), last_sync_id: action.sync_id },
             kind: "delta",
         };
+        // The JSON is written after room for the longest header, and the
+        // header right before it: one allocation, no copy.
+        let mut buf = Vec::with_capacity(512);
+        buf.resize(wire::MAX_HEADER, 0);
         // Serializing plain data to a Vec cannot fail.
-        let bytes = serde_json::to_vec(&envelope).unwrap_or_default();
-        DeltaFrame { sync_id: action.sync_id, bytes: Bytes::from(bytes) }
+        if serde_json::to_writer(&mut buf, &envelope).is_err() {
+            buf.truncate(wire::MAX_HEADER);
+        }
+        let len = buf.len() - wire::MAX_HEADER;
+        let header = wire::header_len(len);
+        let start = wire::MAX_HEADER - header;
+        wire::write_header(&mut buf[start..wire::MAX_HEADER], wire::TEXT_OPCODE, len);
+        DeltaFrame { sync_id: action.sync_id, wire: Bytes::from(buf).slice(start..), header: header as u8 }
+    }
+
+    /// `{"packet":{"actions":[…],"lastSyncId":"…"},"type":"delta"}`.
+    pub fn json(&self) -> Bytes {
+        self.wire.slice(self.header as usize..)
+    }
+
+    /// The whole WebSocket text frame.
+    pub fn wire(&self) -> &Bytes {
+        &self.wire
     }
 }
 
@@ -79,8 +103,11 @@ mod tests {
             model_name: "Task".into(),
             sync_id: SyncId(3),
         };
+        let frame = DeltaFrame::of(&action);
+        assert_eq!(frame.wire()[..4], [0x81, 126, 0, frame.json().len() as u8]);
+        assert_eq!(frame.wire()[4..], frame.json()[..]);
         assert_eq!(
-            std::str::from_utf8(&DeltaFrame::of(&action).bytes).unwrap(),
+            std::str::from_utf8(&frame.json()).unwrap(),
             r#"{"packet":{"actions":[{"action":"I","clientId":"c","clientTxId":"tx","createdAt":"2024-01-02T03:04:05.678Z","data":{"id":"t3"},"groupId":"g1","modelId":"t3","modelName":"Task","syncId":"3"}],"lastSyncId":"3"},"type":"delta"}"#
         );
         assert_eq!(

@@ -1,26 +1,26 @@
 //! Application hooks on live sockets (PROTOCOL.md §7.6).
 
+use super::outbox::{Outbox, APP_QUEUE, ROOM};
+use super::wire;
 use crate::model::HookError;
 use async_trait::async_trait;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 /// Sends the application's own frames (e.g. live-editing messages) to one
 /// socket. Cheap to clone; keep it to push frames later.
 #[derive(Debug, Clone)]
-pub struct SocketSender(pub(crate) mpsc::Sender<String>);
+pub struct SocketSender(Outbox);
 
 impl SocketSender {
-    /// A sender and the receiving end the transport drains.
-    pub fn channel(capacity: usize) -> (SocketSender, mpsc::Receiver<String>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        (SocketSender(tx), rx)
+    /// A sender queueing on `outbox`, the socket's outgoing frames.
+    pub fn new(outbox: Outbox) -> SocketSender {
+        SocketSender(outbox)
     }
 
     /// Queues a text frame; `false` if the socket is gone or its queue is
     /// full (the frame is dropped rather than slowing the caller down).
     pub fn send(&self, text: impl Into<String>) -> bool {
-        self.0.try_send(text.into()).is_ok()
+        self.0.try_push(wire::text(text.into().as_bytes()), ROOM + APP_QUEUE)
     }
 }
 

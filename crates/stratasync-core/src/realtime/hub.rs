@@ -5,30 +5,37 @@
 //! are allocated in commit order (see [`crate::storage::log`]), reading
 //! `id > cursor` never skips an action that commits later, so live sessions
 //! get every visible action exactly once, in ascending order, however
-//! commits race (PROTOCOL.md §10 #1). Notifications (local commits, Redis
-//! messages from other nodes) only wake the tail up; a periodic poll covers
-//! lost notifications, so a Redis outage costs latency, never deliveries
-//! (§10 #2). Sessions are indexed by group and each frame is serialized
-//! once and shared, so a delta for one group costs work proportional to
-//! that group's sessions, not to all connections (§10 #3).
+//! commits race (PROTOCOL.md §10 #1). A batch committed on this node is
+//! dispatched straight from the [`DeltaBus`] when it continues the cursor
+//! without a gap (its first id is `cursor + 1`, the rest follow one by
+//! one): no id can then be missing, and the log read is saved. Anything
+//! else (a gap, a lagging bus, Redis messages from other nodes) only wakes
+//! the tail up to read the log; a periodic poll covers lost notifications,
+//! so a Redis outage costs latency, never deliveries (§10 #2). Sessions are indexed by group and each frame is serialized
+//! and encoded as a WebSocket frame once and shared, so a delta for one
+//! group costs work proportional to that group's sessions, not to all
+//! connections (§10 #3). Each frame goes straight to the socket's
+//! [`Outbox`], gated there by the session's cursor: a delivery is one lock
+//! and at most one wake-up of the socket's writer.
 
 use super::frame::DeltaFrame;
+use super::outbox::{GoLiveError, Outbox};
 use crate::bus::DeltaBus;
 use crate::protocol::{SyncAction, SyncId};
 use crate::storage::{log, Pool};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{broadcast, Notify};
 
 /// Tuning of the live feed.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// How often the tail polls the log without a wake-up.
     pub poll_interval: Duration,
-    /// Frames a session may have queued (buffered during replay, or unsent
-    /// when it is slow) before it overflows.
+    /// Frames a session may have waiting (buffered during its replay, or
+    /// queued on its socket when it is slow) before it overflows.
     pub inbox_capacity: usize,
     /// Actions read per query.
     pub page_size: i64,
@@ -62,36 +69,48 @@ struct Inner {
 
 #[derive(Default)]
 struct Index {
-    sessions: HashMap<u64, Inbox>,
-    by_group: HashMap<String, HashSet<u64>>,
-    groups_of: HashMap<u64, Vec<String>>,
-}
-
-#[derive(Clone)]
-struct Inbox {
-    frames: mpsc::Sender<DeltaFrame>,
-    overflow: Arc<Notify>,
+    /// Every session: its socket and its groups.
+    sessions: HashMap<u64, (Outbox, Vec<String>)>,
+    by_group: HashMap<String, Vec<(u64, Outbox)>>,
 }
 
 /// A session's place in the feed: live frames for its groups (and global
-/// ones) arrive on `frames` in ascending sync id order. Dropping it leaves
-/// the feed.
+/// ones) reach its socket's [`Outbox`] in ascending sync id order, buffered
+/// until [`Subscription::go_live`]. Dropping it leaves the feed.
 #[derive(Debug)]
 pub struct Subscription {
     hub: Weak<Inner>,
     id: u64,
-    /// The session's inbox.
-    pub frames: mpsc::Receiver<DeltaFrame>,
-    /// Signalled when the inbox was full and a frame had to be dropped: the
-    /// session must end (buffer overflow or a consumer that is too slow).
-    pub overflow: Arc<Notify>,
+    outbox: Outbox,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        self.outbox.detach(self.id);
         if let Some(inner) = self.hub.upgrade() {
             inner.remove(self.id);
         }
+    }
+}
+
+impl Subscription {
+    /// Whether more live frames arrived during the replay than the buffer
+    /// holds: the session must end.
+    pub fn overflowed(&self) -> bool {
+        self.outbox.overflowed(self.id)
+    }
+
+    /// Ends the replay at `cursor`: queues the buffered frames after it,
+    /// then `last(final cursor)` (the `subscribed` frame), and lets later
+    /// live frames straight through to the socket. Returns the final
+    /// cursor.
+    pub fn go_live(&self, cursor: SyncId, last: impl FnOnce(SyncId) -> bytes::Bytes) -> Result<SyncId, GoLiveError> {
+        self.outbox.go_live(self.id, cursor, last)
+    }
+
+    /// The last sync id queued on the socket, once live.
+    pub fn cursor(&self) -> Option<SyncId> {
+        self.outbox.cursor(self.id)
     }
 }
 
@@ -107,24 +126,23 @@ impl Hub {
             dispatched: AtomicU64::new(0),
             config,
         });
-        tokio::spawn(forward_commits(bus.subscribe(), wake.clone()));
-        tokio::spawn(tail(Arc::downgrade(&inner), wake, pool));
+        tokio::spawn(tail(Arc::downgrade(&inner), wake, bus.subscribe(), pool));
         Hub { inner }
     }
 
-    /// Joins the feed for `groups` (global actions always arrive).
-    pub fn subscribe(&self, groups: &[String]) -> Subscription {
-        let (tx, rx) = mpsc::channel(self.inner.config.inbox_capacity.max(1));
-        let overflow = Arc::new(Notify::new());
+    /// Joins the feed for `groups` (global actions always arrive): live
+    /// frames are buffered in `outbox` from now on, until
+    /// [`Subscription::go_live`].
+    pub fn subscribe(&self, groups: &[String], outbox: &Outbox) -> Subscription {
         let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
-        let mut index = self.inner.index.write().unwrap_or_else(|e| e.into_inner());
-        index.sessions.insert(id, Inbox { frames: tx, overflow: overflow.clone() });
+        outbox.attach(id);
         let groups = crate::auth::dedupe(groups.iter().cloned());
+        let mut index = self.inner.index.write().unwrap_or_else(|e| e.into_inner());
         for g in &groups {
-            index.by_group.entry(g.clone()).or_default().insert(id);
+            index.by_group.entry(g.clone()).or_default().push((id, outbox.clone()));
         }
-        index.groups_of.insert(id, groups);
-        Subscription { hub: Arc::downgrade(&self.inner), id, frames: rx, overflow }
+        index.sessions.insert(id, (outbox.clone(), groups));
+        Subscription { hub: Arc::downgrade(&self.inner), id, outbox: outbox.clone() }
     }
 
     /// Wakes the tail (another node committed something).
@@ -146,11 +164,13 @@ impl Hub {
 impl Inner {
     fn remove(&self, id: u64) {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        index.sessions.remove(&id);
-        for g in index.groups_of.remove(&id).unwrap_or_default() {
-            if let Some(set) = index.by_group.get_mut(&g) {
-                set.remove(&id);
-                if set.is_empty() {
+        let Some((_, groups)) = index.sessions.remove(&id) else { return };
+        for g in groups {
+            if let Some(list) = index.by_group.get_mut(&g) {
+                if let Some(at) = list.iter().position(|(s, _)| *s == id) {
+                    list.swap_remove(at);
+                }
+                if list.is_empty() {
                     index.by_group.remove(&g);
                 }
             }
@@ -159,21 +179,18 @@ impl Inner {
 
     /// Hands one action to its recipients, serializing it once.
     fn dispatch(&self, action: &SyncAction) {
+        let capacity = self.config.inbox_capacity.max(1);
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
         let mut frame = None;
-        let mut send = |inbox: &Inbox| {
+        let mut send = |id: u64, outbox: &Outbox| {
             let frame = frame.get_or_insert_with(|| DeltaFrame::of(action));
-            if let Err(mpsc::error::TrySendError::Full(_)) = inbox.frames.try_send(frame.clone()) {
-                inbox.overflow.notify_one();
-            }
+            outbox.deliver(id, frame, capacity);
         };
         match &action.group_id {
-            None => index.sessions.values().for_each(&mut send),
+            None => index.sessions.iter().for_each(|(id, (outbox, _))| send(*id, outbox)),
             Some(group) => {
-                for id in index.by_group.get(group).into_iter().flatten() {
-                    if let Some(inbox) = index.sessions.get(id) {
-                        send(inbox);
-                    }
+                for (id, outbox) in index.by_group.get(group).into_iter().flatten() {
+                    send(*id, outbox);
                 }
             }
         }
@@ -181,38 +198,96 @@ impl Inner {
     }
 }
 
-async fn forward_commits(mut commits: broadcast::Receiver<crate::bus::Delta>, wake: Arc<Notify>) {
+/// What woke the tail.
+enum Woken {
+    /// Local commits, in publishing order.
+    Commits(Vec<crate::bus::Delta>),
+    /// A wake-up, a poll, or a bus that lagged: read the log.
+    Read,
+}
+
+/// Takes every commit already published after `first`.
+fn drain(first: crate::bus::Delta, commits: &mut broadcast::Receiver<crate::bus::Delta>) -> Woken {
+    let mut batch = vec![first];
     loop {
-        match commits.recv().await {
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => wake.notify_one(),
-            Err(broadcast::error::RecvError::Closed) => return,
+        match commits.try_recv() {
+            Ok(delta) => batch.push(delta),
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => {
+                return Woken::Commits(batch)
+            }
+            Err(broadcast::error::TryRecvError::Lagged(_)) => return Woken::Read,
         }
     }
 }
 
-/// The tail loop: starts at the log's head, then reads `id > cursor` in
-/// pages whenever woken or polled, until the hub is dropped.
-async fn tail(hub: Weak<Inner>, wake: Arc<Notify>, pool: Pool) {
+/// The tail loop: starts at the log's head, then dispatches local commits
+/// that continue the cursor, and reads `id > cursor` in pages whenever
+/// woken otherwise or polled, until the hub is dropped.
+async fn tail(hub: Weak<Inner>, wake: Arc<Notify>, mut commits: broadcast::Receiver<crate::bus::Delta>, pool: Pool) {
     let mut cursor: Option<SyncId> = None;
     let mut failing = false;
+    let mut bus_open = true;
+    let mut woken = Woken::Read;
+    let mut next_poll = tokio::time::Instant::now();
     loop {
         let Some(inner) = hub.upgrade() else { return };
         let poll = inner.config.poll_interval;
-        let result = catch_up(&inner, &pool, &mut cursor).await;
-        match (result, failing) {
-            (Ok(()), true) => {
-                tracing::info!("live feed reading the log again");
-                failing = false;
+        let direct = match (&woken, cursor) {
+            (Woken::Commits(batch), Some(at)) => dispatch_contiguous(&inner, batch, at),
+            _ => None,
+        };
+        if let Some(at) = direct {
+            cursor = Some(at);
+        } else {
+            // The poll runs `poll` after the last read, however many
+            // commits were dispatched from the bus meanwhile.
+            next_poll = tokio::time::Instant::now() + poll;
+            let result = catch_up(&inner, &pool, &mut cursor).await;
+            match (result, failing) {
+                (Ok(()), true) => {
+                    tracing::info!("live feed reading the log again");
+                    failing = false;
+                }
+                (Err(e), false) => {
+                    tracing::warn!(error = %e, "live feed cannot read the log; retrying");
+                    failing = true;
+                }
+                _ => {}
             }
-            (Err(e), false) => {
-                tracing::warn!(error = %e, "live feed cannot read the log; retrying");
-                failing = true;
-            }
-            _ => {}
         }
         drop(inner);
-        let _ = tokio::time::timeout(poll, wake.notified()).await;
+        woken = tokio::select! {
+            biased;
+            delta = commits.recv(), if bus_open => match delta {
+                Ok(delta) => drain(delta, &mut commits),
+                Err(broadcast::error::RecvError::Lagged(_)) => Woken::Read,
+                Err(broadcast::error::RecvError::Closed) => {
+                    bus_open = false;
+                    Woken::Read
+                }
+            },
+            () = wake.notified() => Woken::Read,
+            () = tokio::time::sleep_until(next_poll) => Woken::Read,
+        };
     }
+}
+
+/// Dispatches `batch` if it continues `cursor` without a gap (ids at or
+/// below the cursor were dispatched already); returns the new cursor, or
+/// `None` when the log must be read instead.
+fn dispatch_contiguous(inner: &Inner, batch: &[crate::bus::Delta], cursor: SyncId) -> Option<SyncId> {
+    let fresh: Vec<&crate::bus::Delta> = batch.iter().filter(|a| a.sync_id > cursor).collect();
+    let mut at = cursor;
+    for action in &fresh {
+        if action.sync_id.0 != at.0 + 1 {
+            return None;
+        }
+        at = action.sync_id;
+    }
+    for action in fresh {
+        inner.dispatch(action);
+    }
+    Some(at)
 }
 
 async fn catch_up(inner: &Inner, pool: &Pool, cursor: &mut Option<SyncId>) -> Result<(), crate::storage::StorageError> {

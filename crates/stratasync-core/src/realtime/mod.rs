@@ -3,9 +3,12 @@
 pub mod frame;
 pub mod hooks;
 pub mod hub;
+pub mod outbox;
 pub mod redis;
 pub mod session;
+pub mod wire;
 
 pub use frame::DeltaFrame;
 pub use hooks::{NoSocketHooks, SocketContext, SocketHooks, SocketSender};
 pub use hub::{Hub, HubConfig, Subscription};
+pub use outbox::Outbox;

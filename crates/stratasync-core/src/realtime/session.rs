@@ -12,14 +12,14 @@
 
 use super::frame::{error_frame, subscribed_frame, DeltaFrame};
 use super::hub::Subscription;
+pub use super::outbox::SocketGone;
+use super::outbox::{GoLiveError, Outbox};
+use super::wire;
 use crate::auth::{AuthError, AuthRejection};
 use crate::engine::SyncEngine;
 use crate::protocol::SyncId;
 use crate::storage::{log, StorageError};
-use bytes::Bytes;
-use futures_util::FutureExt;
 use serde_json::Value;
-use std::future::Future;
 
 /// Actions read per replay query.
 pub const REPLAY_PAGE: i64 = 1000;
@@ -78,17 +78,6 @@ pub fn parse_client_frame(text: &str) -> ClientFrame {
     }
 }
 
-/// Sends text frames to the socket; implemented by the transport.
-pub trait Outbound: Send {
-    /// Sends one text frame; `Err` if the socket is gone.
-    fn send(&mut self, text: Bytes) -> impl Future<Output = Result<(), SocketGone>> + Send;
-}
-
-/// The socket closed while a frame was being sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the socket is closed")]
-pub struct SocketGone;
-
 /// A close code and reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Close {
@@ -132,63 +121,30 @@ pub struct Identity {
     pub groups: Vec<String>,
 }
 
-/// A subscribed session's live frames, gated by its cursor.
+/// A subscribed session: while it lives, live frames reach the socket's
+/// [`Outbox`] directly, gated by the session's cursor. Dropping it leaves
+/// the feed.
 #[derive(Debug)]
 pub struct LiveFeed {
     /// Who subscribed, with which groups.
     pub identity: Identity,
     subscription: Subscription,
-    cursor: SyncId,
-}
-
-/// What the live feed produced.
-#[derive(Debug)]
-pub enum LiveEvent {
-    /// A delta frame to send.
-    Frame(Bytes),
-    /// The session's inbox overflowed; close with [`Close::SLOW`].
-    Overflow,
 }
 
 impl LiveFeed {
-    /// The next frame after the cursor (waits), or an overflow.
-    pub async fn next(&mut self) -> LiveEvent {
-        loop {
-            tokio::select! {
-                biased;
-                _ = self.subscription.overflow.notified() => return LiveEvent::Overflow,
-                frame = self.subscription.frames.recv() => match frame {
-                    Some(frame) if frame.sync_id > self.cursor => {
-                        self.cursor = frame.sync_id;
-                        return LiveEvent::Frame(frame.bytes);
-                    }
-                    Some(_) => continue,
-                    // The hub is gone: nothing more will come.
-                    None => return std::future::pending().await,
-                },
-            }
-        }
-    }
-
-    /// Waits, without taking frames, until the inbox overflows (for a
-    /// transport that cannot take more frames now but must still notice).
-    pub async fn overflowed(&self) {
-        self.subscription.overflow.notified().await;
-    }
-
-    /// The last sync id sent.
+    /// The last sync id queued on the socket.
     pub fn cursor(&self) -> SyncId {
-        self.cursor
+        self.subscription.cursor().unwrap_or_default()
     }
 }
 
-async fn send_str(out: &mut impl Outbound, text: String) -> Result<(), SocketGone> {
-    out.send(Bytes::from(text)).await
+async fn send_str(out: &Outbox, text: String) -> Result<(), SocketGone> {
+    out.send(wire::text(text.as_bytes())).await
 }
 
 /// Runs steps 3–9 of §7.3 for `request` (the caller has already reset the
 /// session and run its `onSubscribe` hook).
-pub async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &mut impl Outbound) -> Subscribed {
+pub async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &Outbox) -> Subscribed {
     let user = match engine.authorize(&request.token).await {
         Ok(user) => user,
         Err(AuthError::Rejected(AuthRejection::Invalid | AuthRejection::Expired)) => {
@@ -226,7 +182,7 @@ async fn replay(
     engine: &SyncEngine,
     after: SyncId,
     identity: Identity,
-    out: &mut impl Outbound,
+    out: &Outbox,
 ) -> Result<Result<Subscribed, SocketGone>, StorageError> {
     // Connections are taken per query and returned before anything is
     // sent: a slow socket must not hold a pooled connection while it drains.
@@ -239,17 +195,17 @@ async fn replay(
     // Join before reading: everything committed from here on is buffered,
     // everything before is in the log, so the two overlap and nothing is
     // missed; the cursor gate drops the overlap.
-    let subscription = engine.hub().subscribe(&identity.groups);
+    let subscription = engine.hub().subscribe(&identity.groups, out);
     let mut cursor = after;
+    let overflow = || send_str(out, error_frame(Some("BUFFER_OVERFLOW"), "Replay buffer limit exceeded"));
     loop {
-        if subscription.overflow.notified().now_or_never().is_some() {
-            let frame = error_frame(Some("BUFFER_OVERFLOW"), "Replay buffer limit exceeded");
-            let _ = send_str(out, frame).await;
+        if subscription.overflowed() {
+            let _ = overflow().await;
             return Ok(Ok(Subscribed::Close(Close::BUFFER)));
         }
         let page = log::page(&*engine.pool().get().await?, cursor, &identity.groups, REPLAY_PAGE).await?;
         for action in &page {
-            if let Err(gone) = out.send(DeltaFrame::of(action).bytes).await {
+            if let Err(gone) = out.send(DeltaFrame::of(action).wire().clone()).await {
                 return Ok(Err(gone));
             }
             cursor = action.sync_id;
@@ -258,24 +214,17 @@ async fn replay(
             break;
         }
     }
-    let mut feed = LiveFeed { identity, subscription, cursor };
-    // Flush what arrived during the replay, in order, without duplicates.
-    while let Ok(frame) = feed.subscription.frames.try_recv() {
-        if frame.sync_id > feed.cursor {
-            if let Err(gone) = out.send(frame.bytes).await {
-                return Ok(Err(gone));
-            }
-            feed.cursor = frame.sync_id;
+    // Flush what arrived during the replay, in order, without duplicates,
+    // then `subscribed`, and go live: at once, so nothing slips in between.
+    let groups = &identity.groups;
+    match subscription.go_live(cursor, |cursor| wire::text(subscribed_frame(cursor, groups).as_bytes())) {
+        Ok(_) => Ok(Ok(Subscribed::Live(LiveFeed { identity, subscription }))),
+        Err(GoLiveError::Overflowed) => {
+            let _ = overflow().await;
+            Ok(Ok(Subscribed::Close(Close::BUFFER)))
         }
+        Err(GoLiveError::Gone) => Ok(Err(SocketGone)),
     }
-    if feed.subscription.overflow.notified().now_or_never().is_some() {
-        let _ = send_str(out, error_frame(Some("BUFFER_OVERFLOW"), "Replay buffer limit exceeded")).await;
-        return Ok(Ok(Subscribed::Close(Close::BUFFER)));
-    }
-    if let Err(gone) = send_str(out, subscribed_frame(feed.cursor, &feed.identity.groups)).await {
-        return Ok(Err(gone));
-    }
-    Ok(Ok(Subscribed::Live(feed)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,441 @@
+//! A socket's outgoing queue of WebSocket frames, shared by everything that
+//! writes to the socket and drained by the transport's writer.
+//!
+//! Live deltas skip the socket's own task: the node's feed
+//! ([`super::Hub`]) gates each delta by the session's cursor and queues its
+//! frame (encoded once for all sockets) right here, and the transport's
+//! writer takes it from the queue. A delivery thus costs one lock and at
+//! most one wake-up of the writer, which then takes every queued frame at
+//! once.
+//!
+//! The queue also holds the live gate of the socket's subscription: while
+//! a subscribe replays the log, live frames wait in a buffer; once it is
+//! done the buffer is flushed (dropping what the replay already sent) and
+//! later frames go straight to the queue.
+
+use super::frame::DeltaFrame;
+use crate::protocol::SyncId;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+/// Frames the socket's own writers (answers, replay, pings) may queue
+/// before they wait for the transport to take some.
+pub const ROOM: usize = 16;
+
+/// Frames the application's hooks may queue beyond [`ROOM`] (see
+/// [`super::SocketSender`]).
+pub const APP_QUEUE: usize = 256;
+
+/// A socket's outgoing frames; cheap to clone (clones share the queue).
+#[derive(Clone, Default)]
+pub struct Outbox {
+    shared: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Outbox").field("queued", &state.queue.len()).field("finished", &state.finished).finish()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Bytes>,
+    /// The transport's writer, waiting for frames.
+    reader: Option<Waker>,
+    /// The socket's task, waiting for room or for an event.
+    writer: Option<Waker>,
+    /// Wake `writer` once fewer frames than this are queued (0: only on
+    /// events).
+    wake_below: usize,
+    /// The close frame is queued (or the socket's task ended): nothing more.
+    finished: bool,
+    /// The transport's writer is gone.
+    gone: bool,
+    /// The subscription whose live frames this socket takes, and its gate.
+    feed: Option<(u64, Feed)>,
+}
+
+enum Feed {
+    /// Subscribing: live frames wait here until the replay is done.
+    Buffering(VecDeque<DeltaFrame>),
+    /// Live: frames after the cursor go straight to the queue.
+    Live(SyncId),
+    /// Too many frames waited (queued on the socket when `live`, else
+    /// buffered during the replay); the session must end.
+    Overflowed {
+        /// Whether the session was live.
+        live: bool,
+    },
+}
+
+/// The socket's writer is gone, or the socket is closing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the socket is closed")]
+pub struct SocketGone;
+
+/// Why [`Outbox::go_live`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoLiveError {
+    /// Live frames overflowed the buffer during the replay.
+    Overflowed,
+    /// The socket is gone.
+    Gone,
+}
+
+/// What the socket's task must act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxEvent {
+    /// The live feed queued more frames than the socket takes: the consumer
+    /// is too slow (an overflow during a replay is the replay's to report).
+    Overflow,
+    /// The transport's writer is gone (the connection closed).
+    Gone,
+}
+
+impl State {
+    fn push(&mut self, frame: Bytes) -> Option<Waker> {
+        self.queue.push_back(frame);
+        self.reader.take()
+    }
+
+    fn open(&self) -> bool {
+        !self.finished && !self.gone
+    }
+}
+
+impl Outbox {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Outbox::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether fewer than `limit` frames are queued (or the socket is
+    /// gone: queueing then fails at once).
+    pub fn has_room(&self, limit: usize) -> bool {
+        let state = self.lock();
+        state.queue.len() < limit || !state.open()
+    }
+
+    /// Waits until [`Outbox::has_room`]`(limit)`. Every waiter must run in
+    /// the same task (the socket's).
+    pub async fn room(&self, limit: usize) {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.queue.len() < limit || !state.open() {
+                Poll::Ready(())
+            } else {
+                register(&mut state.writer, cx);
+                state.wake_below = state.wake_below.max(limit);
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Queues `frame` now, whatever the room.
+    pub fn push(&self, frame: Bytes) -> Result<(), SocketGone> {
+        let mut state = self.lock();
+        if !state.open() {
+            return Err(SocketGone);
+        }
+        let waker = state.push(frame);
+        drop(state);
+        wake(waker);
+        Ok(())
+    }
+
+    /// Queues `frame` if fewer than `limit` frames are queued.
+    pub fn try_push(&self, frame: Bytes, limit: usize) -> bool {
+        let mut state = self.lock();
+        if !state.open() || state.queue.len() >= limit {
+            return false;
+        }
+        let waker = state.push(frame);
+        drop(state);
+        wake(waker);
+        true
+    }
+
+    /// Waits until fewer than [`ROOM`] frames are queued, then queues
+    /// `frame`.
+    pub async fn send(&self, frame: Bytes) -> Result<(), SocketGone> {
+        self.room(ROOM).await;
+        self.push(frame)
+    }
+
+    /// Queues the close frame (after dropping every queued frame when
+    /// `drop_queued`: a socket that does not read gets its close frame
+    /// sooner) and ends the queue.
+    pub fn close(&self, frame: Bytes, drop_queued: bool) {
+        let mut state = self.lock();
+        if !state.open() {
+            return;
+        }
+        if drop_queued {
+            state.queue.clear();
+        }
+        let waker = state.push(frame);
+        state.finished = true;
+        state.feed = None;
+        drop(state);
+        wake(waker);
+    }
+
+    /// Ends the queue: the writer sends what is queued, then ends.
+    pub fn finish(&self) {
+        let mut state = self.lock();
+        state.finished = true;
+        state.feed = None;
+        let waker = state.reader.take();
+        drop(state);
+        wake(waker);
+    }
+
+    /// The transport's writer: the next frame, `None` once the queue ended
+    /// and is empty.
+    pub fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        let mut state = self.lock();
+        match state.queue.pop_front() {
+            Some(frame) => {
+                let waker = if state.queue.len() < state.wake_below {
+                    state.wake_below = 0;
+                    state.writer.take()
+                } else {
+                    None
+                };
+                drop(state);
+                wake(waker);
+                Poll::Ready(Some(frame))
+            }
+            None if state.finished => Poll::Ready(None),
+            None => {
+                register(&mut state.reader, cx);
+                Poll::Pending
+            }
+        }
+    }
+
+    /// The transport's writer is gone: later frames are dropped.
+    pub fn writer_gone(&self) {
+        let mut state = self.lock();
+        state.gone = true;
+        state.queue.clear();
+        state.feed = None;
+        let waker = state.writer.take();
+        drop(state);
+        wake(waker);
+    }
+
+    /// Waits for the next event of the socket's task (in the socket's task,
+    /// like [`Outbox::room`]).
+    pub async fn event(&self) -> OutboxEvent {
+        poll_fn(|cx| {
+            let mut state = self.lock();
+            if state.gone {
+                Poll::Ready(OutboxEvent::Gone)
+            } else if matches!(state.feed, Some((_, Feed::Overflowed { live: true }))) {
+                Poll::Ready(OutboxEvent::Overflow)
+            } else {
+                register(&mut state.writer, cx);
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Starts buffering the live frames of subscription `id` (replacing
+    /// any earlier subscription's gate).
+    pub(crate) fn attach(&self, id: u64) {
+        self.lock().feed = Some((id, Feed::Buffering(VecDeque::new())));
+    }
+
+    /// Removes the gate of subscription `id`, if it is still this socket's.
+    pub(crate) fn detach(&self, id: u64) {
+        let mut state = self.lock();
+        if matches!(state.feed, Some((owner, _)) if owner == id) {
+            state.feed = None;
+        }
+    }
+
+    /// Whether the live frames of subscription `id` overflowed.
+    pub(crate) fn overflowed(&self, id: u64) -> bool {
+        matches!(self.lock().feed, Some((owner, Feed::Overflowed { .. })) if owner == id)
+    }
+
+    /// The live cursor of subscription `id`.
+    pub(crate) fn cursor(&self, id: u64) -> Option<SyncId> {
+        match self.lock().feed {
+            Some((owner, Feed::Live(cursor))) if owner == id => Some(cursor),
+            _ => None,
+        }
+    }
+
+    /// Hands a live frame of subscription `id` to the socket: buffered
+    /// while it replays, queued when it is live and the frame is after its
+    /// cursor. More than `capacity` waiting frames overflow the session.
+    pub(crate) fn deliver(&self, id: u64, frame: &DeltaFrame, capacity: usize) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        if !state.open() {
+            return;
+        }
+        let Some((owner, feed)) = &mut state.feed else { return };
+        if *owner != id {
+            return;
+        }
+        let waker = match feed {
+            Feed::Buffering(frames) => {
+                if frames.len() >= capacity {
+                    *feed = Feed::Overflowed { live: false };
+                } else {
+                    frames.push_back(frame.clone());
+                }
+                None
+            }
+            Feed::Live(cursor) if frame.sync_id > *cursor => {
+                if state.queue.len() >= capacity {
+                    *feed = Feed::Overflowed { live: true };
+                    state.writer.take()
+                } else {
+                    *cursor = frame.sync_id;
+                    state.queue.push_back(frame.wire().clone());
+                    state.reader.take()
+                }
+            }
+            Feed::Live(_) | Feed::Overflowed { .. } => None,
+        };
+        drop(guard);
+        wake(waker);
+    }
+
+    /// Ends the replay of subscription `id` at `cursor`: queues the
+    /// buffered frames after it, then the frame `last` makes of the final
+    /// cursor (`subscribed`), and lets later frames through. All at once,
+    /// so no live frame slips in between.
+    pub(crate) fn go_live(
+        &self,
+        id: u64,
+        mut cursor: SyncId,
+        last: impl FnOnce(SyncId) -> Bytes,
+    ) -> Result<SyncId, GoLiveError> {
+        let mut state = self.lock();
+        if !state.open() {
+            return Err(GoLiveError::Gone);
+        }
+        let buffered = match state.feed.take() {
+            Some((owner, Feed::Buffering(frames))) if owner == id => frames,
+            Some((owner, Feed::Overflowed { live })) if owner == id => {
+                state.feed = Some((owner, Feed::Overflowed { live }));
+                return Err(GoLiveError::Overflowed);
+            }
+            other => {
+                state.feed = other;
+                return Err(GoLiveError::Gone);
+            }
+        };
+        for frame in buffered {
+            if frame.sync_id > cursor {
+                cursor = frame.sync_id;
+                state.queue.push_back(frame.wire().clone());
+            }
+        }
+        let waker = state.push(last(cursor));
+        state.feed = Some((id, Feed::Live(cursor)));
+        drop(state);
+        wake(waker);
+        Ok(cursor)
+    }
+}
+
+fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        *slot = Some(cx.waker().clone());
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    fn frame(id: u64) -> DeltaFrame {
+        let action = crate::protocol::SyncAction {
+            action: crate::protocol::ActionKind::Insert,
+            client_id: None,
+            client_tx_id: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            data: Default::default(),
+            group_id: Some("g".into()),
+            model_id: "m".into(),
+            model_name: "Task".into(),
+            sync_id: SyncId(id),
+        };
+        DeltaFrame::of(&action)
+    }
+
+    fn drain(outbox: &Outbox) -> Vec<Bytes> {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(f)) = outbox.poll_frame(&mut cx) {
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn buffers_then_gates_by_cursor() {
+        let outbox = Outbox::new();
+        outbox.attach(1);
+        for id in [3, 4, 5] {
+            outbox.deliver(1, &frame(id), 10);
+        }
+        // Another subscription's frames are ignored.
+        outbox.deliver(2, &frame(6), 10);
+        assert_eq!(outbox.go_live(1, SyncId(4), |c| Bytes::from(c.0.to_string())), Ok(SyncId(5)));
+        outbox.deliver(1, &frame(5), 10);
+        outbox.deliver(1, &frame(7), 10);
+        let frames = drain(&outbox);
+        assert_eq!(frames, [frame(5).wire().clone(), Bytes::from("5"), frame(7).wire().clone()]);
+        assert_eq!(outbox.cursor(1), Some(SyncId(7)));
+        outbox.detach(1);
+        outbox.deliver(1, &frame(8), 10);
+        assert!(drain(&outbox).is_empty());
+    }
+
+    #[test]
+    fn overflows() {
+        let outbox = Outbox::new();
+        outbox.attach(1);
+        for id in 1..=3 {
+            outbox.deliver(1, &frame(id), 2);
+        }
+        assert!(outbox.overflowed(1));
+        assert_eq!(outbox.go_live(1, SyncId(0), |_| Bytes::new()), Err(GoLiveError::Overflowed));
+        outbox.attach(2);
+        assert!(outbox.go_live(2, SyncId(0), |_| Bytes::new()).is_ok());
+        for id in 1..=4 {
+            outbox.deliver(2, &frame(id), 2);
+        }
+        assert_eq!(outbox.event().now_or_never(), Some(OutboxEvent::Overflow));
+        outbox.close(Bytes::from("bye"), true);
+        assert_eq!(drain(&outbox), [Bytes::from("bye")]);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(outbox.poll_frame(&mut cx), Poll::Ready(None));
+        assert_eq!(outbox.push(Bytes::new()), Err(SocketGone));
+    }
+}
