@@ -10,9 +10,11 @@ pub mod log;
 pub mod memberships;
 pub mod migrate;
 mod pool;
+mod prepared;
 pub(crate) mod schema;
 
 pub use pool::{connect, Pool, PoolConfig, PooledConn};
+pub use prepared::Prepared;
 
 /// The connection type generated model code runs on.
 pub type Conn = diesel_async::AsyncPgConnection;
