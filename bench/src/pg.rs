@@ -40,7 +40,13 @@ pub(crate) struct Pg {
 
 impl Pg {
     pub fn new(server_url: &str) -> Pg {
-        Pg { server: server_url.trim_end_matches('/').to_owned(), prefix: "stratasync_bench".to_owned() }
+        // BENCH_DB_PREFIX keeps concurrent runs (other checkouts on the same
+        // PostgreSQL server) from dropping each other's databases.
+        let prefix = std::env::var("BENCH_DB_PREFIX").ok().filter(|p| !p.is_empty());
+        Pg {
+            server: server_url.trim_end_matches('/').to_owned(),
+            prefix: prefix.unwrap_or_else(|| "stratasync_bench".to_owned()),
+        }
     }
 
     pub fn url(&self, db: &str) -> String {

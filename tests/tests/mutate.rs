@@ -505,3 +505,88 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
     let commits = db.scalar("SELECT count(DISTINCT created_at) FROM sync_actions").await;
     assert!(commits < 40, "concurrent requests were grouped into fewer commits ({commits})");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_lanes_on_the_same_rows_neither_deadlock_nor_fail() {
+    use stratasync_core::service::group_commit::GroupCommitConfig;
+    let db = TestDb::new().await;
+    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 4, ..GroupCommitConfig::default() });
+    let ws = workspace(&db).await;
+    let alice = user("alice", &[&ws]);
+    let tasks: Vec<String> = (0..6).map(|_| new_id()).collect();
+    let inserts = tasks.iter().map(|t| tx(Insert, "Task", t, json!({"workspaceId": ws, "title": "t"}))).collect();
+    assert!(mutate(&engine, &alice, inserts).await.success);
+    // Every request locks the same rows, half of them in the opposite
+    // order: concurrent groups on several lanes would deadlock.
+    let requests: Vec<_> = (0..60)
+        .map(|i| {
+            let mut order: Vec<&String> = tasks.iter().collect();
+            if i % 2 == 1 {
+                order.reverse();
+            }
+            batch(
+                order
+                    .into_iter()
+                    .map(|t| tx(Update, "Task", t, json!({"title": format!("r{i}"), "priority": i})))
+                    .collect(),
+            )
+        })
+        .collect();
+    let runs = requests.iter().cloned().map(|request| {
+        let (engine, alice) = (engine.clone(), alice.clone());
+        tokio::spawn(async move { engine.mutate(&alice, &request).await })
+    });
+    let mut ids = Vec::new();
+    for run in futures_util::future::join_all(runs).await {
+        let response = run.unwrap().expect("no request fails");
+        assert!(response.success, "{}", to_json(&response));
+        ids.push(response.last_sync_id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 60, "sync ids are unique");
+    assert_eq!(db.scalar("SELECT count(*) FROM sync_actions WHERE action = 'U'").await, 360);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_mid_group_rolls_back_only_its_own_transaction() {
+    use stratasync_core::service::group_commit::GroupCommitConfig;
+    let db = TestDb::new().await;
+    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() });
+    let ws = workspace(&db).await;
+    let alice = user("alice", &[&ws]);
+    let tasks: Vec<String> = (0..30).map(|_| new_id()).collect();
+    let inserts = tasks.iter().map(|t| tx(Insert, "Task", t, json!({"workspaceId": ws, "title": "t"}))).collect();
+    assert!(mutate(&engine, &alice, inserts).await.success);
+    // Concurrent requests share groups; every third one fails in the
+    // database (a duplicate insert) between two updates that succeed.
+    let requests: Vec<_> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut txs = vec![tx(Update, "Task", t, json!({"title": format!("before {i}")}))];
+            if i % 3 == 0 {
+                txs.push(tx(Insert, "Task", t, json!({"workspaceId": ws, "title": "again"})));
+            } else {
+                txs.push(tx(Update, "Task", &new_id(), json!({"title": "missing"})));
+            }
+            txs.push(tx(Update, "Task", t, json!({"priority": i})));
+            batch(txs)
+        })
+        .collect();
+    let runs = requests.iter().cloned().map(|request| {
+        let (engine, alice) = (engine.clone(), alice.clone());
+        tokio::spawn(async move { engine.mutate(&alice, &request).await.expect("mutate") })
+    });
+    for (i, run) in futures_util::future::join_all(runs).await.into_iter().enumerate() {
+        let body = to_json(&run.unwrap());
+        assert_eq!(body["results"][0]["success"], json!(true), "{body}");
+        let error =
+            if i % 3 == 0 { "Invalid mutation: record already exists" } else { "Invalid mutation: record not found" };
+        assert_eq!(body["results"][1]["error"], json!(error), "{body}");
+        assert_eq!(body["results"][2]["success"], json!(true), "{body}");
+    }
+    assert_eq!(db.scalar("SELECT count(*) FROM tasks").await, 30);
+    assert_eq!(db.scalar("SELECT count(*) FROM tasks WHERE title LIKE 'before %' AND priority > 0").await, 29);
+    assert_eq!(db.scalar("SELECT count(*) FROM sync_actions WHERE action = 'U'").await, 60);
+}

@@ -134,3 +134,17 @@ pub enum ServiceError {
     #[error("Storage unavailable")]
     Unavailable,
 }
+
+impl ServiceError {
+    /// Whether PostgreSQL aborted the work to break a deadlock (nothing of
+    /// it committed, so it can run again).
+    pub(crate) fn is_deadlock(&self) -> bool {
+        use diesel::result::Error;
+        match self {
+            ServiceError::Storage(crate::storage::StorageError::Query(Error::DatabaseError(_, info))) => {
+                info.message().contains("deadlock detected")
+            }
+            _ => false,
+        }
+    }
+}

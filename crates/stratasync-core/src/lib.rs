@@ -42,7 +42,7 @@ pub mod __private {
     };
     pub use crate::protocol::ActionKind;
     pub use crate::scope::ScopeFilter;
-    pub use crate::storage::Conn;
+    pub use crate::storage::{Conn, Prepared};
     pub use chrono;
     pub use diesel;
     pub use diesel_async;

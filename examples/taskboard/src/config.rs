@@ -74,6 +74,11 @@ pub struct ServeArgs {
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "WORKERS")]
     pub workers: Option<usize>,
+
+    /// Mutation groups committed concurrently, each on its own database
+    /// connection (default: the engine's).
+    #[arg(long, env = "SYNC_MUTATION_LANES", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub mutation_lanes: Option<u16>,
 }
 
 /// What `seed` creates.

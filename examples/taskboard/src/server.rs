@@ -12,6 +12,7 @@ use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
 use stratasync_core::realtime::HubConfig;
+use stratasync_core::service::group_commit::GroupCommitConfig;
 use stratasync_core::storage::{self, Pool, PoolConfig};
 use uuid::Uuid;
 
@@ -123,7 +124,10 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     };
     let pool = prepare(database_url).await?;
     let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };
-    let engine = crate::engine(pool.clone(), auth).with_hub_config(feed);
+    let mut engine = crate::engine(pool.clone(), auth).with_hub_config(feed);
+    if let Some(lanes) = args.mutation_lanes {
+        engine = engine.with_group_commit(GroupCommitConfig { lanes: lanes.into(), ..GroupCommitConfig::default() });
+    }
     // Start the live feed now rather than on the first WebSocket.
     engine.hub();
     match &args.redis_url {

@@ -51,6 +51,14 @@ pub struct MutationEvent<'a> {
 
 /// Hooks run around one model's mutations. Every method has a default that
 /// does nothing, so an implementation overrides only what it needs.
+///
+/// The `before_*` hooks run inside the database transaction and may run
+/// more than once for one mutation: when another mutation of its group
+/// fails, or its group deadlocks, the group is rolled back and applied
+/// again (see [`group_commit`](crate::service::group_commit)). Whatever a
+/// hook wrote through its connection is rolled back with the attempt;
+/// side effects outside the database belong in `after_mutation`, which
+/// runs once, after the commit.
 #[async_trait]
 pub trait ModelHooks: Send + Sync + 'static {
     /// Before a standard insert, inside the transaction. May rewrite `data`

@@ -183,6 +183,43 @@ pub async fn find_committed(conn: &mut Conn, client_id: &str, tx_ids: &[&str]) -
     Ok(rows.into_iter().filter_map(|(tx, id)| tx.map(|tx| (tx, SyncId::from_i64(id)))).collect())
 }
 
+/// A committed `(clientId, clientTxId)` pair and its sync id.
+#[derive(QueryableByName)]
+struct CommittedRow {
+    #[diesel(sql_type = Text)]
+    client_id: String,
+    #[diesel(sql_type = Text)]
+    client_tx_id: String,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// The already committed pairs among `keys` (any clients), in one
+/// statement: `((clientId, clientTxId), id)`.
+pub async fn find_committed_pairs(
+    conn: &mut Conn,
+    keys: &[(String, String)],
+) -> QueryResult<Vec<((String, String), SyncId)>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (clients, txs): (Vec<&str>, Vec<&str>) = keys.iter().map(|(c, t)| (c.as_str(), t.as_str())).unzip();
+    let rows: Vec<CommittedRow> = diesel_async::RunQueryDsl::load(
+        super::Prepared(
+            diesel::sql_query(
+                "SELECT a.client_id, a.client_tx_id, a.id FROM sync_actions a \
+         JOIN (SELECT DISTINCT c, t FROM unnest($1::text[], $2::text[]) AS u(c, t)) k \
+           ON a.client_id = k.c AND a.client_tx_id = k.t",
+            )
+            .bind::<diesel::sql_types::Array<Text>, _>(clients)
+            .bind::<diesel::sql_types::Array<Text>, _>(txs),
+        ),
+        conn,
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| ((r.client_id, r.client_tx_id), SyncId::from_i64(r.id))).collect())
+}
+
 /// Serializes concurrent submissions of the same `(clientId, clientTxId)`
 /// pairs until the holder's transaction ends, so a duplicate waits for the
 /// original's commit and then finds it instead of failing on the unique
@@ -192,16 +229,86 @@ pub async fn lock_dedupe_keys(conn: &mut Conn, keys: &[(String, String)]) -> Que
         return Ok(());
     }
     let (clients, txs): (Vec<&str>, Vec<&str>) = keys.iter().map(|(c, t)| (c.as_str(), t.as_str())).unzip();
-    diesel::sql_query(
-        "SELECT count(pg_advisory_xact_lock(k)) FROM ( \
+    diesel_async::RunQueryDsl::execute(
+        super::Prepared(
+            diesel::sql_query(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM ( \
            SELECT DISTINCT hashtextextended(c || chr(31) || t, 7274) AS k \
            FROM unnest($1::text[], $2::text[]) AS u(c, t) ORDER BY k) AS keys",
+            )
+            .bind::<diesel::sql_types::Array<Text>, _>(clients)
+            .bind::<diesel::sql_types::Array<Text>, _>(txs),
+        ),
+        conn,
     )
-    .bind::<diesel::sql_types::Array<Text>, _>(clients)
-    .bind::<diesel::sql_types::Array<Text>, _>(txs)
-    .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The fast path of deduplication, one statement: tries to take the
+/// dedupe locks of `keys` (the same locks as [`lock_dedupe_keys`]) without
+/// waiting and reads the committed pairs among them. `None` when some lock
+/// is held by another transaction: the caller must then wait with
+/// [`lock_dedupe_keys`] and read again with [`find_committed_pairs`] (a
+/// new statement, whose snapshot sees the holder's commit).
+///
+/// With `Some`, the read used the statement's snapshot, taken just before
+/// the locks: an original that committed (and released its lock) in
+/// between is not in the answer. The log insert of the duplicate then
+/// fails on the unique `(client_id, client_tx_id)` index, and the caller
+/// must roll back and take the slow path.
+pub async fn try_lock_and_find_committed(
+    conn: &mut Conn,
+    keys: &[(String, String)],
+) -> QueryResult<Option<Vec<((String, String), SyncId)>>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        client_id: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        client_tx_id: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+        id: Option<i64>,
+    }
+    if keys.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let (clients, txs): (Vec<&str>, Vec<&str>) = keys.iter().map(|(c, t)| (c.as_str(), t.as_str())).unzip();
+    // `bool_and` evaluates every row (no short cut), so each lock that is
+    // free is taken; the sorted order keeps to the order of the slow path.
+    let rows: Vec<Row> = diesel_async::RunQueryDsl::load(
+        super::Prepared(
+            diesel::sql_query(
+                "WITH k AS MATERIALIZED (SELECT DISTINCT c, t FROM unnest($1::text[], $2::text[]) AS u(c, t)), \
+              l AS MATERIALIZED (SELECT bool_and(pg_try_advisory_xact_lock(h)) AS locked FROM ( \
+                SELECT DISTINCT hashtextextended(c || chr(31) || t, 7274) AS h FROM k ORDER BY h) AS hs) \
+         SELECT l.locked, f.client_id, f.client_tx_id, f.id FROM l LEFT JOIN ( \
+           SELECT a.client_id, a.client_tx_id, a.id FROM sync_actions a \
+           JOIN k ON a.client_id = k.c AND a.client_tx_id = k.t) AS f ON l.locked",
+            )
+            .bind::<diesel::sql_types::Array<Text>, _>(clients)
+            .bind::<diesel::sql_types::Array<Text>, _>(txs),
+        ),
+        conn,
+    )
+    .await?;
+    if !<[Row]>::first(&rows).is_some_and(|r| r.locked) {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.into_iter().filter_map(|r| Some(((r.client_id?, r.client_tx_id?), SyncId::from_i64(r.id?)))).collect(),
+    ))
+}
+
+/// Whether `err` is the unique `(client_id, client_tx_id)` index of the
+/// log refusing a pair that committed meanwhile (see
+/// [`try_lock_and_find_committed`]).
+pub fn is_duplicate_pair(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(err, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+        if info.constraint_name() == Some("sync_actions_client_id_client_tx_id_unique"))
 }
 
 /// A sync action about to be logged.
@@ -226,44 +333,80 @@ pub struct NewAction {
 /// Takes the insert-order lock and logs `actions` in order with one
 /// statement; returns the committed form of each. Call it last in the
 /// transaction, right before commit, so the lock is held briefly.
+///
+/// The lock is taken by the same statement, in a materialized CTE that the
+/// rows are joined with and sorted after, so it is held before the first
+/// id is drawn; ids are drawn in input order (the sort), and the returned
+/// rows are matched to the input by that order.
 pub async fn append(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<Vec<SyncAction>> {
+    #[derive(QueryableByName)]
+    struct Inserted {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+        created_at: DateTime<Utc>,
+    }
     if actions.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('stratasync:sync_actions'), hashtext('sync_actions'))")
-        .execute(conn)
-        .await?;
-    let values: Vec<_> = actions
-        .iter()
-        .map(|a| {
-            (
-                sa::model.eq(a.model),
-                sa::model_id.eq(&a.model_id),
-                sa::action.eq(a.action.as_str()),
-                sa::data.eq(serde_json::Value::Object(a.data.clone())),
-                sa::group_id.eq(a.group_id.as_deref()),
-                sa::client_id.eq(a.client_id.as_deref()),
-                sa::client_tx_id.eq(a.client_tx_id.as_deref()),
+    use diesel::sql_types::{Array, Jsonb, Nullable};
+    let n = actions.len();
+    let (mut models, mut model_ids, mut letters, mut datas) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut groups, mut clients, mut txs) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for a in &actions {
+        models.push(a.model);
+        model_ids.push(a.model_id.as_str());
+        letters.push(a.action.as_str());
+        datas.push(serde_json::Value::Object(a.data.clone()));
+        groups.push(a.group_id.as_deref());
+        clients.push(a.client_id.as_deref());
+        txs.push(a.client_tx_id.as_deref());
+    }
+    let mut inserted: Vec<Inserted> = diesel_async::RunQueryDsl::load(
+        super::Prepared(
+            diesel::sql_query(
+                "WITH l AS MATERIALIZED ( \
+           SELECT pg_advisory_xact_lock(hashtext('stratasync:sync_actions'), hashtext('sync_actions')) AS locked) \
+         INSERT INTO sync_actions (model, model_id, action, data, group_id, client_id, client_tx_id) \
+         SELECT u.model, u.model_id, u.action, u.data, u.group_id, u.client_id, u.client_tx_id \
+         FROM l CROSS JOIN unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[]) \
+           WITH ORDINALITY AS u(model, model_id, action, data, group_id, client_id, client_tx_id, n) \
+         ORDER BY u.n \
+         RETURNING id, created_at",
             )
-        })
-        .collect();
-    // A multi-row INSERT … RETURNING returns rows in VALUES order, and the
-    // ids are drawn in that order.
-    let committed: Vec<(i64, DateTime<Utc>)> =
-        diesel::insert_into(sa::table).values(values).returning((sa::id, sa::created_at)).get_results(conn).await?;
+            .bind::<Array<Text>, _>(models)
+            .bind::<Array<Text>, _>(model_ids)
+            .bind::<Array<Text>, _>(letters)
+            .bind::<Array<Jsonb>, _>(datas)
+            .bind::<Array<Nullable<Text>>, _>(groups)
+            .bind::<Array<Nullable<Text>>, _>(clients)
+            .bind::<Array<Nullable<Text>>, _>(txs),
+        ),
+        conn,
+    )
+    .await?;
+    if inserted.len() != n {
+        return Err(diesel::result::Error::DeserializationError(
+            format!("the log insert returned {} rows for {n} actions", inserted.len()).into(),
+        ));
+    }
+    // Ids were drawn in input order: sorting by id restores it whatever the
+    // order RETURNING used.
+    inserted.sort_unstable_by_key(|r| r.id);
     Ok(actions
         .into_iter()
-        .zip(committed)
-        .map(|(a, (id, created_at))| SyncAction {
+        .zip(inserted)
+        .map(|(a, r)| SyncAction {
             action: a.action,
             client_id: a.client_id,
             client_tx_id: a.client_tx_id,
-            created_at,
+            created_at: r.created_at,
             data: jsonb_order(a.data),
             group_id: a.group_id,
             model_id: a.model_id,
             model_name: a.model.to_owned(),
-            sync_id: SyncId::from_i64(id),
+            sync_id: SyncId::from_i64(r.id),
         })
         .collect())
 }

@@ -10,10 +10,12 @@ pub mod log;
 pub mod memberships;
 pub mod migrate;
 mod pool;
+mod prepared;
 mod raw_json;
 pub(crate) mod schema;
 
 pub use pool::{connect, Pool, PoolConfig, PooledConn};
+pub use prepared::Prepared;
 pub use raw_json::RawJson;
 
 /// The connection type generated model code runs on.

@@ -3,7 +3,9 @@
 //! Reads go through one boxed, scoped `SELECT` (`__stratasync_scoped`);
 //! mutations address a row by its cursor columns (the id, or the composite
 //! key). Rows are always read in cursor order, so locks are taken in a
-//! stable order too.
+//! stable order too. Inserts and updates run through `Prepared`, so they
+//! stay prepared on the connection (Diesel would prepare them again on
+//! every run, one more round trip each).
 
 use super::{codec, codec_kind, column, key_value, private};
 use crate::model::{Field, Group, Kind, Model};
@@ -335,7 +337,7 @@ fn insert(model: &Model) -> TokenStream {
     let used = !values.is_empty();
     let body = if used {
         let values = tuple(&values);
-        let execute = run("execute", quote!(#p::diesel::insert_into(#table::table).values(#values)));
+        let execute = run("execute", quote!(#p::Prepared(#p::diesel::insert_into(#table::table).values(#values))));
         quote! {
             #(#reads)*
             #execute
@@ -370,7 +372,7 @@ fn update(model: &Model) -> TokenStream {
         let (reads, values) = decoded(model, &fields);
         let changes = tuple(&values);
         let target = row_filter(model, &Ident::new("target", Span::call_site()));
-        let execute = run("execute", quote!(#p::diesel::update(#table::table #target).set(#changes)));
+        let execute = run("execute", quote!(#p::Prepared(#p::diesel::update(#table::table #target).set(#changes))));
         quote! {
             #(#reads)*
             #execute
@@ -442,7 +444,8 @@ fn set_archived(model: &Model) -> TokenStream {
     let (wire, codec, kind, column) = (&field.wire, codec(field), codec_kind(field), column(model, field));
     let target = row_filter(model, &Ident::new("target", Span::call_site()));
     let signature = signature(true);
-    let execute = run("execute", quote!(#p::diesel::update(#table::table #target).set(#column.eq(value))));
+    let execute =
+        run("execute", quote!(#p::Prepared(#p::diesel::update(#table::table #target).set(#column.eq(value)))));
     quote! {
         #signature {
             #p::boxed(async move {
