@@ -26,6 +26,10 @@
 //!             .route("/health", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
 //!             .service(sync.scope("/sync"))
 //!     })
+//!     // Bootstrap and delta pages are streamed, and WebSocket frames are
+//!     // small: without this, Nagle's algorithm holds later writes for the
+//!     // client's delayed ACK (tens of milliseconds).
+//!     .tcp_nodelay(true)
 //!     .bind(("127.0.0.1", 3000))?
 //!     .run()
 //!     .await

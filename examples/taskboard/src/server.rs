@@ -147,7 +147,11 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     };
     let mut server = HttpServer::new(move || App::new().wrap(Logger::default()).configure(app.clone()))
         .shutdown_signal(stop)
-        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs());
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+        // Streamed bodies (bootstrap, delta pages) and WebSocket frames go
+        // out in several writes; with Nagle's algorithm each later small
+        // write waits for the client's (delayed) ACK.
+        .tcp_nodelay(true);
     if let Some(workers) = args.workers {
         server = server.workers(workers.max(1));
     }
