@@ -78,7 +78,7 @@ enum Feed {
 #[error("the socket is closed")]
 pub struct SocketGone;
 
-/// Why [`Outbox::go_live`] failed.
+/// Why a subscription could not go live (see [`crate::realtime::Subscription::go_live`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GoLiveError {
     /// Live frames overflowed the buffer during the replay.
