@@ -203,6 +203,10 @@ impl From<StorageError> for Abort {
     }
 }
 
+/// What a group's attempt produced: each transaction's outcome, the
+/// mutations that applied, and the actions logged for them.
+type Attempted = (Vec<Outcome>, Vec<Applied>, Vec<SyncAction>);
+
 /// What happened to one client transaction of a group.
 enum Outcome {
     /// Committed earlier; the original sync id.
@@ -276,11 +280,7 @@ impl Writer {
 
     /// Runs the group's transaction to its commit: optimistically first,
     /// then carefully if that attempt met a surprise.
-    async fn run(
-        &self,
-        held: &mut Option<PooledConn>,
-        items: &[Item<'_>],
-    ) -> Result<(Vec<Outcome>, Vec<Applied>, Vec<SyncAction>), ServiceError> {
+    async fn run(&self, held: &mut Option<PooledConn>, items: &[Item<'_>]) -> Result<Attempted, ServiceError> {
         let conn = begin(&self.pool, held).await?;
         match self.attempt(conn, items, Mode::Optimistic).await {
             Ok(done) => return Ok(done),
@@ -298,12 +298,7 @@ impl Writer {
 
     /// One attempt inside the open transaction, ending it: committed
     /// (`Ok`), or rolled back (`Err`).
-    async fn attempt(
-        &self,
-        conn: &mut Conn,
-        items: &[Item<'_>],
-        mode: Mode,
-    ) -> Result<(Vec<Outcome>, Vec<Applied>, Vec<SyncAction>), Abort> {
+    async fn attempt(&self, conn: &mut Conn, items: &[Item<'_>], mode: Mode) -> Result<Attempted, Abort> {
         let (outcomes, applied, logged) = match self.apply_all(conn, items, mode).await {
             Ok(done) => done,
             Err(abort) => {
@@ -325,12 +320,7 @@ impl Writer {
     /// Inside the transaction: dedupe, apply every client transaction
     /// (each in its own savepoint when careful), then one log insert for
     /// everything that applied.
-    async fn apply_all(
-        &self,
-        conn: &mut Conn,
-        items: &[Item<'_>],
-        mode: Mode,
-    ) -> Result<(Vec<Outcome>, Vec<Applied>, Vec<SyncAction>), Abort> {
+    async fn apply_all(&self, conn: &mut Conn, items: &[Item<'_>], mode: Mode) -> Result<Attempted, Abort> {
         let keys: Vec<(String, String)> =
             items.iter().map(|i| (i.tx.client_id.clone(), i.tx.client_tx_id.clone())).collect();
         let found = match mode {
