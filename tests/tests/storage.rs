@@ -87,3 +87,23 @@ async fn authorize_combines_callback_memberships_and_user_id() {
     assert_eq!(ctx.groups, ["w2", "w3", "u1"]);
     assert!(engine.authorize("nope").await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memberships_remove_takes_one_user_out_of_one_group() {
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    memberships::add(&db.pool, "u1", "w2", "workspace").await.unwrap();
+    memberships::add(&db.pool, "u1", "w3", "workspace").await.unwrap();
+    memberships::add(&db.pool, "u2", "w2", "workspace").await.unwrap();
+    assert_eq!(engine.authorize("token-u1").await.unwrap().groups, ["w2", "w3", "u1"]);
+
+    assert!(memberships::remove(&db.pool, "u1", "w2").await.unwrap(), "u1 was a member of w2");
+    assert!(!memberships::remove(&db.pool, "u1", "w2").await.unwrap(), "a second removal finds no member");
+    assert_eq!(engine.authorize("token-u1").await.unwrap().groups, ["w3", "u1"]);
+    // Other members of the group stay.
+    assert_eq!(engine.authorize("token-u2").await.unwrap().groups, ["w2", "u2"]);
+    // A user's own id is no membership row: it cannot be removed.
+    assert!(!memberships::remove(&db.pool, "u1", "u1").await.unwrap());
+    assert_eq!(engine.authorize("token-u1").await.unwrap().groups, ["w3", "u1"]);
+    assert_eq!(db.scalar("SELECT count(*) FROM sync_group_memberships").await, 2);
+}

@@ -43,12 +43,32 @@
 //!
 //! ## Endpoints
 //!
-//! | route | success | errors |
-//! |---|---|---|
-//! | `GET {path}/bootstrap` | 200 `application/x-ndjson` stream | 400, 401, 500 |
-//! | `POST {path}/batch` | 200 `application/x-ndjson` stream | 400, 401, 413, 415, 500 |
-//! | `GET {path}/deltas` | 200 `application/json; charset=utf-8` | 400, 401, 409, 500, 503 |
-//! | `POST {path}/mutate` | 200 `application/json; charset=utf-8` | 400, 401, 413, 415, 500, 503 |
+//! | route | parameters | success | errors |
+//! |---|---|---|---|
+//! | `GET {path}/bootstrap` | query: `type` (`full`, default, or `partial`), `firstSyncId` (required with `partial`), `onlyModels` (comma list of model names), `syncGroups` (comma list; default all of the caller's groups), `schemaHash` (echoed), `noSyncPackets` (`true`/`false`, ignored) | 200 `application/x-ndjson` stream: a metadata line, then the rows | 400, 401, 500 |
+//! | `POST {path}/batch` | JSON body `{"firstSyncId"?, "requests":[…]}`, 1–100 requests, each `{"modelName","indexedKey","keyValue"}` or `{"modelName","groupId"}` | 200 `application/x-ndjson` stream of rows | 400, 401, 413, 415, 500 |
+//! | `GET {path}/deltas` | query: `after` (sync id, default `0`), `limit` (default 1000, at most 5000), `syncGroups` | 200 `application/json; charset=utf-8` `{"actions":[…],"hasMore","lastSyncId"}` | 400, 401, 409, 500, 503 |
+//! | `POST {path}/mutate` | JSON body `{"batchId","transactions":[…]}`, 1–100 transactions, each `{"action","clientId","clientTxId","modelId","modelName","payload"}` | 200 `application/json; charset=utf-8` `{"lastSyncId","results":[…],"success"}` | 400, 401, 413, 415, 500, 503 |
+//! | `GET {path}/ws` | query: `token` (required); then client text frames `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` frames, `subscribed` after the replay, then live `delta` frames | 401 before the upgrade; error frames and close codes after it |
+//!
+//! The HTTP endpoints take the token as `Authorization: Bearer <token>`.
+//!
+//! The WebSocket endpoint checks `token` before the upgrade (401
+//! `{"error":"Token required"}` when it is missing or empty,
+//! `{"error":"Invalid token"}` when [`SyncAuth::verify_token`](stratasync_core::SyncAuth::verify_token)
+//! refuses it). After the upgrade the client sends `subscribe` (and again
+//! to re-subscribe from another cursor): its `token` is authorized with
+//! the caller's groups, `afterSyncId` (a string of digits, default `"0"`)
+//! is the client's cursor and `groups` (default: all of the caller's)
+//! narrows the groups. The server answers with every action after the
+//! cursor as `{"packet":{"actions":[…],"lastSyncId":"…"},"type":"delta"}`,
+//! then `{"afterSyncId":"…","groups":[…],"type":"subscribed"}`, then live
+//! deltas as they commit. Failures come as `{"message":"…","type":"error"}`
+//! frames (`Invalid token`, `Authentication required` for a malformed
+//! `subscribe`, `BOOTSTRAP_REQUIRED` with a `code` for a pruned cursor);
+//! other JSON objects go to the [`SocketHooks`](stratasync_core::realtime::SocketHooks)
+//! set with [`SyncHttp::socket_hooks`]. Pings go out every 30 s
+//! ([`SyncHttp::heartbeat`]).
 //!
 //! Checks run in the protocol's order: body (415 content type, 413 over
 //! [`MAX_BODY_BYTES`] = 1 MiB, 400 invalid or empty JSON), validation (400

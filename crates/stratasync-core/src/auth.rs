@@ -39,8 +39,54 @@ pub enum AuthRejection {
 #[error("Failed to resolve sync groups")]
 pub struct GroupResolutionError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
 
-/// The application's authentication. The engine adds the rows of
-/// `sync_group_memberships` and the user's own id to the groups returned here.
+/// The application's authentication: which user a bearer token belongs to,
+/// and optionally extra sync groups of that user.
+///
+/// # The groups of a user
+///
+/// Every request (and every WebSocket `subscribe`) is authorized for the
+/// groups `dedupe(resolve_groups ++ memberships ++ [user_id])`
+/// ([`AuthContext::groups`]):
+///
+/// 1. whatever [`resolve_groups`](SyncAuth::resolve_groups) returns (none
+///    by default), for groups the application derives itself;
+/// 2. the user's rows of the table `sync_group_memberships`, in the order
+///    they were added: the usual way to put users into shared groups such
+///    as a workspace. Add and remove them with
+///    [`storage::memberships::add`](crate::storage::memberships::add) and
+///    [`remove`](crate::storage::memberships::remove), or plain SQL (see
+///    [`storage::memberships`](crate::storage::memberships));
+/// 3. **the user's own id, always**: a model whose group is the owner's user
+///    id (`group_key = owner_id`) needs no membership rows at all.
+///
+/// Groups are resolved again on every HTTP request, so a membership change
+/// applies to the next request; an open WebSocket keeps the groups it had
+/// at its last `subscribe`.
+///
+/// # Implementing it
+///
+/// The trait is declared with `#[async_trait]`, so implementations need the
+/// attribute too ([`stratasync_core::async_trait`](crate::async_trait) is
+/// re-exported for that). Without it, rustc reports E0195 ("lifetime
+/// parameters or bounds on method `verify_token` do not match the trait
+/// declaration").
+///
+/// ```
+/// use stratasync_core::{async_trait, AuthRejection, AuthUser, SyncAuth};
+///
+/// /// Development tokens: `token-<userId>` is user `<userId>`.
+/// struct DevAuth;
+///
+/// #[async_trait]
+/// impl SyncAuth for DevAuth {
+///     async fn verify_token(&self, token: &str) -> Result<AuthUser, AuthRejection> {
+///         match token.strip_prefix("token-") {
+///             Some(user_id) if !user_id.is_empty() => Ok(AuthUser::new(user_id)),
+///             _ => Err(AuthRejection::Invalid),
+///         }
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait SyncAuth: Send + Sync + 'static {
     /// Verifies a bearer token.

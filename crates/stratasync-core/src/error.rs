@@ -36,7 +36,8 @@ pub enum MutationError {
     /// The model has no archive field.
     #[error("Unarchive not configured for this model")]
     UnarchiveNotConfigured,
-    /// An archive without `archivedAt`.
+    /// An archive whose payload has no `archivedAt` (or `null`): the
+    /// client chooses the archive time, the server does not fill it in.
     #[error("archivedAt is required")]
     ArchivedAtRequired,
     /// A payload value does not fit its field's codec.

@@ -31,6 +31,52 @@ pub use scope::ScopeFilter;
 #[cfg(feature = "derive")]
 pub use stratasync_derive::SyncModel;
 
+/// The `#[async_trait]` attribute of the `async-trait` crate, re-exported so
+/// an application needs no dependency of its own for it.
+///
+/// [`SyncAuth`], [`ModelHooks`] and [`realtime::SocketHooks`] are declared
+/// with it, so every implementation must carry it too:
+///
+/// ```
+/// use stratasync_core::{async_trait, AuthRejection, AuthUser, SyncAuth};
+///
+/// struct MyAuth;
+///
+/// #[async_trait]
+/// impl SyncAuth for MyAuth {
+///     async fn verify_token(&self, token: &str) -> Result<AuthUser, AuthRejection> {
+///         token.strip_prefix("token-").map(AuthUser::new).ok_or(AuthRejection::Invalid)
+///     }
+/// }
+/// ```
+///
+/// Without the attribute, rustc answers E0195 ("lifetime parameters or
+/// bounds on method `verify_token` do not match the trait declaration").
+pub use async_trait::async_trait;
+
+/// Embeds the SQL migrations of a folder into the binary, as a
+/// [`storage::migrate::EmbeddedMigrations`] for [`storage::migrate::run`].
+///
+/// Diesel's `embed_migrations!`, usable without a dependency on
+/// `diesel_migrations`: the path is relative to the directory of the
+/// calling crate's `Cargo.toml`, and holds one folder per migration named
+/// `<timestamp>_<name>` with an `up.sql` and optionally a `down.sql`.
+/// Edits to existing migrations are tracked by Cargo; a newly added
+/// migration folder is compiled in at the crate's next rebuild (a build
+/// script printing `cargo:rerun-if-changed=migrations` forces one).
+///
+/// ```ignore
+/// const MIGRATIONS: EmbeddedMigrations = stratasync_core::embed_migrations!("migrations");
+/// ```
+#[macro_export]
+macro_rules! embed_migrations {
+    ($path:literal) => {{
+        // Diesel's macro writes its paths as `diesel_migrations::…`.
+        use $crate::__private::diesel_migrations;
+        diesel_migrations::embed_migrations!($path)
+    }};
+}
+
 /// Re-exports used by generated code. Not public API.
 #[doc(hidden)]
 pub mod __private {
@@ -46,6 +92,7 @@ pub mod __private {
     pub use chrono;
     pub use diesel;
     pub use diesel_async;
+    pub use diesel_migrations;
     pub use futures_util::future::BoxFuture;
     pub use serde_json;
     pub use uuid;

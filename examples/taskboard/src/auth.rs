@@ -1,8 +1,8 @@
 //! The example's development authentication (EXAMPLE.md): a bearer token
 //! `token-<userId>` verifies as user `<userId>`.
 
-use async_trait::async_trait;
 use std::collections::HashMap;
+use stratasync_core::async_trait;
 use stratasync_core::auth::{AuthRejection, AuthUser, SyncAuth};
 
 /// Token verification of the example server.

@@ -10,7 +10,7 @@ pub mod schema;
 pub mod seed;
 pub mod server;
 
-use diesel_migrations::{embed_migrations, EmbeddedMigrations};
+use stratasync_core::storage::migrate::EmbeddedMigrations;
 use stratasync_core::storage::Pool;
 use stratasync_core::{Registry, SyncEngine};
 
@@ -18,7 +18,7 @@ pub use auth::DevAuth;
 pub use models::{Label, Task, TaskLabel, Workspace};
 
 /// The example's own tables.
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+pub const MIGRATIONS: EmbeddedMigrations = stratasync_core::embed_migrations!("migrations");
 
 /// The example's models, in bootstrap order.
 pub fn registry() -> Registry {

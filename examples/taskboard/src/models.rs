@@ -45,7 +45,8 @@ pub struct Task {
     /// Completion time (`date`).
     #[sync(insert, update)]
     pub completed_at: Option<DateTime<Utc>>,
-    /// Set by archive, cleared by unarchive.
+    /// Set by archive to the payload's `archivedAt` (required), cleared by
+    /// unarchive.
     pub archived_at: Option<DateTime<Utc>>,
     /// Creation time (`dateNow`).
     #[sync(insert, date_now)]

@@ -6,8 +6,7 @@ use crate::seed::{seed, SeedOptions};
 use crate::DevAuth;
 use actix_web::middleware::Logger;
 use actix_web::{http::header, web, App, HttpResponse, HttpServer};
-use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
@@ -47,63 +46,9 @@ pub async fn health(pool: Pool) -> HttpResponse {
     response.insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8")).body(body)
 }
 
-/// Splits a PostgreSQL URL into the URL of the same server's `postgres`
-/// database and the name of the database it names.
-pub fn admin_url(database_url: &str) -> Option<(String, String)> {
-    let scheme_end = database_url.find("://")? + 3;
-    let path_start = scheme_end + database_url[scheme_end..].find('/')?;
-    let rest = &database_url[path_start + 1..];
-    let (name, query) = match rest.find('?') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if name.is_empty() {
-        return None;
-    }
-    Some((format!("{}/postgres{query}", &database_url[..path_start]), name.to_owned()))
-}
-
-/// Creates the database of `database_url` if it does not exist yet, so a
-/// fresh machine needs no setup. Failures are logged, not fatal: the
-/// migrations then report what is really wrong.
-pub async fn ensure_database(database_url: &str) {
-    if AsyncPgConnection::establish(database_url).await.is_ok() {
-        return;
-    }
-    let Some((admin, name)) = admin_url(database_url) else { return };
-    match create_database(&admin, &name).await {
-        Ok(true) => tracing::info!(database = %name, "created the database"),
-        Ok(false) => {}
-        Err(e) => tracing::warn!(database = %name, error = %e, "could not create the database"),
-    }
-}
-
-async fn create_database(admin_url: &str, name: &str) -> Result<bool, BoxError> {
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let mut conn = AsyncPgConnection::establish(admin_url).await?;
-    let existing: Count = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
-        .bind::<Text, _>(name)
-        .get_result(&mut conn)
-        .await?;
-    if existing.n > 0 {
-        return Ok(false);
-    }
-    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-    match conn.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
-        Ok(()) => Ok(true),
-        // Another process created it meanwhile.
-        Err(e) if e.to_string().contains("already exists") => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Creates the database if needed, runs the migrations and opens a pool.
 pub async fn prepare(database_url: &str) -> Result<Pool, BoxError> {
-    ensure_database(database_url).await;
+    storage::migrate::create_database_if_missing(database_url).await?;
     crate::migrate(database_url).await?;
     Ok(storage::connect(database_url, &PoolConfig::default())?)
 }
@@ -210,24 +155,4 @@ pub async fn seed_command(database_url: &str, args: &SeedArgs) -> Result<Uuid, B
         "seeded"
     );
     Ok(opts.workspace_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::admin_url;
-
-    #[test]
-    fn admin_urls() {
-        assert_eq!(
-            admin_url("postgres://postgres@127.0.0.1:5432/taskboard"),
-            Some(("postgres://postgres@127.0.0.1:5432/postgres".into(), "taskboard".into()))
-        );
-        assert_eq!(
-            admin_url("postgresql://u:p@db/app?sslmode=disable"),
-            Some(("postgresql://u:p@db/postgres?sslmode=disable".into(), "app".into()))
-        );
-        assert_eq!(admin_url("postgres://localhost"), None);
-        assert_eq!(admin_url("postgres://localhost/"), None);
-        assert_eq!(admin_url("nonsense"), None);
-    }
 }
