@@ -107,3 +107,45 @@ async fn memberships_remove_takes_one_user_out_of_one_group() {
     assert_eq!(engine.authorize("token-u1").await.unwrap().groups, ["w3", "u1"]);
     assert_eq!(db.scalar("SELECT count(*) FROM sync_group_memberships").await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_database_if_missing_creates_once_and_reports_an_unreachable_server() {
+    use stratasync_core::storage::migrate::{self, MigrateError};
+    let name = format!("stratasync_test_created_{}", uuid::Uuid::new_v4().simple());
+    let admin = admin_url();
+    let url = format!("{}/{name}", admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base));
+    let created = migrate::create_database_if_missing(&url).await;
+    let again = migrate::create_database_if_missing(&url).await;
+    let migrated = migrate::run(&url, &[]).await;
+    let drop = {
+        use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+        let mut conn = AsyncPgConnection::establish(&admin).await.expect("connect");
+        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+    };
+    assert!(created.expect("creates the database"), "the first call creates it");
+    assert!(!again.expect("finds the database"), "the second call finds it");
+    migrated.expect("the created database takes the framework's migrations");
+    drop.expect("drop the database");
+
+    // Nothing listens on this port: the connection error is reported.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let unreachable = migrate::create_database_if_missing(&format!("postgres://postgres@127.0.0.1:{port}/x")).await;
+    assert!(matches!(unreachable, Err(MigrateError::Connect(_))), "{unreachable:?}");
+}
+
+/// The SQL of the README's "Groups and memberships", run as written.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_membership_sql_adds_and_removes_a_member() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README.md");
+    let section = readme.split("\n## Groups and memberships\n").nth(1).expect("the README section");
+    let sql = section.split("```sql\n").nth(1).and_then(|rest| rest.split("```").next()).expect("its SQL block");
+    let (insert, delete) = sql.split_once(";\n").expect("two statements");
+    assert!(insert.starts_with("INSERT") && delete.trim_start().starts_with("DELETE"), "{sql}");
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    db.execute(insert).await;
+    db.execute(insert).await;
+    assert_eq!(engine.authorize("token-alice").await.unwrap().groups, ["35a3…", "alice"]);
+    db.execute(delete).await;
+    assert_eq!(engine.authorize("token-alice").await.unwrap().groups, ["alice"]);
+}

@@ -65,7 +65,9 @@ pub use async_trait::async_trait;
 /// migration folder is compiled in at the crate's next rebuild (a build
 /// script printing `cargo:rerun-if-changed=migrations` forces one).
 ///
-/// ```ignore
+/// ```
+/// use stratasync_core::storage::migrate::EmbeddedMigrations;
+///
 /// const MIGRATIONS: EmbeddedMigrations = stratasync_core::embed_migrations!("migrations");
 /// ```
 #[macro_export]
