@@ -158,7 +158,8 @@ impl App {
             if let Some(status) = app.child.try_wait().expect("process status") {
                 panic!("the minimal app exited before serving: {status}");
             }
-            if let Ok(Ok(res)) = tokio::time::timeout(Duration::from_secs(1), client.get(app.url("/health")).send()).await
+            if let Ok(Ok(res)) =
+                tokio::time::timeout(Duration::from_secs(1), client.get(app.url("/health")).send()).await
             {
                 if res.status().is_success() {
                     return app;

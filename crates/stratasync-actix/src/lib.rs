@@ -66,8 +66,8 @@
 //! deltas as they commit. Failures come as `{"message":"…","type":"error"}`
 //! frames (`Invalid token`, `Authentication required` for a malformed
 //! `subscribe`, `BOOTSTRAP_REQUIRED` with a `code` for a pruned cursor);
-//! other JSON objects go to the [`SocketHooks`](stratasync_core::realtime::SocketHooks)
-//! set with [`SyncHttp::socket_hooks`]. Pings go out every 30 s
+//! other JSON objects go to the [`SocketHooks`] set with
+//! [`SyncHttp::socket_hooks`]. Pings go out every 30 s
 //! ([`SyncHttp::heartbeat`]).
 //!
 //! Checks run in the protocol's order: body (415 content type, 413 over

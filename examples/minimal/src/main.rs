@@ -29,13 +29,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let registry = Registry::builder().model::<model::Project>().build();
     let sync = SyncHttp::new(SyncEngine::new(pool, registry, auth::DevAuth));
 
-    HttpServer::new(move || {
-        App::new().service(sync.scope("/sync")).route("/health", web::get().to(health))
-    })
-    .tcp_nodelay(true) // streamed pages and WebSocket frames are small writes
-    .bind((bind.as_str(), port))?
-    .run() // until SIGTERM or SIGINT
-    .await?;
+    HttpServer::new(move || App::new().service(sync.scope("/sync")).route("/health", web::get().to(health)))
+        .tcp_nodelay(true) // streamed pages and WebSocket frames are small writes
+        .bind((bind.as_str(), port))?
+        .run() // until SIGTERM or SIGINT
+        .await?;
     Ok(())
 }
 
