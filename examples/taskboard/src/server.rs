@@ -2,12 +2,13 @@
 //! `/health`), and the `serve` and `seed` commands.
 
 use crate::config::{SeedArgs, ServeArgs};
+use crate::demo::{self, Demo};
 use crate::seed::{seed, SeedOptions};
 use crate::DevAuth;
 use actix_web::middleware::Logger;
 use actix_web::{http::header, web, App, HttpResponse, HttpServer};
 use diesel::sql_types::{BigInt, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
@@ -67,7 +68,7 @@ pub fn admin_url(database_url: &str) -> Option<(String, String)> {
 /// fresh machine needs no setup. Failures are logged, not fatal: the
 /// migrations then report what is really wrong.
 pub async fn ensure_database(database_url: &str) {
-    if AsyncPgConnection::establish(database_url).await.is_ok() {
+    if storage::establish(database_url).await.is_ok() {
         return;
     }
     let Some((admin, name)) = admin_url(database_url) else { return };
@@ -84,7 +85,7 @@ async fn create_database(admin_url: &str, name: &str) -> Result<bool, BoxError> 
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let mut conn = AsyncPgConnection::establish(admin_url).await?;
+    let mut conn = storage::establish(admin_url).await?;
     let existing: Count = diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
         .bind::<Text, _>(name)
         .get_result(&mut conn)
@@ -122,7 +123,13 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
             DevAuth::default()
         }
     };
+    let dev_tokens = args.token_table()?.is_none();
     let pool = prepare(database_url).await?;
+    let demo = if args.no_demo { Demo::Skipped } else { demo::seed_if_empty(&pool).await? };
+    match demo {
+        Demo::Seeded => tracing::info!(workspace = %demo::WORKSPACE_ID, "created the demo workspace (opt out: --no-demo)"),
+        Demo::Present | Demo::Skipped => {}
+    }
     let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };
     let mut engine = crate::engine(pool.clone(), auth).with_hub_config(feed);
     if let Some(lanes) = args.mutation_lanes {
@@ -132,7 +139,8 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     engine.hub();
     match &args.redis_url {
         Some(url) => {
-            let fanout = stratasync_core::realtime::redis::start(&engine, url)?;
+            let client = redis_client(url, args.redis_ca_cert.as_deref())?;
+            let fanout = stratasync_core::realtime::redis::start_with_client(&engine, client);
             tracing::info!(source_id = fanout.source_id(), "fan-out through redis (sync:deltas)");
         }
         None => tracing::info!("no REDIS_URL: live deltas reach this process's sockets only"),
@@ -159,9 +167,25 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     for addr in server.addrs() {
         tracing::info!("listening on http://{addr} (sync endpoints under /sync, health at /health)");
     }
+    if let (Demo::Seeded | Demo::Present, Some(addr)) = (demo, server.addrs().into_iter().next()) {
+        // A wildcard bind is reached through the loopback address.
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
+        println!("{}", demo::try_it(&format!("http://{host}:{}", addr.port()), dev_tokens));
+    }
     server.run().await?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The Redis client of `REDIS_URL`: `rediss://` trusts the system's roots,
+/// or only those of `ca_cert` (a PEM file) when given.
+pub fn redis_client(url: &str, ca_cert: Option<&std::path::Path>) -> Result<redis::Client, BoxError> {
+    stratasync_core::tls::install_default_provider();
+    let Some(path) = ca_cert else { return Ok(redis::Client::open(url)?) };
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read REDIS_CA_CERT {}: {e}", path.display()))?;
+    let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+    Ok(redis::Client::build_with_tls(url, certificates)?)
 }
 
 /// Resolves on SIGINT or SIGTERM. Both stop the server gracefully (actix's

@@ -10,7 +10,7 @@
 use diesel::migration::{Migration, MigrationSource};
 use diesel::pg::Pg;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 /// The framework's own migrations (`sync_actions`, `sync_group_memberships`).
@@ -29,10 +29,11 @@ pub enum MigrateError {
 
 /// Applies the framework's migrations, then each of `app` in order.
 ///
-/// Runs on a dedicated connection in a blocking task (Diesel's migration
-/// harness is synchronous), never on the async executor.
+/// Runs on a dedicated connection (with TLS as the URL's `sslmode` asks,
+/// like the pool's) in a blocking task (Diesel's migration harness is
+/// synchronous), never on the async executor.
 pub async fn run(database_url: &str, app: &[&'static EmbeddedMigrations]) -> Result<(), MigrateError> {
-    let mut conn = AsyncPgConnection::establish(database_url).await?;
+    let mut conn = super::establish(database_url).await?;
     let fail = |e: diesel::result::Error| MigrateError::Migration(e.to_string());
     conn.batch_execute("SET lock_timeout = '10s'; SELECT pg_advisory_lock(hashtext('stratasync:migrations'))")
         .await
