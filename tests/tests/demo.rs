@@ -39,7 +39,7 @@ async fn the_demo_workspace_is_created_once_and_only_on_an_empty_database() {
     }
     // The memberships are real: the engine resolves them for the token.
     let groups = stratasync_core::storage::memberships::groups_of(&db.pool, "bob").await.unwrap();
-    assert_eq!(groups, [ws.clone()]);
+    assert_eq!(groups, [ws]);
 
     // A database with data of its own gets no demo.
     let other = TestDb::new().await;
@@ -86,7 +86,8 @@ impl Process {
         let url = format!("http://127.0.0.1:{}/health", self.1);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(Ok(res)) = tokio::time::timeout(Duration::from_secs(1), awc::Client::new().get(&url).send()).await {
+            if let Ok(Ok(res)) = tokio::time::timeout(Duration::from_secs(1), awc::Client::new().get(&url).send()).await
+            {
                 if res.status().is_success() {
                     return;
                 }

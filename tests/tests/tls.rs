@@ -316,14 +316,15 @@ async fn verify_full_checks_the_chain_and_the_host_name() {
     assert!(err.contains("error performing TLS handshake") && err.contains("UnknownIssuer"), "{err}");
     let err = refused(&pg.url(&format!("sslmode=verify-full&{}", root(&wrong_ca)))).await;
     assert!(err.contains("UnknownIssuer"), "{err}");
-    let err = match storage::connect(&pg.url(&format!("sslmode=verify-full&{}", root(&wrong_ca))), &PoolConfig::default())
-        .unwrap()
-        .get()
-        .await
-    {
-        Ok(_) => panic!("the pool connected with the wrong CA"),
-        Err(e) => format!("{e:?}"),
-    };
+    let err =
+        match storage::connect(&pg.url(&format!("sslmode=verify-full&{}", root(&wrong_ca))), &PoolConfig::default())
+            .unwrap()
+            .get()
+            .await
+        {
+            Ok(_) => panic!("the pool connected with the wrong CA"),
+            Err(e) => format!("{e:?}"),
+        };
     assert!(err.contains("UnknownIssuer"), "{err}");
 
     // A host name the certificate does not carry (the address is still the
@@ -385,7 +386,7 @@ async fn rediss_fan_out_reaches_the_other_node() {
     let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
     assert_eq!(pong, "PONG");
     let system = taskboard::server::redis_client(&redis.url(), None).unwrap();
-    let err = system.get_multiplexed_async_connection().await.err().expect("rediss without the CA connected");
+    let Err(err) = system.get_multiplexed_async_connection().await else { panic!("rediss without the CA connected") };
     assert!(format!("{err:?}").contains("UnknownIssuer"), "{err:?}");
     let missing = taskboard::server::redis_client(&redis.url(), Some(&dir.0.join("missing.pem"))).unwrap_err();
     assert!(missing.to_string().starts_with("cannot read REDIS_CA_CERT"), "{missing}");

@@ -96,7 +96,8 @@ pub fn root_store(roots: &Roots) -> Result<RootCertStore, TlsError> {
 }
 
 fn pem_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let failed = |e: rustls::pki_types::pem::Error| TlsError::RootCertFile { path: path.to_owned(), message: e.to_string() };
+    let failed =
+        |e: rustls::pki_types::pem::Error| TlsError::RootCertFile { path: path.to_owned(), message: e.to_string() };
     CertificateDer::pem_file_iter(path).map_err(failed)?.collect::<Result<Vec<_>, _>>().map_err(failed)
 }
 
@@ -112,9 +113,10 @@ pub(crate) fn client_config(verification: &Verification) -> Result<ClientConfig,
                 .map_err(|e| rustls::Error::General(e.to_string()))?;
             builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(inner))).with_no_client_auth()
         }
-        Verification::None => {
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))).with_no_client_auth()
-        }
+        Verification::None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth(),
     };
     Ok(config)
 }

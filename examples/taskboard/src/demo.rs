@@ -27,7 +27,14 @@ type DemoTask = (&'static str, Option<&'static str>, i32, Option<&'static str>, 
 
 const TASKS: [DemoTask; 5] = [
     ("Read docs/protocol.md", Some("The wire protocol, as this server speaks it"), 1, Some("docs"), None, false),
-    ("Subscribe on /sync/ws", Some("Live deltas for every group you are in"), 2, Some("feature"), Some((2030, 1, 15)), false),
+    (
+        "Subscribe on /sync/ws",
+        Some("Live deltas for every group you are in"),
+        2,
+        Some("feature"),
+        Some((2030, 1, 15)),
+        false,
+    ),
     ("Fix the flaky login page", None, 3, Some("bug"), Some((2030, 1, 8)), false),
     ("Write the release notes", None, 0, Some("docs"), None, true),
     ("Try an offline edit", Some("Edit while disconnected, then reconnect"), 1, None, None, false),

@@ -127,7 +127,9 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     let pool = prepare(database_url).await?;
     let demo = if args.no_demo { Demo::Skipped } else { demo::seed_if_empty(&pool).await? };
     match demo {
-        Demo::Seeded => tracing::info!(workspace = %demo::WORKSPACE_ID, "created the demo workspace (opt out: --no-demo)"),
+        Demo::Seeded => {
+            tracing::info!(workspace = %demo::WORKSPACE_ID, "created the demo workspace (opt out: --no-demo)")
+        }
         Demo::Present | Demo::Skipped => {}
     }
     let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };

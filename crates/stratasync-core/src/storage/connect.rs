@@ -110,8 +110,7 @@ impl Connector {
     /// certificate file or a URL the PostgreSQL client refuses.
     pub fn new(database_url: &str) -> Result<Connector, ConnectError> {
         let params = TlsParams::split(database_url)?;
-        let config =
-            tokio_postgres::Config::from_str(&params.url).map_err(|e| ConnectError::Url(error_chain(&e)))?;
+        let config = tokio_postgres::Config::from_str(&params.url).map_err(|e| ConnectError::Url(error_chain(&e)))?;
         let mode = match params.mode {
             Some(mode) => mode,
             None if params.root == Some(Roots::System) => SslMode::VerifyFull,
@@ -133,7 +132,9 @@ impl Connector {
             (SslMode::Prefer | SslMode::Require | SslMode::VerifyCa, root) => {
                 Verification::Chain(Arc::new(tls::root_store(&root.unwrap_or(Roots::System))?))
             }
-            (SslMode::VerifyFull, root) => Verification::Full(Arc::new(tls::root_store(&root.unwrap_or(Roots::System))?)),
+            (SslMode::VerifyFull, root) => {
+                Verification::Full(Arc::new(tls::root_store(&root.unwrap_or(Roots::System))?))
+            }
         };
         let mut config = config;
         config.ssl_mode(match mode {
