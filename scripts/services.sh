@@ -60,7 +60,7 @@ as_root() {
 # carry no password), listening on $PG_PORT.
 create_cluster() {
   local version
-  version="$(ls /usr/lib/postgresql | sort -V | tail -n1)"
+  version="$(find /usr/lib/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)"
   say "creating PostgreSQL $version cluster 'main' (trust auth for local connections)"
   as_root pg_createcluster --port "$PG_PORT" "$version" main -- --auth=trust
 }
@@ -90,15 +90,18 @@ package manager, or run them in containers with 'docker compose up -d' (docker-c
   fi
 fi
 
-if ! pg_up; then
+if [ "$fresh_postgres" = 1 ]; then
+  # The package's own cluster (running or not): empty, with password auth
+  # for TCP connections. Replace it.
   cluster="$(first_cluster)"
-  if [ -n "$cluster" ] && [ "$fresh_postgres" = 1 ]; then
-    # The package's own cluster: empty, with password auth. Replace it.
+  if [ -n "$cluster" ]; then
     say "replacing the cluster the package created ($cluster)"
     # shellcheck disable=SC2086 # "<version> <name>" are two arguments
     as_root pg_dropcluster --stop $cluster
-    cluster=""
   fi
+fi
+if ! pg_up; then
+  cluster="$(first_cluster)"
   if [ -z "$cluster" ]; then
     create_cluster
     cluster="$(first_cluster)"
