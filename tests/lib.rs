@@ -32,23 +32,38 @@ pub struct TestDb {
     pub pool: Pool,
 }
 
-fn with_database(url: &str, name: &str) -> String {
+/// `url` naming database `name` instead, with `params` added to its query
+/// (if any).
+fn with_database(url: &str, name: &str, params: &str) -> String {
+    let (url, query) = url.split_once('?').unwrap_or((url, ""));
     let base = url.rsplit_once('/').map_or(url, |(base, _)| base);
-    format!("{base}/{name}")
+    let query: Vec<&str> = [query, params].into_iter().filter(|q| !q.is_empty()).collect();
+    if query.is_empty() {
+        format!("{base}/{name}")
+    } else {
+        format!("{base}/{name}?{}", query.join("&"))
+    }
 }
 
 async fn admin_execute(sql: &str) {
-    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    let mut conn = AsyncPgConnection::establish(&admin_url()).await.expect("connect to the test PostgreSQL");
+    use diesel_async::SimpleAsyncConnection;
+    let mut conn = storage::establish(&admin_url()).await.expect("connect to the test PostgreSQL");
     conn.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 impl TestDb {
     /// Creates and migrates a fresh database.
     pub async fn new() -> TestDb {
+        TestDb::with_params("").await
+    }
+
+    /// [`TestDb::new`] with connection parameters (`sslmode=require`)
+    /// added to the URL that the migrations, the pool and [`TestDb::url`]
+    /// use.
+    pub async fn with_params(params: &str) -> TestDb {
         let name = format!("stratasync_test_{}", uuid::Uuid::new_v4().simple());
         admin_execute(&format!("CREATE DATABASE {name}")).await;
-        let url = with_database(&admin_url(), &name);
+        let url = with_database(&admin_url(), &name, params);
         taskboard::migrate(&url).await.expect("migrations");
         let pool = storage::connect(&url, &PoolConfig::default()).expect("pool");
         TestDb { name, url, pool }

@@ -1,6 +1,6 @@
 // The TypeScript reference for the benchmarks: the published
 // `@stratasync/server` on Fastify with drizzle-orm and postgres, serving the
-// EXAMPLE.md schema (same tables, models, wire names, codecs and actions as
+// docs/example.md schema (same tables, models, wire names, codecs and actions as
 // the Rust example server `taskboard`) with its development auth
 // (`token-<userId>`, groups from sync_group_memberships).
 //
@@ -31,7 +31,7 @@ import { createClient } from "redis";
 import { createCompositeSyncId, createSyncServer } from "@stratasync/server";
 
 // ---------------------------------------------------------------------------
-// Tables: EXAMPLE.md and PROTOCOL.md §2.1, column for column.
+// Tables: docs/example.md and PROTOCOL.md §2.1, column for column.
 // ---------------------------------------------------------------------------
 
 const instant = (name) => timestamp(name, { withTimezone: true, mode: "date" });
@@ -103,7 +103,7 @@ export const syncGroupMemberships = pgTable("sync_group_memberships", {
 });
 
 // ---------------------------------------------------------------------------
-// Models: EXAMPLE.md "Sync models".
+// Models: docs/example.md "Sync models".
 // ---------------------------------------------------------------------------
 
 // Scope of a workspace-owned model: its workspace is one of the requested
@@ -250,7 +250,7 @@ const sync = await createSyncServer({
   redis,
   models,
   auth: {
-    // EXAMPLE.md: `token-<userId>` verifies as `<userId>`, anything else is
+    // docs/example.md: `token-<userId>` verifies as `<userId>`, anything else is
     // rejected; a user's groups are their memberships (read by the package
     // itself) plus their own id (added by the package).
     verifyToken: async (token) =>

@@ -140,12 +140,24 @@ pub(crate) async fn start(
             c
         }
     };
+    // Both servers talk to PostgreSQL without TLS: the reference's client
+    // does not use it unless asked, while taskboard's default (`prefer`,
+    // as libpq) would encrypt against a PostgreSQL that offers TLS.
+    let database_url = match kind {
+        Kind::Rust if !database_url.contains("sslmode=") => {
+            let separator = if database_url.contains('?') { '&' } else { '?' };
+            format!("{database_url}{separator}sslmode=disable")
+        }
+        _ => database_url.to_owned(),
+    };
     cmd.env("DATABASE_URL", database_url)
         .env("PORT", port.to_string())
         .env("BIND", "127.0.0.1")
         .env_remove("REDIS_URL")
         .env_remove("TASKBOARD_TOKENS")
         .env_remove("WORKERS")
+        // The harness seeds its own data (the reference ignores this).
+        .env("TASKBOARD_NO_DEMO", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))

@@ -184,7 +184,7 @@ timeout 30 psql "$ADMIN_URL" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$DB_
 PORT="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 [ -n "$PORT" ] || fail "no free port"
 log "starting taskboard on 127.0.0.1:$PORT"
-env -u REDIS_URL -u TASKBOARD_TOKENS DATABASE_URL="$DB_URL" PORT="$PORT" BIND=127.0.0.1 WORKERS=2 \
+env -u REDIS_URL -u TASKBOARD_TOKENS DATABASE_URL="$DB_URL" PORT="$PORT" BIND=127.0.0.1 WORKERS=2 TASKBOARD_NO_DEMO=1 \
   NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$BIN" >"$LOG_DIR/server.log" 2>&1 &
 SERVER_PID=$!
 BASE_URL="http://127.0.0.1:$PORT"

@@ -69,7 +69,7 @@ mod schema {
 
 use schema::{notes, settings, task_labels, tasks, workspaces};
 
-/// EXAMPLE.md's `Workspace`.
+/// docs/example.md's `Workspace`.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = workspaces)]
 #[sync(name = "Workspace", own_group, actions = "U", batch_keys(id))]
@@ -80,7 +80,7 @@ struct Workspace {
     created_at: DateTime<Utc>,
 }
 
-/// EXAMPLE.md's `Task`.
+/// docs/example.md's `Task`.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
 #[sync(name = "Task", group_key = workspace_id, actions = "IUDAV", batch_keys(id, workspace_id))]
@@ -103,7 +103,7 @@ struct Task {
     created_at: DateTime<Utc>,
 }
 
-/// EXAMPLE.md's `TaskLabel`, with text keys (for the PROTOCOL test vector).
+/// docs/example.md's `TaskLabel`, with text keys (for the PROTOCOL test vector).
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = task_labels)]
 #[sync(

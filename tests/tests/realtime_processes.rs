@@ -41,6 +41,8 @@ impl Process {
             .env("SYNC_POLL_MS", "60000")
             .env("WORKERS", "1")
             .env("RUST_LOG", "warn")
+            // The test creates its own workspaces.
+            .env("TASKBOARD_NO_DEMO", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,7 +1,7 @@
 //! # stratasync-actix
 //!
 //! The actix-web adapter of StrataSync: it maps the HTTP endpoints of the
-//! sync protocol (`PROTOCOL.md` §3–4) onto a [`SyncEngine`] and adds
+//! sync protocol (the repository's `docs/protocol.md`, §3–4) onto a [`SyncEngine`] and adds
 //! nothing else. Parsing and validation live in
 //! [`stratasync_core::request`], sync logic in the engine; this crate only
 //! reads requests, calls them, and writes responses.

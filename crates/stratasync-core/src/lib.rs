@@ -19,6 +19,7 @@ pub mod request;
 pub mod scope;
 pub mod service;
 pub mod storage;
+pub mod tls;
 
 pub use auth::{AuthContext, AuthRejection, AuthUser, SyncAuth};
 pub use engine::SyncEngine;

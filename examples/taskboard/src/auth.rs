@@ -1,4 +1,4 @@
-//! The example's development authentication (EXAMPLE.md): a bearer token
+//! The example's development authentication (docs/example.md): a bearer token
 //! `token-<userId>` verifies as user `<userId>`.
 
 use std::collections::HashMap;

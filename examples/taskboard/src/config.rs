@@ -3,8 +3,10 @@
 //! Every option can be given as a flag or through its environment
 //! variable; the defaults run on a fresh local machine.
 
+use clap::builder::FalseyValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use uuid::Uuid;
 
 /// The default `DATABASE_URL`: a local PostgreSQL, database `taskboard`
@@ -52,9 +54,19 @@ pub struct ServeArgs {
     pub port: u16,
 
     /// Redis URL for fan-out across server processes (optional; without
-    /// it, live deltas reach this process's WebSockets only).
+    /// it, live deltas reach this process's WebSockets only). `rediss://`
+    /// connects with TLS, trusting the system's root certificates.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// A PEM file of root certificates to trust for a `rediss://` Redis
+    /// instead of the system's (a private CA).
+    #[arg(long, env = "REDIS_CA_CERT", value_name = "PEM_FILE")]
+    pub redis_ca_cert: Option<PathBuf>,
+
+    /// Do not create the demo workspace on an empty database.
+    #[arg(long, env = "TASKBOARD_NO_DEMO", value_parser = FalseyValueParser::new())]
+    pub no_demo: bool,
 
     /// Explicit bearer tokens, `token=userId,token=userId`. When set, they
     /// replace the development scheme (`token-<userId>`).
@@ -142,6 +154,21 @@ mod tests {
         let Some(Command::Seed(seed)) = cli.command else { panic!("seed expected") };
         assert_eq!(seed.members, ["alice"]);
         assert!(Cli::try_parse_from(["taskboard", "seed", "--tasks", "-1"]).is_err());
+    }
+
+    #[test]
+    fn demo_opt_out() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().serve.no_demo;
+        // One test touches the variable, so tests running in parallel
+        // cannot see it half set.
+        std::env::remove_var("TASKBOARD_NO_DEMO");
+        assert!(!parse(&["taskboard"]));
+        assert!(parse(&["taskboard", "--no-demo"]));
+        for (value, off) in [("1", true), ("true", true), ("0", false), ("false", false), ("", false)] {
+            std::env::set_var("TASKBOARD_NO_DEMO", value);
+            assert_eq!(parse(&["taskboard"]), off, "TASKBOARD_NO_DEMO={value:?}");
+        }
+        std::env::remove_var("TASKBOARD_NO_DEMO");
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! # taskboard: the StrataSync example application
 //!
-//! A small task tracker (`../shared/EXAMPLE.md`): workspaces, tasks, labels
-//! and task labels, declared as sync models with `#[derive(SyncModel)]`.
+//! A small task tracker (described in the repository's `docs/example.md`):
+//! workspaces, tasks, labels and task labels, declared as sync models with
+//! `#[derive(SyncModel)]`.
 
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod models;
 pub mod schema;
 pub mod seed;

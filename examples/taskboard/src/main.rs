@@ -1,4 +1,4 @@
-//! The StrataSync example server (EXAMPLE.md).
+//! The StrataSync example server (docs/example.md).
 //!
 //! Run with
 //!
@@ -8,11 +8,14 @@
 //! ```
 //!
 //! Configuration: `DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/taskboard`, created if missing),
-//! `PORT` (3000), `BIND` (127.0.0.1), `TASKBOARD_TOKENS`
-//! (`token=userId,…`, replaces the development tokens `token-<userId>`),
-//! `REDIS_URL` (optional fan-out across processes), `RUST_LOG` (default `info`).
-//! Logs go to stderr.
+//! `postgres://postgres@127.0.0.1:5432/taskboard`, created if missing; TLS
+//! as its `sslmode` says), `PORT` (3000), `BIND` (127.0.0.1),
+//! `TASKBOARD_TOKENS` (`token=userId,…`, replaces the development tokens
+//! `token-<userId>`), `REDIS_URL` (optional fan-out across processes;
+//! `rediss://` for TLS) and `REDIS_CA_CERT`, `TASKBOARD_NO_DEMO` (do not
+//! create the demo workspace on an empty database), `RUST_LOG` (default
+//! `info`); `--help` lists them all. Logs go to stderr; the demo's "try it"
+//! lines go to stdout.
 
 use clap::Parser;
 use taskboard::config::{Cli, Command};

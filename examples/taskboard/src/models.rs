@@ -1,4 +1,4 @@
-//! The four sync models of EXAMPLE.md, declared with `#[derive(SyncModel)]`.
+//! The four sync models of docs/example.md, declared with `#[derive(SyncModel)]`.
 
 use crate::schema::{labels, task_labels, tasks, workspaces};
 use chrono::{DateTime, NaiveDate, Utc};

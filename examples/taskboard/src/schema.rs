@@ -1,4 +1,4 @@
-//! Diesel schema of the example tables (EXAMPLE.md).
+//! Diesel schema of the example tables (docs/example.md).
 #![allow(missing_docs)]
 
 diesel::table! {

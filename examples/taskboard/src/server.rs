@@ -2,6 +2,7 @@
 //! `/health`), and the `serve` and `seed` commands.
 
 use crate::config::{SeedArgs, ServeArgs};
+use crate::demo::{self, Demo};
 use crate::seed::{seed, SeedOptions};
 use crate::DevAuth;
 use actix_web::middleware::Logger;
@@ -67,7 +68,15 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
             DevAuth::default()
         }
     };
+    let dev_tokens = args.token_table()?.is_none();
     let pool = prepare(database_url).await?;
+    let demo = if args.no_demo { Demo::Skipped } else { demo::seed_if_empty(&pool).await? };
+    match demo {
+        Demo::Seeded => {
+            tracing::info!(workspace = %demo::WORKSPACE_ID, "created the demo workspace (opt out: --no-demo)")
+        }
+        Demo::Present | Demo::Skipped => {}
+    }
     let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };
     let mut engine = crate::engine(pool.clone(), auth).with_hub_config(feed);
     if let Some(lanes) = args.mutation_lanes {
@@ -77,7 +86,8 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     engine.hub();
     match &args.redis_url {
         Some(url) => {
-            let fanout = stratasync_core::realtime::redis::start(&engine, url)?;
+            let client = redis_client(url, args.redis_ca_cert.as_deref())?;
+            let fanout = stratasync_core::realtime::redis::start_with_client(&engine, client);
             tracing::info!(source_id = fanout.source_id(), "fan-out through redis (sync:deltas)");
         }
         None => tracing::info!("no REDIS_URL: live deltas reach this process's sockets only"),
@@ -104,9 +114,25 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     for addr in server.addrs() {
         tracing::info!("listening on http://{addr} (sync endpoints under /sync, health at /health)");
     }
+    if let (Demo::Seeded | Demo::Present, Some(addr)) = (demo, server.addrs().into_iter().next()) {
+        // A wildcard bind is reached through the loopback address.
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
+        println!("{}", demo::try_it(&format!("http://{host}:{}", addr.port()), dev_tokens));
+    }
     server.run().await?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The Redis client of `REDIS_URL`: `rediss://` trusts the system's roots,
+/// or only those of `ca_cert` (a PEM file) when given.
+pub fn redis_client(url: &str, ca_cert: Option<&std::path::Path>) -> Result<redis::Client, BoxError> {
+    stratasync_core::tls::install_default_provider();
+    let Some(path) = ca_cert else { return Ok(redis::Client::open(url)?) };
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read REDIS_CA_CERT {}: {e}", path.display()))?;
+    let certificates = redis::TlsCertificates { client_tls: None, root_cert: Some(pem) };
+    Ok(redis::Client::build_with_tls(url, certificates)?)
 }
 
 /// Resolves on SIGINT or SIGTERM. Both stop the server gracefully (actix's

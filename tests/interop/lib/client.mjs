@@ -13,7 +13,7 @@ import { env } from "./env.mjs";
 import { MemoryStorage } from "./memory-storage.mjs";
 import { sleep, waitFor } from "./wait.mjs";
 
-/** The client-side schema of EXAMPLE.md's four models. */
+/** The client-side schema of docs/example.md's four models. */
 export const schema = {
   models: {
     Workspace: {

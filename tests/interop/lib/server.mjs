@@ -33,6 +33,8 @@ const serverEnv = (databaseUrl, port) => {
     RUST_LOG: process.env.RUST_LOG ?? "info",
     NO_COLOR: "1",
     WORKERS: "2",
+    // The scenarios create their own workspaces.
+    TASKBOARD_NO_DEMO: "1",
   };
   // In-process fan-out only, development tokens.
   delete vars.REDIS_URL;

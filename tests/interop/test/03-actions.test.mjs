@@ -1,4 +1,4 @@
-// Every action on every EXAMPLE.md model (Task I/U/D/A/V, Label I/U/D,
+// Every action on every docs/example.md model (Task I/U/D/A/V, Label I/U/D,
 // TaskLabel I/D, Workspace U), made through SyncClient A and seen by
 // SyncClient B over the WebSocket (B makes no HTTP delta request meanwhile).
 import { generateUUID } from "@stratasync/core";

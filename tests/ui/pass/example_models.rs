@@ -1,4 +1,4 @@
-//! The four models of EXAMPLE.md, as the example application declares them.
+//! The four models of docs/example.md, as the example application declares them.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;

@@ -42,13 +42,25 @@ impl RedisFanout {
 /// Starts publishing this node's commits to `redis_url` and waking the live
 /// feed on other nodes' messages. Never waits for Redis: a node starts and
 /// serves without it and connects when it can.
+///
+/// `rediss://host:port` connects with TLS (rustls), checking the server's
+/// certificate against the system's root store. For a private CA
+/// or client certificates, build the client with
+/// [`redis::Client::build_with_tls`] and use [`start_with_client`].
 pub fn start(engine: &SyncEngine, redis_url: &str) -> Result<RedisFanout, redis::RedisError> {
-    let client = redis::Client::open(redis_url)?;
+    crate::tls::install_default_provider();
+    Ok(start_with_client(engine, redis::Client::open(redis_url)?))
+}
+
+/// [`start`] with a client the application configured (TLS roots, client
+/// certificates, RESP3, …).
+pub fn start_with_client(engine: &SyncEngine, client: redis::Client) -> RedisFanout {
+    crate::tls::install_default_provider();
     let uuid = uuid::Uuid::new_v4().simple().to_string();
     let source_id = format!("sync-{}", &uuid[..8]);
     tokio::spawn(publish(client.clone(), engine.bus().subscribe(), source_id.clone()));
     tokio::spawn(listen(client, engine.hub().clone(), source_id.clone()));
-    Ok(RedisFanout { source_id })
+    RedisFanout { source_id }
 }
 
 #[derive(Serialize)]

@@ -25,7 +25,7 @@
 //! (for instance after clearing its local data).
 
 use super::schema::sync_group_memberships as m;
-use super::{Pool, StorageError};
+use super::{Conn, Pool, StorageError};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -46,11 +46,17 @@ pub async fn groups_of(pool: &Pool, user_id: &str) -> Result<Vec<String>, Storag
 /// an existing member changes nothing, its `group_type` included).
 pub async fn add(pool: &Pool, user_id: &str, group_id: &str, group_type: &str) -> Result<(), StorageError> {
     let mut conn = pool.get().await?;
+    add_on(&mut conn, user_id, group_id, group_type).await
+}
+
+/// [`add`] on a connection the caller holds (say, inside its own
+/// transaction).
+pub async fn add_on(conn: &mut Conn, user_id: &str, group_id: &str, group_type: &str) -> Result<(), StorageError> {
     diesel::insert_into(m::table)
         .values((m::user_id.eq(user_id), m::group_id.eq(group_id), m::group_type.eq(group_type)))
         .on_conflict((m::user_id, m::group_id))
         .do_nothing()
-        .execute(&mut conn)
+        .execute(conn)
         .await?;
     Ok(())
 }

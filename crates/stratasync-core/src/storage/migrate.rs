@@ -31,7 +31,7 @@ use diesel::migration::{Migration, MigrationSource};
 use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{embed_migrations, MigrationHarness};
 
 /// A set of migrations compiled into the binary: what
@@ -66,10 +66,11 @@ pub enum MigrateError {
 /// The database itself must exist: `run` does not create it (see
 /// [`create_database_if_missing`]).
 ///
-/// Runs on a dedicated connection in a blocking task (Diesel's migration
-/// harness is synchronous), never on the async executor.
+/// Runs on a dedicated connection (with TLS as the URL's `sslmode` asks,
+/// like the pool's) in a blocking task (Diesel's migration harness is
+/// synchronous), never on the async executor.
 pub async fn run(database_url: &str, app: &[&'static EmbeddedMigrations]) -> Result<(), MigrateError> {
-    let mut conn = AsyncPgConnection::establish(database_url).await?;
+    let mut conn = super::establish(database_url).await?;
     let fail = |e: diesel::result::Error| MigrateError::Migration(e.to_string());
     conn.batch_execute("SET lock_timeout = '10s'; SELECT pg_advisory_lock(hashtext('stratasync:migrations'))")
         .await
@@ -120,14 +121,14 @@ impl MigrationSource<Pg> for Source {
 /// of the form `postgres://…/<name>[?…]`. Concurrent calls are safe: a
 /// database created meanwhile by another process counts as existing.
 pub async fn create_database_if_missing(database_url: &str) -> Result<bool, MigrateError> {
-    let unreachable = match AsyncPgConnection::establish(database_url).await {
+    let unreachable = match super::establish(database_url).await {
         Ok(_) => return Ok(false),
         Err(e) => e,
     };
     // Without a database name there is nothing to create: the first
     // connection's error is the one to report.
     let Some((admin, name)) = admin_url(database_url) else { return Err(unreachable.into()) };
-    let mut conn = AsyncPgConnection::establish(&admin).await?;
+    let mut conn = super::establish(&admin).await?;
     let failed = |source| MigrateError::CreateDatabase { name: name.clone(), source };
     #[derive(diesel::QueryableByName)]
     struct Count {

@@ -1,11 +1,12 @@
 //! Storage: the one seam through which the engine reaches its database.
 //!
 //! Everything that talks to PostgreSQL lives under this module (the
-//! framework tables, the pool, migrations) or in the code that
+//! framework tables, connections and TLS, the pool, migrations) or in the code that
 //! `#[derive(SyncModel)]` generates against [`Conn`]. A second backend
 //! (SQLite for an embedded mode) would add a sibling of this module and a
 //! second code generator, leaving the derive's attributes unchanged.
 
+pub mod connect;
 pub mod log;
 pub mod memberships;
 pub mod migrate;
@@ -14,6 +15,7 @@ mod prepared;
 mod raw_json;
 pub(crate) mod schema;
 
+pub use connect::{establish, ConnectError, Connector, SslMode};
 pub use pool::{connect, Pool, PoolConfig, PooledConn};
 pub use prepared::Prepared;
 pub use raw_json::RawJson;
