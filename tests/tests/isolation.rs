@@ -137,7 +137,12 @@ fn poisons() -> Vec<Poison> {
         Poison {
             name: "NUL in an inserted label color",
             body: |t| {
-                one(hostile_tx("INSERT", "Label", &new_id(), json!({"workspaceId": t.ws, "name": "n", "color": "\u{0}"})))
+                one(hostile_tx(
+                    "INSERT",
+                    "Label",
+                    &new_id(),
+                    json!({"workspaceId": t.ws, "name": "n", "color": "\u{0}"}),
+                ))
             },
             expect: Expect::Fails("Invalid string value for color"),
         },
@@ -199,7 +204,12 @@ fn poisons() -> Vec<Poison> {
         Poison {
             name: "NUL in a task id",
             body: |t| {
-                one(hostile_tx("INSERT", "Task", "00000000-0000-4000-8000-\u{0}00000000001", json!({"workspaceId": t.ws, "title": "x"})))
+                one(hostile_tx(
+                    "INSERT",
+                    "Task",
+                    "00000000-0000-4000-8000-\u{0}00000000001",
+                    json!({"workspaceId": t.ws, "title": "x"}),
+                ))
             },
             expect: Expect::Fails("Invalid uuid value for id"),
         },
@@ -402,8 +412,11 @@ async fn a_hostile_member_fails_only_itself() {
         done.set(true);
         results
     };
-    let (results, (), ()) =
-        futures_util::join!(honest, hostile(&server, &targets, &done, &tally), hostile(&server, &targets, &done, &tally));
+    let (results, (), ()) = futures_util::join!(
+        honest,
+        hostile(&server, &targets, &done, &tally),
+        hostile(&server, &targets, &done, &tally)
+    );
 
     let tally = tally.into_inner();
     let failures: Vec<&String> = results.iter().flat_map(|(_, f, _)| f).collect();

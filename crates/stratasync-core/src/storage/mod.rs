@@ -6,6 +6,7 @@
 //! (SQLite for an embedded mode) would add a sibling of this module and a
 //! second code generator, leaving the derive's attributes unchanged.
 
+pub(crate) mod fault;
 pub mod log;
 pub mod memberships;
 pub mod migrate;
