@@ -315,7 +315,7 @@ struct HostileTally {
     server_errors: usize,
     /// Per poison: how often, and the first answer.
     unexpected: BTreeMap<&'static str, (usize, String)>,
-    /// Every model id and clientTxId it used (none may be written).
+    /// The model ids of the rows it tried to insert (none may exist).
     ids: HashSet<String>,
 }
 
@@ -327,8 +327,10 @@ async fn hostile(server: &WsServer, targets: &Targets, done: &Cell<bool>, tally:
         for poison in &table {
             let body = (poison.body)(targets);
             for tx in body["transactions"].as_array().into_iter().flatten() {
-                let mut t = tally.borrow_mut();
-                t.ids.extend(["modelId", "clientTxId"].iter().filter_map(|k| tx[*k].as_str().map(str::to_owned)));
+                // The ids of the rows it tried to create.
+                if tx["action"] == json!("INSERT") {
+                    tally.borrow_mut().ids.extend(tx["modelId"].as_str().map(str::to_owned));
+                }
             }
             let (status, response) = post(&client, server, "mallory", &body).await;
             let mut t = tally.borrow_mut();

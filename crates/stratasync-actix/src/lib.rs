@@ -48,7 +48,7 @@
 //! | `GET {path}/bootstrap` | 200 `application/x-ndjson` stream | 400, 401, 500 |
 //! | `POST {path}/batch` | 200 `application/x-ndjson` stream | 400, 401, 413, 415, 500 |
 //! | `GET {path}/deltas` | 200 `application/json; charset=utf-8` | 400, 401, 409, 500, 503 |
-//! | `POST {path}/mutate` | 200 `application/json; charset=utf-8` | 400, 401, 413, 415, 500, 503 |
+//! | `POST {path}/mutate` | 200 `application/json; charset=utf-8` | 400, 401, 413, 415, 429, 500, 503 |
 //!
 //! Checks run in the protocol's order: body (415 content type, 413 over
 //! [`MAX_BODY_BYTES`] = 1 MiB, 400 invalid or empty JSON), validation (400
@@ -59,7 +59,11 @@
 //! delta cursor answers 409
 //! `{"error":"BOOTSTRAP_REQUIRED","message":"A fresh bootstrap is required before fetching deltas"}`;
 //! an unreachable database answers 503 with `Retry-After: 1` and a generic
-//! message. No response carries SQL, database error text or file paths:
+//! message, and so does a mutation interrupted by its own timeout
+//! (`Mutation could not complete now; retry later`). A user over the
+//! engine's mutation rate limit gets 429
+//! `{"statusCode":429,"error":"Too Many Requests","message":"Rate limit exceeded"}`
+//! with `Retry-After` in whole seconds. No response carries SQL, database error text or file paths:
 //! details go to the `tracing` log only.
 //!
 //! A validation failure of `/mutate` that lies inside transactions also
