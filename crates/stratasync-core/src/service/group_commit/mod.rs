@@ -149,12 +149,14 @@ impl Default for GroupCommitConfig {
 }
 
 impl GroupCommitConfig {
-    /// The statement that opens a lane's transaction with its timeouts.
+    /// The statement that opens a lane's transaction with its timeouts (in
+    /// milliseconds, at most PostgreSQL's largest, about 24 days).
     fn begin_sql(&self) -> String {
+        let ms = |d: Duration| d.as_millis().min(i32::MAX as u128);
         format!(
             "BEGIN; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
-            self.statement_timeout.as_millis(),
-            self.lock_timeout.as_millis()
+            ms(self.statement_timeout),
+            ms(self.lock_timeout)
         )
     }
 }
@@ -304,5 +306,24 @@ impl Committer {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_are_set_for_the_transaction_only() {
+        assert_eq!(
+            GroupCommitConfig::default().begin_sql(),
+            "BEGIN; SET LOCAL statement_timeout = 5000; SET LOCAL lock_timeout = 2000"
+        );
+        let off = GroupCommitConfig {
+            statement_timeout: Duration::ZERO,
+            lock_timeout: Duration::from_secs(86_400 * 365),
+            ..GroupCommitConfig::default()
+        };
+        assert_eq!(off.begin_sql(), "BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 2147483647");
     }
 }
