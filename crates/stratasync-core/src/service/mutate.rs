@@ -24,6 +24,7 @@
 //! [`TxInput::hook_timeout`], and a panic in one fails its transaction
 //! alone (`Mutation rejected by hook`). They must be quick.
 
+use super::supervise::before_hook;
 use crate::auth::AuthContext;
 use crate::codec::{normalize_insert, normalize_update, time::instant_ms_from_json};
 use crate::error::MutationError;
@@ -32,8 +33,6 @@ use crate::protocol::ActionKind;
 use crate::storage::Conn;
 use serde_json::Value;
 use std::time::Duration;
-
-use super::supervise::before_hook;
 
 /// One client transaction as a model sees it.
 #[derive(Debug)]
