@@ -148,3 +148,121 @@ async fn hooks_rewrite_reject_and_warn() {
     assert_eq!(body["results"][0]["warnings"], json!(["onAfterMutation hook failed: boom"]));
     assert_eq!(db.scalar(&format!("SELECT count(*) FROM tasks WHERE id = '{id}' AND title = 'BOOM'")).await, 1);
 }
+
+/// Hooks that move a row to the workspace named in the payload's `moveTo`.
+#[derive(Default)]
+struct MovingHooks;
+
+fn move_to(payload: &JsonObject, data: &mut JsonObject) {
+    if let Some(target) = payload.get("moveTo") {
+        data.insert("workspaceId".to_owned(), target.clone());
+    }
+}
+
+#[async_trait]
+impl ModelHooks for MovingHooks {
+    async fn before_insert(
+        &self,
+        _cx: &mut HookContext<'_>,
+        _id: &str,
+        payload: &JsonObject,
+        data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        move_to(payload, data);
+        Ok(())
+    }
+
+    async fn before_update(
+        &self,
+        _cx: &mut HookContext<'_>,
+        _id: &str,
+        payload: &JsonObject,
+        data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        move_to(payload, data);
+        Ok(())
+    }
+}
+
+/// The example's tasks table under another model name, with moving hooks.
+#[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(name = "MovingTask", group_key = workspace_id, actions = "IU", hooks = MovingHooks)]
+#[allow(dead_code)]
+struct MovingTask {
+    id: Uuid,
+    #[sync(insert)]
+    workspace_id: Uuid,
+    #[sync(insert, update)]
+    title: String,
+    #[sync(skip)]
+    description: Option<String>,
+    #[sync(skip)]
+    priority: i32,
+    #[sync(skip)]
+    due_date: Option<NaiveDate>,
+    #[sync(skip)]
+    completed_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    archived_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    created_at: DateTime<Utc>,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_are_logged_in_the_group_they_are_stored_in() {
+    let db = TestDb::new().await;
+    let engine = SyncEngine::new(
+        db.pool.clone(),
+        Registry::builder().model::<MovingTask>().build(),
+        taskboard::DevAuth::default(),
+    );
+    let (home, other, foreign) = (new_id(), new_id(), new_id());
+    db.execute(&format!(
+        "INSERT INTO workspaces (id, name) VALUES ('{home}', 'H'), ('{other}', 'O'), ('{foreign}', 'F')"
+    ))
+    .await;
+    let alice = user("alice", &[&home, &other]);
+
+    // A before-insert hook moves the row: it is stored and logged in the
+    // final group, which the caller must be allowed to write.
+    let id = new_id();
+    let res = mutate(
+        &engine,
+        &alice,
+        vec![tx(Insert, "MovingTask", &id, json!({"workspaceId": home, "title": "t", "moveTo": other}))],
+    )
+    .await;
+    assert!(res.success, "{res:?}");
+    assert_eq!(
+        db.scalar(&format!("SELECT count(*) FROM tasks WHERE id = '{id}' AND workspace_id = '{other}'")).await,
+        1
+    );
+    assert_eq!(
+        db.scalar(&format!("SELECT count(*) FROM sync_actions WHERE model_id = '{id}' AND group_id = '{other}'")).await,
+        1,
+        "logged under the group it is stored in"
+    );
+
+    let before = db.fingerprint().await;
+    let res = mutate(
+        &engine,
+        &alice,
+        vec![tx(Insert, "MovingTask", &new_id(), json!({"workspaceId": home, "title": "t", "moveTo": foreign}))],
+    )
+    .await;
+    assert_eq!(to_json(&res)["results"][0]["error"], json!("Access denied"));
+
+    // An update may not move a row to another group, whoever asks.
+    let res = mutate(&engine, &alice, vec![tx(Update, "MovingTask", &id, json!({"title": "u", "moveTo": home}))]).await;
+    assert_eq!(
+        to_json(&res)["results"][0]["error"],
+        json!("Invalid mutation: the group of a record cannot be changed")
+    );
+    assert_eq!(db.fingerprint().await, before, "refused moves changed the database");
+
+    // Naming the row's own group is no move.
+    let res =
+        mutate(&engine, &alice, vec![tx(Update, "MovingTask", &id, json!({"title": "u", "moveTo": other}))]).await;
+    assert!(res.success, "{res:?}");
+}

@@ -590,3 +590,31 @@ async fn a_failure_mid_group_rolls_back_only_its_own_transaction() {
     assert_eq!(db.scalar("SELECT count(*) FROM tasks WHERE title LIKE 'before %' AND priority > 0").await, 29);
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions WHERE action = 'U'").await, 60);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deferred_constraint_fails_only_the_transaction_that_broke_it() {
+    let db = TestDb::new().await;
+    // Checked at COMMIT, after the whole group ran.
+    db.execute("ALTER TABLE labels ADD CONSTRAINT labels_name_unique UNIQUE (name) DEFERRABLE INITIALLY DEFERRED")
+        .await;
+    let engine = db.engine();
+    let ws = workspace(&db).await;
+    let alice = user("alice", &[&ws]);
+    let label = |name: &str| tx(Insert, "Label", &new_id(), json!({"workspaceId": ws, "name": name, "color": "c"}));
+    let (first, second) = futures_util::join!(
+        mutate(&engine, &alice, vec![label("a"), label("twice"), label("b")]),
+        mutate(&engine, &alice, vec![label("twice"), label("c")]),
+    );
+    let results: Vec<Value> = to_json(&first)["results"]
+        .as_array()
+        .into_iter()
+        .chain(to_json(&second)["results"].as_array())
+        .flatten()
+        .cloned()
+        .collect();
+    let failed: Vec<&Value> = results.iter().filter(|r| r["success"] == json!(false)).collect();
+    assert_eq!(failed.len(), 1, "exactly one of the two `twice` fails: {results:?}");
+    assert_eq!(failed[0]["error"], json!("Invalid mutation: record already exists"));
+    assert_eq!(db.scalar("SELECT count(*) FROM labels").await, 4);
+    assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 4);
+}

@@ -24,7 +24,7 @@ pub(crate) enum ApiError {
     Bearer(BearerError),
     /// 401 (token refused) or 500 (groups unresolved).
     Auth(AuthError),
-    /// 409, 500 or 503 from a service.
+    /// 409, 429, 500 or 503 from a service.
     Service(ServiceError),
 }
 
@@ -60,7 +60,8 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::Rejected(_)) => 401,
             ApiError::Auth(AuthError::Groups(_)) => 500,
             ApiError::Service(ServiceError::BootstrapRequired) => 409,
-            ApiError::Service(ServiceError::Storage(_) | ServiceError::Unavailable) => 503,
+            ApiError::Service(ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::Interrupted) => 503,
+            ApiError::Service(ServiceError::RateLimited { .. }) => 429,
             ApiError::Service(ServiceError::IndexedKeyNotAllowed { .. } | ServiceError::BatchLimitExceeded { .. }) => {
                 500
             }
@@ -97,6 +98,19 @@ impl ResponseError for ApiError {
                 tracing::warn!(error = ?e, "storage failure answered 503");
                 let mut response = json(status, &FrameworkErrorBody::generic(503, e.to_string()));
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
+            ApiError::Service(e @ ServiceError::Interrupted) => {
+                tracing::debug!("an interrupted mutation answered 503");
+                let mut response = json(status, &FrameworkErrorBody::generic(503, e.to_string()));
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
+            ApiError::Service(e @ ServiceError::RateLimited { retry_after }) => {
+                let mut response = json(status, &FrameworkErrorBody::generic(429, e.to_string()));
+                // Whole seconds, rounded up: a client waiting that long fits.
+                let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
                 response
             }
             ApiError::Service(e) => {

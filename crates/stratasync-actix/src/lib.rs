@@ -48,7 +48,7 @@
 //! | `GET {path}/bootstrap` | query: `type` (`full`, default, or `partial`), `firstSyncId` (required with `partial`), `onlyModels` (comma list of model names), `syncGroups` (comma list; default all of the caller's groups), `schemaHash` (echoed), `noSyncPackets` (`true`/`false`, ignored) | 200 `application/x-ndjson` stream: a metadata line, then the rows | 400, 401, 500 |
 //! | `POST {path}/batch` | JSON body `{"firstSyncId"?, "requests":[…]}`, 1–100 requests, each `{"modelName","indexedKey","keyValue"}` or `{"modelName","groupId"}` | 200 `application/x-ndjson` stream of rows | 400, 401, 413, 415, 500 |
 //! | `GET {path}/deltas` | query: `after` (sync id, default `0`), `limit` (default 1000, at most 5000), `syncGroups` | 200 `application/json; charset=utf-8` `{"actions":[…],"hasMore","lastSyncId"}` | 400, 401, 409, 500, 503 |
-//! | `POST {path}/mutate` | JSON body `{"batchId","transactions":[…]}`, 1–100 transactions, each `{"action","clientId","clientTxId","modelId","modelName","payload"}` | 200 `application/json; charset=utf-8` `{"lastSyncId","results":[…],"success"}` | 400, 401, 413, 415, 500, 503 |
+//! | `POST {path}/mutate` | JSON body `{"batchId","transactions":[…]}`, 1–100 transactions, each `{"action","clientId","clientTxId","modelId","modelName","payload"}` | 200 `application/json; charset=utf-8` `{"lastSyncId","results":[…],"success"}` | 400, 401, 413, 415, 429, 500, 503 |
 //! | `GET {path}/ws` | query: `token` (required); then client text frames `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` frames, `subscribed` after the replay, then live `delta` frames | 401 before the upgrade; error frames and close codes after it |
 //!
 //! The HTTP endpoints take the token as `Authorization: Bearer <token>`.
@@ -79,7 +79,11 @@
 //! delta cursor answers 409
 //! `{"error":"BOOTSTRAP_REQUIRED","message":"A fresh bootstrap is required before fetching deltas"}`;
 //! an unreachable database answers 503 with `Retry-After: 1` and a generic
-//! message. No response carries SQL, database error text or file paths:
+//! message, and so does a mutation interrupted by its own timeout
+//! (`Mutation could not complete now; retry later`). A user over the
+//! engine's mutation rate limit gets 429
+//! `{"statusCode":429,"error":"Too Many Requests","message":"Rate limit exceeded"}`
+//! with `Retry-After` in whole seconds. No response carries SQL, database error text or file paths:
 //! details go to the `tracing` log only.
 //!
 //! A validation failure of `/mutate` that lies inside transactions also

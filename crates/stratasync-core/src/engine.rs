@@ -8,6 +8,7 @@ use crate::model::Registry;
 use crate::protocol::{MutateRequest, MutateResponse};
 use crate::realtime::{Hub, HubConfig};
 use crate::service::group_commit::{GroupCommit, GroupCommitConfig, Writer};
+use crate::service::rate_limit::{MutationLimiter, MutationRateLimit};
 use crate::storage::Pool;
 use std::sync::{Arc, OnceLock};
 
@@ -20,6 +21,8 @@ pub struct SyncEngine {
     pub(crate) bus: DeltaBus,
     realtime: Arc<Realtime>,
     writes: Arc<Writes>,
+    /// The per-user mutation rate limit (none by default).
+    limiter: Option<Arc<MutationLimiter>>,
 }
 
 /// Group commit, started on first use (it needs the async runtime).
@@ -52,6 +55,7 @@ impl SyncEngine {
             bus: DeltaBus::default(),
             realtime: Arc::default(),
             writes: Arc::default(),
+            limiter: None,
         }
     }
 
@@ -61,14 +65,29 @@ impl SyncEngine {
         self
     }
 
+    /// Limits how many client transactions each user may apply per second
+    /// (off unless set; see [`crate::service::rate_limit`]). A request over
+    /// the limit fails with [`ServiceError::RateLimited`] before it reaches
+    /// the database.
+    pub fn with_mutation_rate_limit(mut self, limit: MutationRateLimit) -> Self {
+        self.limiter = Some(Arc::new(MutationLimiter::new(limit)));
+        self
+    }
+
     /// Processes a batch (PROTOCOL.md §4.4, §5) and publishes the committed
     /// actions on the bus. The batch may share its database transaction
     /// with concurrent batches ([`crate::service::group_commit`]).
     ///
-    /// Errors are retryable failures of the database; a batch whose commit
-    /// outcome is unknown is reported as an error (a 5xx), never as
-    /// `success:false`, so the client retries and deduplication answers.
+    /// Errors are retryable: [`ServiceError::RateLimited`] (the user's
+    /// rate limit), [`ServiceError::Interrupted`] (the batch's own work hit
+    /// a timeout or similar; nothing of it committed) and failures of the
+    /// database. A batch whose commit outcome is unknown is reported as an
+    /// error (a 5xx), never as `success:false`, so the client retries and
+    /// deduplication answers.
     pub async fn mutate(&self, user: &AuthContext, request: &MutateRequest) -> Result<MutateResponse, ServiceError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.check(&user.user.user_id, request.transactions.len())?;
+        }
         let lanes = self.writes.lanes.get_or_init(|| {
             let writer = Writer { pool: self.pool.clone(), registry: self.registry.clone(), bus: self.bus.clone() };
             GroupCommit::start(writer, self.writes.config.clone())

@@ -6,6 +6,8 @@
 
 use crate::model::{CodecKind, HookError};
 use crate::protocol::ActionKind;
+use crate::storage::fault::{classify, Fault};
+use std::time::Duration;
 
 /// Why one mutation transaction failed. Its `Display` is the message the
 /// client receives in `results[].error`.
@@ -57,12 +59,30 @@ pub enum MutationError {
     /// A required column got no value.
     #[error("Invalid mutation: missing required field")]
     MissingField,
+    /// A `before_update` hook changed the group key of the row (a row
+    /// moves between groups only by a delete and an insert).
+    #[error("Invalid mutation: the group of a record cannot be changed")]
+    GroupChange,
     /// A hook refused the mutation (its message is shown) or failed.
     #[error("{}", hook_message(.0))]
     Hook(#[from] HookError),
-    /// Any other database failure.
+    /// A before-hook panicked (the panic goes to the log).
+    #[error("Mutation rejected by hook")]
+    HookPanicked,
+    /// A before-hook overran its time limit. Not the transaction's fault as
+    /// far as anyone can tell: its request is answered with a retryable
+    /// error, never `success:false`.
+    #[error("Mutation hook timed out")]
+    HookTimedOut,
+    /// Any other database failure the transaction caused.
     #[error("Mutation failed")]
     Database(#[source] diesel::result::Error),
+    /// The database could not complete the statement now (connection lost,
+    /// a statement or lock timeout, a deadlock, …): not the transaction's
+    /// fault. Its request is answered with a retryable error, never
+    /// `success:false`.
+    #[error("Storage unavailable")]
+    Unavailable(#[source] diesel::result::Error),
 }
 
 /// The client-safe message of a hook error.
@@ -74,8 +94,15 @@ pub(crate) fn hook_message(err: &HookError) -> String {
 }
 
 impl From<diesel::result::Error> for MutationError {
+    /// The stable message of a database failure: what the transaction
+    /// caused gets its own message, a condition of the moment becomes
+    /// [`MutationError::Unavailable`] (see the classifier in
+    /// [`storage`](crate::storage)).
     fn from(err: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind as K, Error};
+        if classify(&err).is_retryable() {
+            return MutationError::Unavailable(err);
+        }
         match &err {
             Error::DatabaseError(K::UniqueViolation, _) => MutationError::AlreadyExists,
             Error::DatabaseError(K::ForeignKeyViolation, _) => MutationError::ForeignKey,
@@ -85,22 +112,21 @@ impl From<diesel::result::Error> for MutationError {
     }
 }
 
-impl MutationError {}
-
-/// Whether a Diesel error means the connection (not the statement) failed.
-pub fn is_connection_error(err: &diesel::result::Error) -> bool {
-    use diesel::result::{DatabaseErrorKind as K, Error};
-    match err {
-        Error::DatabaseError(K::ClosedConnection | K::SerializationFailure, _) => true,
-        Error::DatabaseError(K::Unknown, info) => {
-            // Admin shutdown, crash shutdown, cannot connect now, deadlock.
-            let msg = info.message();
-            msg.contains("terminating connection")
-                || msg.contains("connection closed")
-                || msg.contains("deadlock detected")
-        }
-        Error::BrokenTransactionManager | Error::AlreadyInTransaction => true,
-        _ => false,
+impl MutationError {
+    /// The retryable condition behind this failure, if it is one: the
+    /// transaction did not cause it, so it must not end in `success:false`.
+    /// A hook's internal error counts when it is a Diesel error (a hook's
+    /// own query that timed out, say).
+    pub(crate) fn fault(&self) -> Option<Fault> {
+        let fault = match self {
+            MutationError::Unavailable(e) | MutationError::Database(e) => classify(e),
+            MutationError::HookTimedOut => Fault::Transient,
+            MutationError::Hook(HookError::Internal(source)) => {
+                source.downcast_ref::<diesel::result::Error>().map_or(Fault::Caused, classify)
+            }
+            _ => Fault::Caused,
+        };
+        fault.is_retryable().then_some(fault)
     }
 }
 
@@ -134,18 +160,15 @@ pub enum ServiceError {
     /// server is shutting down); retryable.
     #[error("Storage unavailable")]
     Unavailable,
-}
-
-impl ServiceError {
-    /// Whether PostgreSQL aborted the work to break a deadlock (nothing of
-    /// it committed, so it can run again).
-    pub(crate) fn is_deadlock(&self) -> bool {
-        use diesel::result::Error;
-        match self {
-            ServiceError::Storage(crate::storage::StorageError::Query(Error::DatabaseError(_, info))) => {
-                info.message().contains("deadlock detected")
-            }
-            _ => false,
-        }
-    }
+    /// The request's own work was stopped by a condition of the moment (a
+    /// statement or lock timeout, a before-hook that overran, a deadlock
+    /// or serialization failure); nothing of it committed. Retryable.
+    #[error("Mutation could not complete now; retry later")]
+    Interrupted,
+    /// The caller exceeded a rate limit; retry after `retry_after`.
+    #[error("Rate limit exceeded")]
+    RateLimited {
+        /// How long until the request would be accepted.
+        retry_after: Duration,
+    },
 }

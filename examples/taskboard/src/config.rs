@@ -7,6 +7,10 @@ use clap::builder::FalseyValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::num::NonZeroU32;
+use std::time::Duration;
+use stratasync_core::service::group_commit::GroupCommitConfig;
+use stratasync_core::service::rate_limit::MutationRateLimit;
 use uuid::Uuid;
 
 /// The default `DATABASE_URL`: a local PostgreSQL, database `taskboard`
@@ -91,6 +95,33 @@ pub struct ServeArgs {
     /// connection (default: the engine's).
     #[arg(long, env = "SYNC_MUTATION_LANES", value_parser = clap::value_parser!(u16).range(1..=64))]
     pub mutation_lanes: Option<u16>,
+
+    /// PostgreSQL `statement_timeout` of the mutation transactions, in
+    /// milliseconds (0: none). A client transaction whose statement runs
+    /// longer fails its request with a retryable 503.
+    #[arg(long, env = "SYNC_STATEMENT_TIMEOUT_MS", default_value_t = 5000)]
+    pub statement_timeout_ms: u64,
+
+    /// PostgreSQL `lock_timeout` of the mutation transactions, in
+    /// milliseconds (0: none). A client transaction that waits longer for a
+    /// row lock fails its request with a retryable 503.
+    #[arg(long, env = "SYNC_LOCK_TIMEOUT_MS", default_value_t = 2000)]
+    pub lock_timeout_ms: u64,
+
+    /// How long each before-hook may run, in milliseconds (0: no limit).
+    #[arg(long, env = "SYNC_HOOK_TIMEOUT_MS", default_value_t = 2000)]
+    pub hook_timeout_ms: u64,
+
+    /// Per-user mutation rate limit: client transactions per second each
+    /// user may sustain (default: no limit). Over it, `/sync/mutate`
+    /// answers 429 with `Retry-After`.
+    #[arg(long, env = "SYNC_MUTATION_RATE", value_parser = clap::value_parser!(u32).range(1..))]
+    pub mutation_rate: Option<u32>,
+
+    /// The burst of the mutation rate limit: transactions a user may send
+    /// at once (default: the rate; never below 100, one full request).
+    #[arg(long, env = "SYNC_MUTATION_BURST", value_parser = clap::value_parser!(u32).range(1..))]
+    pub mutation_burst: Option<u32>,
 }
 
 /// What `seed` creates.
@@ -118,6 +149,25 @@ pub struct SeedArgs {
 }
 
 impl ServeArgs {
+    /// Group commit as configured: lanes and the mutation timeouts.
+    pub fn group_commit(&self) -> GroupCommitConfig {
+        let defaults = GroupCommitConfig::default();
+        GroupCommitConfig {
+            lanes: self.mutation_lanes.map_or(defaults.lanes, usize::from),
+            statement_timeout: Duration::from_millis(self.statement_timeout_ms),
+            lock_timeout: Duration::from_millis(self.lock_timeout_ms),
+            hook_timeout: Duration::from_millis(self.hook_timeout_ms),
+            ..defaults
+        }
+    }
+
+    /// The per-user mutation rate limit, if one is set.
+    pub fn mutation_rate_limit(&self) -> Option<MutationRateLimit> {
+        let per_second = NonZeroU32::new(self.mutation_rate?)?;
+        let burst = self.mutation_burst.and_then(NonZeroU32::new).unwrap_or(per_second);
+        Some(MutationRateLimit { per_second, burst })
+    }
+
     /// The explicit token table of `TASKBOARD_TOKENS`: `Ok(None)` when it
     /// is unset or blank, an error when it is malformed.
     pub fn token_table(&self) -> Result<Option<HashMap<String, String>>, String> {
@@ -169,6 +219,38 @@ mod tests {
             assert_eq!(parse(&["taskboard"]), off, "TASKBOARD_NO_DEMO={value:?}");
         }
         std::env::remove_var("TASKBOARD_NO_DEMO");
+    }
+
+    #[test]
+    fn mutation_settings() {
+        let args = Cli::try_parse_from(["taskboard"]).unwrap().serve;
+        let config = args.group_commit();
+        assert_eq!(config.lanes, 1);
+        assert_eq!(config.statement_timeout, Duration::from_secs(5));
+        assert_eq!(config.lock_timeout, Duration::from_secs(2));
+        assert_eq!(config.hook_timeout, Duration::from_secs(2));
+        assert_eq!(args.mutation_rate_limit(), None, "no rate limit by default");
+        let args = Cli::try_parse_from([
+            "taskboard",
+            "--mutation-lanes",
+            "2",
+            "--lock-timeout-ms",
+            "250",
+            "--hook-timeout-ms",
+            "0",
+            "--mutation-rate",
+            "50",
+        ])
+        .unwrap()
+        .serve;
+        let config = args.group_commit();
+        assert_eq!(
+            (config.lanes, config.lock_timeout, config.hook_timeout),
+            (2, Duration::from_millis(250), Duration::ZERO)
+        );
+        let limit = args.mutation_rate_limit().unwrap();
+        assert_eq!((limit.per_second.get(), limit.burst.get()), (50, 50));
+        assert!(Cli::try_parse_from(["taskboard", "--mutation-rate", "0"]).is_err());
     }
 
     #[test]

@@ -12,7 +12,6 @@ use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
 use stratasync_core::realtime::HubConfig;
-use stratasync_core::service::group_commit::GroupCommitConfig;
 use stratasync_core::storage::{self, Pool, PoolConfig};
 use uuid::Uuid;
 
@@ -78,9 +77,10 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         Demo::Present | Demo::Skipped => {}
     }
     let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };
-    let mut engine = crate::engine(pool.clone(), auth).with_hub_config(feed);
-    if let Some(lanes) = args.mutation_lanes {
-        engine = engine.with_group_commit(GroupCommitConfig { lanes: lanes.into(), ..GroupCommitConfig::default() });
+    let mut engine = crate::engine(pool.clone(), auth).with_hub_config(feed).with_group_commit(args.group_commit());
+    if let Some(limit) = args.mutation_rate_limit() {
+        tracing::info!(per_second = limit.per_second.get(), burst = limit.burst.get(), "per-user mutation rate limit");
+        engine = engine.with_mutation_rate_limit(limit);
     }
     // Start the live feed now rather than on the first WebSocket.
     engine.hub();

@@ -1,5 +1,6 @@
 //! `Codec` implementations for the supported Rust field types.
 
+use super::storable::{is_storable_json, is_storable_text};
 use super::time::{
     date_from_ms, date_only_ms_from_json, instant_from_ms, instant_ms_from_json, ms_from_date, ms_from_instant,
 };
@@ -15,7 +16,7 @@ impl Codec<kind::Str> for String {
         Value::String(self.clone())
     }
     fn from_json(value: &Value) -> Option<Self> {
-        value.as_str().map(str::to_owned)
+        value.as_str().filter(|s| is_storable_text(s)).map(str::to_owned)
     }
 }
 
@@ -82,7 +83,8 @@ macro_rules! float_codec {
                 serde_json::Number::from_f64(f64::from(*self)).map_or(Value::Null, Value::Number)
             }
             fn from_json(value: &Value) -> Option<Self> {
-                value.as_f64().filter(|f| f.is_finite()).map(|f| f as $t)
+                // `as` would turn a value past the type's range into infinity.
+                value.as_f64().map(|f| f as $t).filter(|f| f.is_finite())
             }
         }
     )*};
@@ -158,7 +160,7 @@ impl Codec<kind::Json> for Value {
         self.clone()
     }
     fn from_json(value: &Value) -> Option<Self> {
-        Some(value.clone())
+        is_storable_json(value).then(|| value.clone())
     }
 }
 
@@ -206,5 +208,28 @@ mod tests {
         // chrono ends in year 262143, a little before the JavaScript limit.
         assert!(<DateTime<Utc> as Codec<kind::Instant>>::from_json(&json!(8.2e15)).is_some());
         assert!(<DateTime<Utc> as Codec<kind::Instant>>::from_json(&json!(8.64e15 + 1.0)).is_none());
+    }
+
+    #[test]
+    fn values_the_database_could_not_store_are_refused() {
+        assert_eq!(<String as Codec<kind::Str>>::from_json(&json!("a\u{0}b")), None);
+        assert_eq!(<Option<String> as Codec<kind::Str>>::from_json(&json!("\u{0}")), None);
+        assert_eq!(<String as Codec<kind::Str>>::from_json(&json!("a\u{1}b")), Some("a\u{1}b".to_owned()));
+        assert_eq!(<Value as Codec<kind::Json>>::from_json(&json!({"k": ["\u{0}"]})), None);
+        assert_eq!(<Value as Codec<kind::Json>>::from_json(&json!({"k": [1]})), Some(json!({"k": [1]})));
+        assert_eq!(<i32 as Codec<kind::Number>>::from_json(&json!(1_099_511_627_776i64)), None);
+        assert_eq!(<i32 as Codec<kind::Number>>::from_json(&json!(2_147_483_648.0)), None);
+        assert_eq!(<i32 as Codec<kind::Number>>::from_json(&json!(-2_147_483_648i64)), Some(i32::MIN));
+        assert_eq!(<i16 as Codec<kind::Number>>::from_json(&json!(-32_769)), None);
+        assert_eq!(<f32 as Codec<kind::Number>>::from_json(&json!(1e39)), None);
+        assert_eq!(<f32 as Codec<kind::Number>>::from_json(&json!(1.5)), Some(1.5));
+        assert_eq!(<f64 as Codec<kind::Number>>::from_json(&json!(1e300)), Some(1e300));
+        let year_minus_10000 = -10_000i64 * 146_097 / 400 * 86_400_000;
+        assert!(<NaiveDate as Codec<kind::DateOnly>>::from_json(&json!(year_minus_10000)).is_none());
+        assert!(<DateTime<Utc> as Codec<kind::Instant>>::from_json(&json!(year_minus_10000 + 1)).is_none());
+        assert!(<DateTime<Utc> as Codec<kind::Instant>>::from_json(&json!(super::super::time::PG_MIN_MS)).is_some());
+        // An instant kept as epoch milliseconds in a `bigint` column has the
+        // JavaScript range only.
+        assert_eq!(<i64 as Codec<kind::Instant>>::from_json(&json!(year_minus_10000)), Some(year_minus_10000));
     }
 }

@@ -4,14 +4,23 @@
 //! The kind markers in [`kind`] select a codec at compile time: the derive
 //! emits `<FieldType as Codec<kind::Instant>>::…`, so a codec attribute on a
 //! field of the wrong type is a compile error.
+//!
+//! Reading a payload value refuses whatever its column could not store, so
+//! that a bad value fails its own transaction before any statement runs:
+//! text with a NUL character (strings and JSON values alike, since every
+//! action's `data` is stored as `jsonb`), integers outside their Rust type
+//! (`i32` for `integer`, …), floats outside `f32` for `real`, and instants
+//! or days outside PostgreSQL's range ([`time`]).
 
 mod impls;
 mod key;
 mod normalize;
+mod storable;
 pub mod time;
 
 pub use key::KeyValue;
 pub use normalize::{normalize_insert, normalize_update};
+pub use storable::{is_storable_json, is_storable_text};
 
 use serde_json::Value;
 

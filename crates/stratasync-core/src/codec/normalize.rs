@@ -3,8 +3,13 @@
 //!
 //! Unlike the reference, every codec checks the JSON type of its input
 //! (PROTOCOL.md §10 #15): a boolean sent to a string field is
-//! `Invalid string value for <field>`, not a stored boolean.
+//! `Invalid string value for <field>`, not a stored boolean. Text the
+//! database could not store (a NUL character in a string, or anywhere in a
+//! JSON value) is refused here too, before any hook or statement sees it;
+//! ranges that depend on the column's type (integers, dates) are checked
+//! when the typed codec reads the value, still before the statement runs.
 
+use super::storable::{is_storable_json, is_storable_text};
 use super::time::{date_only_ms_from_json, instant_ms_from_json, now_ms};
 use crate::error::MutationError;
 use crate::model::{CodecKind, FieldSpec, JsonObject, ModelKind, ModelSpec};
@@ -68,7 +73,7 @@ pub fn normalize_update(spec: &ModelSpec, payload: &JsonObject) -> Result<JsonOb
 /// Checks one present value against its codec and returns its normal form.
 fn check(field: &FieldSpec, value: &Value) -> Result<Value, MutationError> {
     let normal = match field.codec {
-        CodecKind::String => value.is_string().then(|| value.clone()),
+        CodecKind::String => value.as_str().filter(|s| is_storable_text(s)).map(|_| value.clone()),
         CodecKind::Uuid => value
             .as_str()
             .and_then(|s| uuid::Uuid::parse_str(s).ok())
@@ -77,7 +82,7 @@ fn check(field: &FieldSpec, value: &Value) -> Result<Value, MutationError> {
         CodecKind::Bool => value.is_boolean().then(|| value.clone()),
         CodecKind::Instant => instant_ms_from_json(value).map(Value::from),
         CodecKind::DateOnly => date_only_ms_from_json(value).map(Value::from),
-        CodecKind::Json => Some(value.clone()),
+        CodecKind::Json => is_storable_json(value).then(|| value.clone()),
     };
     normal.ok_or_else(|| MutationError::InvalidValue { kind: field.codec, field: field.wire.to_owned() })
 }
@@ -92,7 +97,7 @@ mod tests {
         FieldSpec { wire, codec, nullable, insert: true, update: true, date_now: false, default: None }
     }
 
-    static FIELDS: [FieldSpec; 7] = [
+    static FIELDS: [FieldSpec; 8] = [
         field("title", CodecKind::String, false),
         field("note", CodecKind::String, true),
         field("rank", CodecKind::Number, false),
@@ -100,6 +105,7 @@ mod tests {
         field("done", CodecKind::Instant, true),
         FieldSpec { date_now: true, update: false, ..field("created", CodecKind::Instant, false) },
         FieldSpec { default: Some(|| json!("blue")), ..field("color", CodecKind::String, false) },
+        field("extra", CodecKind::Json, true),
     ];
 
     static SPEC: ModelSpec = ModelSpec {
@@ -122,7 +128,7 @@ mod tests {
     fn insert_fills_defaults_in_spec_order() {
         let data = normalize_insert(&SPEC, "t1", &obj(json!({"title": "x", "extra": 1}))).unwrap();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["id", "title", "note", "rank", "due", "done", "created", "color"]);
+        assert_eq!(keys, ["id", "title", "note", "rank", "due", "done", "created", "color", "extra"]);
         assert_eq!(data["note"], json!(null));
         assert_eq!(data["rank"], json!(0));
         assert_eq!(data["color"], json!("blue"));
@@ -144,6 +150,12 @@ mod tests {
         assert_eq!(err(json!({"due": 0.5})), "Invalid dateOnly value for due");
         assert_eq!(err(json!({"done": "2024-01-01T00:00:00Z"})), "Invalid instant value for done");
         assert_eq!(err(json!({"done": 8.64e15 + 2.0})), "Invalid instant value for done");
+        assert_eq!(err(json!({"title": "a\u{0}b"})), "Invalid string value for title");
+        assert_eq!(err(json!({"note": "\u{0}"})), "Invalid string value for note");
+        assert_eq!(err(json!({"extra": {"k": ["\u{0}"]}})), "Invalid json value for extra");
+        assert_eq!(err(json!({"extra": {"\u{0}": 1}})), "Invalid json value for extra");
+        let update = normalize_update(&SPEC, &obj(json!({"title": "\u{0}"}))).unwrap_err();
+        assert_eq!(update.to_string(), "Invalid string value for title");
         let ok = normalize_insert(&SPEC, "t1", &obj(json!({"done": -1.9, "due": -86_400_000}))).unwrap();
         assert_eq!(ok["done"], json!(-1), "fractions truncate toward zero");
         assert_eq!(ok["due"], json!(-86_400_000), "days before 1970 are allowed");

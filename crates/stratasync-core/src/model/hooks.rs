@@ -59,6 +59,24 @@ pub struct MutationEvent<'a> {
 /// hook wrote through its connection is rolled back with the attempt;
 /// side effects outside the database belong in `after_mutation`, which
 /// runs once, after the commit.
+///
+/// The `before_*` hooks run on the shared commit path: while one runs,
+/// the other mutations of its lane wait. They must be quick. Each runs
+/// within [`GroupCommitConfig::hook_timeout`] (2 s by default), and its
+/// statements under the lane's statement and lock timeouts; a hook that
+/// overruns fails its request with a retryable 503, a hook that panics
+/// fails its transaction alone (`Mutation rejected by hook`). A
+/// `before_insert` may move the row to another group by rewriting the
+/// group key (the caller must be allowed to write the new group, and the
+/// row is logged there); a `before_update` may not (`Invalid mutation: the
+/// group of a record cannot be changed`).
+///
+/// `after_mutation` runs after the group is committed and published, off
+/// the commit path: it may be slow (a webhook) without delaying anyone
+/// but the request that caused it, whose response waits for it so that a
+/// failure shows as a warning. A panic in it is such a warning too.
+///
+/// [`GroupCommitConfig::hook_timeout`]: crate::service::group_commit::GroupCommitConfig::hook_timeout
 #[async_trait]
 pub trait ModelHooks: Send + Sync + 'static {
     /// Before a standard insert, inside the transaction. May rewrite `data`
@@ -95,8 +113,9 @@ pub trait ModelHooks: Send + Sync + 'static {
         Ok(())
     }
 
-    /// After commit. An error becomes a warning on the result; the mutation
-    /// stays committed.
+    /// After commit and publication, off the commit path. An error (or a
+    /// panic) becomes a warning on the result; the mutation stays
+    /// committed.
     async fn after_mutation(&self, _event: &MutationEvent<'_>) -> Result<(), HookError> {
         Ok(())
     }

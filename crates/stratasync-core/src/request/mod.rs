@@ -57,6 +57,22 @@
 //! transactions are invalid, each round trip drops one of them, so the
 //! queue always drains. Failures outside the items (`batchId`, the array
 //! itself, its length) name no transaction.
+//!
+//! The `clientTxId` is named even when it is itself what is invalid (longer
+//! than [`MAX_ID_CHARS`], or holding control characters), exactly as it
+//! was sent: the client compares that string with its queued transactions,
+//! so naming anything else (or nothing) would leave the bad transaction in
+//! its outbox, re-sent forever. Only a `clientTxId` that is missing, empty
+//! or not a string cannot be named.
+//!
+//! # Ids
+//!
+//! `batchId`, `clientId` and `clientTxId` hold at most [`MAX_ID_CHARS`]
+//! (255) characters and no control character (`Batch ID must be at most
+//! 255 characters`, `Client ID must not contain control characters`, …),
+//! so every pair fits the log's unique index and can be stored at all (a
+//! NUL cannot). The reference accepts any non-empty string; a published
+//! client sends UUIDs.
 
 mod batch;
 mod bearer;
@@ -74,5 +90,5 @@ pub use body::{body_plan, decode_body, BodyError, BodyPlan, FrameworkErrorBody, 
 pub use bootstrap::bootstrap_query;
 pub use deltas::deltas_query;
 pub use failure::{FieldIssue, Source, ValidationBody, ValidationFailure};
-pub use mutate::{mutate_body, MAX_TRANSACTIONS};
+pub use mutate::{mutate_body, MAX_ID_CHARS, MAX_TRANSACTIONS};
 pub use query::{Query, QueryValue};

@@ -8,6 +8,12 @@ use serde_json::Value;
 /// The most transactions one request may hold.
 pub const MAX_TRANSACTIONS: usize = 100;
 
+/// The most characters (Unicode scalar values) of a `batchId`, `clientId`
+/// or `clientTxId`. The pair `(clientId, clientTxId)` is a key of the log's
+/// unique index, whose entries PostgreSQL bounds (about 2.7 KB): 255
+/// characters each stay below it in any script.
+pub const MAX_ID_CHARS: usize = 255;
+
 const BATCH_ID_REQUIRED: &str = "Batch ID is required";
 const AT_LEAST_ONE: &str = "At least one transaction is required";
 const AT_MOST: &str = "At most 100 transactions are allowed";
@@ -23,10 +29,12 @@ const MODEL_NAME_REQUIRED: &str = "Model name is required";
 /// |---|---|---|
 /// | body | an object | `Invalid input: expected object, received <type>` (`root`) |
 /// | `batchId` | non-empty string | `Batch ID is required` |
+/// | `batchId` | at most 255 characters, no control character | `Batch ID must be at most 255 characters` / `Batch ID must not contain control characters` |
 /// | `transactions` | array of 1–100 items | `At least one transaction is required` / `At most 100 transactions are allowed` |
 /// | `action` | `INSERT`, `UPDATE`, `DELETE`, `ARCHIVE` or `UNARCHIVE` | `Invalid option: expected one of "INSERT"\|"UPDATE"\|"DELETE"\|"ARCHIVE"\|"UNARCHIVE"` |
 /// | `clientId` | non-empty string | `Client ID is required` |
 /// | `clientTxId` | non-empty string | `Client transaction ID is required` |
+/// | `clientId`, `clientTxId` | at most 255 characters, no control character | `Client ID must be at most 255 characters`, `Client transaction ID must not contain control characters`, … |
 /// | `modelId` | non-empty string | `Model ID is required` |
 /// | `modelName` | non-empty string | `Model name is required` |
 /// | `payload` | a JSON object | `Invalid input: expected record, received <type>` |
@@ -35,7 +43,12 @@ const MODEL_NAME_REQUIRED: &str = "Model name is required";
 /// `Invalid input: expected string, received <type>`. When every issue lies
 /// inside `transactions` items, the failure names the first failing
 /// transaction's `clientTxId` (if it is a non-empty string), so the client
-/// drops that transaction alone (see the [module docs](super)).
+/// drops that transaction alone (see the [module docs](super)). This holds
+/// when the invalid field is that `clientTxId` itself (too long, control
+/// characters): it is still named, exactly as sent.
+///
+/// Control characters are Unicode's `Cc` (U+0000–U+001F, U+007F–U+009F):
+/// they have no place in an id, and NUL cannot be stored at all.
 ///
 /// ```
 /// use serde_json::json;
@@ -57,7 +70,12 @@ pub fn mutate_body(body: Option<Value>) -> Result<MutateRequest, ValidationFailu
     };
 
     let batch_id = match obj.get("batchId") {
-        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(Value::String(s)) if !s.is_empty() => {
+            for message in id_issues(s, "Batch ID") {
+                issues.soft("batchId", message);
+            }
+            s.clone()
+        }
         Some(Value::String(_)) => {
             issues.soft("batchId", BATCH_ID_REQUIRED);
             String::new()
@@ -121,7 +139,9 @@ fn transaction(item: &Value) -> Result<TransactionInput, Vec<ItemIssue>> {
         }
     };
     let client_id = required_string(obj, "clientId", CLIENT_ID_REQUIRED, &mut issues);
+    let client_id = client_id.and_then(|id| bounded_id(id, "Client ID", &mut issues));
     let client_tx_id = required_string(obj, "clientTxId", CLIENT_TX_ID_REQUIRED, &mut issues);
+    let client_tx_id = client_tx_id.and_then(|id| bounded_id(id, "Client transaction ID", &mut issues));
     let model_id = required_string(obj, "modelId", MODEL_ID_REQUIRED, &mut issues);
     let model_name = required_string(obj, "modelName", MODEL_NAME_REQUIRED, &mut issues);
     let payload = match obj.get("payload") {
@@ -139,6 +159,28 @@ fn transaction(item: &Value) -> Result<TransactionInput, Vec<ItemIssue>> {
         }
         _ => Err(issues),
     }
+}
+
+/// The content failures of an id (`label` names it in the messages).
+fn id_issues(id: &str, label: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if id.chars().count() > MAX_ID_CHARS {
+        found.push(format!("{label} must be at most {MAX_ID_CHARS} characters"));
+    }
+    if id.chars().any(char::is_control) {
+        found.push(format!("{label} must not contain control characters"));
+    }
+    found
+}
+
+/// `id` if it is a valid id; otherwise its issues are recorded.
+fn bounded_id(id: String, label: &str, out: &mut Vec<ItemIssue>) -> Option<String> {
+    let found = id_issues(&id, label);
+    if found.is_empty() {
+        return Some(id);
+    }
+    out.extend(found.into_iter().map(ItemIssue::soft));
+    None
 }
 
 #[cfg(test)]
@@ -261,6 +303,67 @@ mod tests {
             failure(body(vec![null_payload])).1,
             pairs(&[("transactions", "Invalid input: expected record, received null")])
         );
+    }
+
+    #[test]
+    fn ids_are_bounded_and_printable() {
+        let long = "x".repeat(MAX_ID_CHARS + 1);
+        let mut request = body(vec![tx("a")]).unwrap();
+        request["batchId"] = json!(long);
+        assert_eq!(
+            failure(Some(request.clone())),
+            (None, pairs(&[("batchId", "Batch ID must be at most 255 characters")]))
+        );
+        request["batchId"] = json!("b\u{0}");
+        assert_eq!(
+            failure(Some(request.clone())),
+            (None, pairs(&[("batchId", "Batch ID must not contain control characters")]))
+        );
+        // 255 characters of four bytes each are fine.
+        request["batchId"] = json!("\u{1F600}".repeat(MAX_ID_CHARS));
+        assert!(mutate_body(Some(request)).is_ok());
+
+        let mut bad = tx("t-1");
+        bad["clientId"] = json!("c".repeat(8192));
+        assert_eq!(
+            failure(body(vec![tx("t-0"), bad])),
+            (Some("t-1".into()), pairs(&[("transactions", "Client ID must be at most 255 characters")]))
+        );
+        let mut bad = tx("t-1");
+        bad["clientId"] = json!("c\u{1b}[2J");
+        assert_eq!(
+            failure(body(vec![bad])),
+            (Some("t-1".into()), pairs(&[("transactions", "Client ID must not contain control characters")]))
+        );
+    }
+
+    #[test]
+    fn an_invalid_client_tx_id_is_still_named() {
+        // The published client drops exactly the transaction whose
+        // `clientTxId` a 400 names: a bad one must be named as sent.
+        let long = format!("{}{}", "t", "x".repeat(65_536));
+        assert_eq!(
+            failure(body(vec![tx("ok"), tx(&long)])),
+            (Some(long.clone()), pairs(&[("transactions", "Client transaction ID must be at most 255 characters")]))
+        );
+        let nul = "tx\u{0}1";
+        assert_eq!(
+            failure(body(vec![tx(nul)])),
+            (Some(nul.into()), pairs(&[("transactions", "Client transaction ID must not contain control characters")]))
+        );
+        let both = format!("\u{7f}{}", "x".repeat(300));
+        assert_eq!(
+            failure(body(vec![tx(&both)])),
+            (
+                Some(both.clone()),
+                pairs(&[
+                    ("transactions", "Client transaction ID must be at most 255 characters"),
+                    ("transactions", "Client transaction ID must not contain control characters"),
+                ])
+            )
+        );
+        // Exactly 255 characters pass.
+        assert!(mutate_body(body(vec![tx(&"x".repeat(MAX_ID_CHARS))])).is_ok());
     }
 
     #[test]

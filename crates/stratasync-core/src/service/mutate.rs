@@ -12,8 +12,19 @@
 //!   (§10 #12);
 //! * a composite delete uses the stored row's group, and a missing row is
 //!   `record not found`;
-//! * rows removed by `ON DELETE CASCADE` get their own `D` actions.
+//! * rows removed by `ON DELETE CASCADE` get their own `D` actions;
+//! * an insert is logged under the group it is stored in, after its
+//!   `before_insert` hook (which may rewrite the group key; access is
+//!   checked on the final group), and an update may not change the row's
+//!   group key (`Invalid mutation: the group of a record cannot be
+//!   changed`), whether the payload or a `before_update` hook tries.
+//!
+//! Before-hooks run on the shared commit path (see
+//! [`super::group_commit`]): each runs within
+//! [`TxInput::hook_timeout`], and a panic in one fails its transaction
+//! alone (`Mutation rejected by hook`). They must be quick.
 
+use super::supervise::before_hook;
 use crate::auth::AuthContext;
 use crate::codec::{normalize_insert, normalize_update, time::instant_ms_from_json};
 use crate::error::MutationError;
@@ -21,6 +32,7 @@ use crate::model::{CodecKind, GroupKey, HookContext, JsonObject, ModelHooks, Mod
 use crate::protocol::ActionKind;
 use crate::storage::Conn;
 use serde_json::Value;
+use std::time::Duration;
 
 /// One client transaction as a model sees it.
 #[derive(Debug)]
@@ -33,6 +45,9 @@ pub struct TxInput<'a> {
     pub payload: &'a JsonObject,
     /// The caller.
     pub user: &'a AuthContext,
+    /// How long each before-hook may run; an overrun fails the request
+    /// with a retryable error ([`MutationError::HookTimedOut`]).
+    pub hook_timeout: Duration,
 }
 
 /// A row deleted by the database as a consequence of another delete.
@@ -110,6 +125,19 @@ fn check_access(user: &AuthContext, group: &Option<String>) -> Result<(), Mutati
     }
 }
 
+/// Refuses an update whose `data` would move the row to another group
+/// (the group key's value differs from the row's group). A move needs a
+/// delete in the old group and an insert in the new one, which an update
+/// does not log.
+fn keep_group(spec_group: GroupKey, group: &Option<String>, data: &JsonObject) -> Result<(), MutationError> {
+    let GroupKey::Field(key) = spec_group else { return Ok(()) };
+    match data.get(key) {
+        None => Ok(()),
+        Some(Value::String(s)) if group.as_deref() == Some(s.as_str()) => Ok(()),
+        Some(_) => Err(MutationError::GroupChange),
+    }
+}
+
 fn ensure_changed(n: usize) -> Result<(), MutationError> {
     if n == 0 {
         Err(MutationError::RecordNotFound)
@@ -141,14 +169,16 @@ pub async fn apply<M: SyncModel>(
         ActionKind::Insert => {
             let mut data = normalize_insert(spec, tx.model_id, tx.payload)?;
             let canonical = M::canonical_id(tx.model_id, &data)?;
-            let group = insert_group(spec.group, &canonical, &data)?;
+            let mut group = insert_group(spec.group, &canonical, &data)?;
             check_access(tx.user, &group)?;
             if standard {
                 let mut cx = HookContext { conn: &mut *conn, user: tx.user };
-                hooks.before_insert(&mut cx, &canonical, tx.payload, &mut data).await?;
-                // The hook may have rewritten the group: check it again.
-                let rewritten = insert_group(spec.group, &canonical, &data)?;
-                check_access(tx.user, &rewritten)?;
+                before_hook(tx.hook_timeout, hooks.before_insert(&mut cx, &canonical, tx.payload, &mut data)).await?;
+                // The hook may have rewritten the group: the row is stored
+                // (and logged) in the final one, which the caller must be
+                // allowed to write.
+                group = insert_group(spec.group, &canonical, &data)?;
+                check_access(tx.user, &group)?;
             }
             M::insert(conn, &canonical, &data).await?;
             Ok(applied(canonical, group, data))
@@ -161,7 +191,8 @@ pub async fn apply<M: SyncModel>(
             let id = row.sync_id();
             let mut data = normalize_update(spec, tx.payload)?;
             let mut cx = HookContext { conn: &mut *conn, user: tx.user };
-            hooks.before_update(&mut cx, &id, tx.payload, &mut data).await?;
+            before_hook(tx.hook_timeout, hooks.before_update(&mut cx, &id, tx.payload, &mut data)).await?;
+            keep_group(spec.group, &group, &data)?;
             if !data.is_empty() {
                 ensure_changed(M::update(conn, &row, &data).await?)?;
             }
@@ -172,7 +203,7 @@ pub async fn apply<M: SyncModel>(
             let id = row.sync_id();
             if standard {
                 let mut cx = HookContext { conn: &mut *conn, user: tx.user };
-                hooks.before_delete(&mut cx, &id, tx.payload).await?;
+                before_hook(tx.hook_timeout, hooks.before_delete(&mut cx, &id, tx.payload)).await?;
             }
             let cascaded = cascade(registry, conn, spec.name, &id).await?;
             ensure_changed(M::delete(conn, &row).await?)?;
@@ -222,4 +253,28 @@ fn cascade<'a>(
         }
         Ok(all)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> JsonObject {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn an_update_keeps_the_group() {
+        let group = Some("w1".to_owned());
+        let key = GroupKey::Field("workspaceId");
+        assert!(keep_group(key, &group, &obj(json!({"title": "t"}))).is_ok());
+        assert!(keep_group(key, &group, &obj(json!({"workspaceId": "w1"}))).is_ok(), "unchanged");
+        for moved in [json!("w2"), json!(null), json!(7), json!("W1")] {
+            let err = keep_group(key, &group, &obj(json!({ "workspaceId": moved }))).unwrap_err();
+            assert_eq!(err.to_string(), "Invalid mutation: the group of a record cannot be changed");
+        }
+        assert!(keep_group(GroupKey::OwnId, &group, &obj(json!({"workspaceId": "w2"}))).is_ok());
+        assert!(keep_group(GroupKey::Global, &None, &obj(json!({"workspaceId": "w2"}))).is_ok());
+    }
 }

@@ -330,6 +330,70 @@ pub struct NewAction {
     pub client_tx_id: Option<String>,
 }
 
+/// The log insert: the rows of `$1`… in input order, ids drawn in that
+/// order. `LOCKED` takes the insert-order lock first, in a materialized CTE
+/// that the rows are joined with and sorted after, so it is held before
+/// the first id is drawn.
+const INSERT_LOCKED: &str = "WITH l AS MATERIALIZED ( \
+   SELECT pg_advisory_xact_lock(hashtext('stratasync:sync_actions'), hashtext('sync_actions')) AS locked) \
+ INSERT INTO sync_actions (model, model_id, action, data, group_id, client_id, client_tx_id) \
+ SELECT u.model, u.model_id, u.action, u.data, u.group_id, u.client_id, u.client_tx_id \
+ FROM l CROSS JOIN unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[]) \
+   WITH ORDINALITY AS u(model, model_id, action, data, group_id, client_id, client_tx_id, n) \
+ ORDER BY u.n \
+ RETURNING id, created_at";
+
+/// [`INSERT_LOCKED`] without the lock (for [`probe`], whose rows never
+/// commit).
+const INSERT_UNLOCKED: &str =
+    "INSERT INTO sync_actions (model, model_id, action, data, group_id, client_id, client_tx_id) \
+ SELECT u.model, u.model_id, u.action, u.data, u.group_id, u.client_id, u.client_tx_id \
+ FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[]) \
+   WITH ORDINALITY AS u(model, model_id, action, data, group_id, client_id, client_tx_id, n) \
+ ORDER BY u.n \
+ RETURNING id, created_at";
+
+/// A row the log insert returned.
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
+/// Inserts `actions` with `sql` ([`INSERT_LOCKED`] or [`INSERT_UNLOCKED`]).
+async fn insert(conn: &mut Conn, sql: &'static str, actions: &[NewAction]) -> QueryResult<Vec<Inserted>> {
+    use diesel::sql_types::{Array, Jsonb, Nullable};
+    let n = actions.len();
+    let (mut models, mut model_ids, mut letters, mut datas) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut groups, mut clients, mut txs) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for a in actions {
+        models.push(a.model);
+        model_ids.push(a.model_id.as_str());
+        letters.push(a.action.as_str());
+        datas.push(serde_json::Value::Object(a.data.clone()));
+        groups.push(a.group_id.as_deref());
+        clients.push(a.client_id.as_deref());
+        txs.push(a.client_tx_id.as_deref());
+    }
+    diesel_async::RunQueryDsl::load(
+        super::Prepared(
+            diesel::sql_query(sql)
+                .bind::<Array<Text>, _>(models)
+                .bind::<Array<Text>, _>(model_ids)
+                .bind::<Array<Text>, _>(letters)
+                .bind::<Array<Jsonb>, _>(datas)
+                .bind::<Array<Nullable<Text>>, _>(groups)
+                .bind::<Array<Nullable<Text>>, _>(clients)
+                .bind::<Array<Nullable<Text>>, _>(txs),
+        ),
+        conn,
+    )
+    .await
+}
+
 /// Takes the insert-order lock and logs `actions` in order with one
 /// statement; returns the committed form of each. Call it last in the
 /// transaction, right before commit, so the lock is held briefly.
@@ -339,53 +403,11 @@ pub struct NewAction {
 /// id is drawn; ids are drawn in input order (the sort), and the returned
 /// rows are matched to the input by that order.
 pub async fn append(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<Vec<SyncAction>> {
-    #[derive(QueryableByName)]
-    struct Inserted {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-        created_at: DateTime<Utc>,
-    }
     if actions.is_empty() {
         return Ok(Vec::new());
     }
-    use diesel::sql_types::{Array, Jsonb, Nullable};
     let n = actions.len();
-    let (mut models, mut model_ids, mut letters, mut datas) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    let (mut groups, mut clients, mut txs) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for a in &actions {
-        models.push(a.model);
-        model_ids.push(a.model_id.as_str());
-        letters.push(a.action.as_str());
-        datas.push(serde_json::Value::Object(a.data.clone()));
-        groups.push(a.group_id.as_deref());
-        clients.push(a.client_id.as_deref());
-        txs.push(a.client_tx_id.as_deref());
-    }
-    let mut inserted: Vec<Inserted> = diesel_async::RunQueryDsl::load(
-        super::Prepared(
-            diesel::sql_query(
-                "WITH l AS MATERIALIZED ( \
-           SELECT pg_advisory_xact_lock(hashtext('stratasync:sync_actions'), hashtext('sync_actions')) AS locked) \
-         INSERT INTO sync_actions (model, model_id, action, data, group_id, client_id, client_tx_id) \
-         SELECT u.model, u.model_id, u.action, u.data, u.group_id, u.client_id, u.client_tx_id \
-         FROM l CROSS JOIN unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[]) \
-           WITH ORDINALITY AS u(model, model_id, action, data, group_id, client_id, client_tx_id, n) \
-         ORDER BY u.n \
-         RETURNING id, created_at",
-            )
-            .bind::<Array<Text>, _>(models)
-            .bind::<Array<Text>, _>(model_ids)
-            .bind::<Array<Text>, _>(letters)
-            .bind::<Array<Jsonb>, _>(datas)
-            .bind::<Array<Nullable<Text>>, _>(groups)
-            .bind::<Array<Nullable<Text>>, _>(clients)
-            .bind::<Array<Nullable<Text>>, _>(txs),
-        ),
-        conn,
-    )
-    .await?;
+    let mut inserted = insert(conn, INSERT_LOCKED, &actions).await?;
     if inserted.len() != n {
         return Err(diesel::result::Error::DeserializationError(
             format!("the log insert returned {} rows for {n} actions", inserted.len()).into(),
@@ -409,6 +431,22 @@ pub async fn append(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<Vec
             sync_id: SyncId::from_i64(r.id),
         })
         .collect())
+}
+
+/// Whether the log can store `actions`: inserts them without the
+/// insert-order lock inside a savepoint of its own, and rolls them back.
+/// `Err` is the failure the real insert would meet (text it cannot store,
+/// an index entry too large, a constraint); the rows never commit (their
+/// ids are skipped, as any rolled-back insert's are).
+pub async fn probe(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<()> {
+    use diesel_async::{AnsiTransactionManager, TransactionManager};
+    if actions.is_empty() {
+        return Ok(());
+    }
+    AnsiTransactionManager::begin_transaction(conn).await?;
+    let tried = insert(conn, INSERT_UNLOCKED, &actions).await;
+    AnsiTransactionManager::rollback_transaction(conn).await?;
+    tried.map(|_| ())
 }
 
 /// Reorders object keys as PostgreSQL's `jsonb` returns them (shorter keys

@@ -7,6 +7,7 @@
 //! second code generator, leaving the derive's attributes unchanged.
 
 pub mod connect;
+pub(crate) mod fault;
 pub mod log;
 pub mod memberships;
 pub mod migrate;

@@ -1,0 +1,387 @@
+//! The commit path next to misbehaving application code and held locks: a
+//! panicking before-hook, a panic elsewhere on the lane (an application
+//! codec), a before-hook that overruns its time limit, an `after_mutation`
+//! hook that takes seconds, a before-hook that puts into its data what the
+//! log cannot store, and a row locked by another session past the lock
+//! timeout. In each case only the culprit's own transaction or
+//! request fails (with the right status), while other clients' mutations
+//! succeed and reach a live subscriber.
+
+use actix_web::http::header;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::deserialize::{FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::pg::{Pg, PgValue};
+use diesel::prelude::*;
+use diesel::serialize::{Output, ToSql};
+use diesel::sql_types::Text;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use stratasync_core::codec::{kind, Codec};
+use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
+use stratasync_core::service::group_commit::GroupCommitConfig;
+use stratasync_core::{Registry, SyncEngine, SyncModel};
+use stratasync_tests::http_support::{bearer, client, mutate_body, transaction};
+use stratasync_tests::ws_support::*;
+use stratasync_tests::*;
+use taskboard::schema::tasks;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+/// How long a misbehaving hook would block if nothing stopped it: far
+/// longer than any liveness bound below, so a lane that waited for it
+/// fails the test.
+const STUCK: Duration = Duration::from_secs(60);
+
+/// How long honest traffic may take at most (a liveness bound only).
+const LIVENESS: Duration = Duration::from_secs(20);
+
+/// Hooks that misbehave on request, by the task's title: `panic` panics,
+/// `overrun` sleeps past the hook time limit, `unloggable` adds a NUL
+/// character to the action's data (which the log's `jsonb` refuses only
+/// at the group's log insert), and the `after_mutation`
+/// hook of `slow-after` blocks until the test releases it (then fails, so
+/// its warning is on the wire).
+#[derive(Default, Clone)]
+struct Misbehaving {
+    after_started: Arc<Notify>,
+    release: Arc<Notify>,
+}
+
+#[async_trait]
+impl ModelHooks for Misbehaving {
+    async fn before_insert(
+        &self,
+        _cx: &mut HookContext<'_>,
+        _id: &str,
+        _payload: &JsonObject,
+        data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        match data.get("title").and_then(Value::as_str) {
+            Some("panic") => panic!("a bug in a before-hook"),
+            Some("overrun") => tokio::time::sleep(STUCK).await,
+            Some("unloggable") => {
+                data.insert("note".to_owned(), json!("\u{0}"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn after_mutation(&self, event: &MutationEvent<'_>) -> Result<(), HookError> {
+        if event.data.get("title") == Some(&json!("slow-after")) {
+            self.after_started.notify_one();
+            tokio::select! {
+                () = self.release.notified() => {}
+                () = tokio::time::sleep(STUCK) => {}
+            }
+            return Err(HookError::Reject("webhook failed".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The example's tasks table under another name, with [`Misbehaving`] hooks.
+#[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(name = "HookedTask", group_key = workspace_id, actions = "IU", hooks = Misbehaving)]
+#[allow(dead_code)]
+struct HookedTask {
+    id: Uuid,
+    #[sync(insert)]
+    workspace_id: Uuid,
+    #[sync(insert, update)]
+    title: String,
+    #[sync(skip)]
+    description: Option<String>,
+    #[sync(skip)]
+    priority: i32,
+    #[sync(skip)]
+    due_date: Option<NaiveDate>,
+    #[sync(skip)]
+    completed_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    archived_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    created_at: DateTime<Utc>,
+}
+
+/// An application type whose codec panics on `panic in codec`: a panic on
+/// the lane outside any hook.
+#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+struct Odd(String);
+
+impl FromSql<Text, Pg> for Odd {
+    fn from_sql(bytes: PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        <String as FromSql<Text, Pg>>::from_sql(bytes).map(Odd)
+    }
+}
+
+impl ToSql<Text, Pg> for Odd {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> diesel::serialize::Result {
+        <String as ToSql<Text, Pg>>::to_sql(&self.0, out)
+    }
+}
+
+impl Codec<kind::Str> for Odd {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        <String as Codec<kind::Str>>::write_json(&self.0, out)
+    }
+    fn to_json(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        let text = value.as_str()?;
+        assert_ne!(text, "panic in codec", "a bug in an application codec");
+        Some(Odd(text.to_owned()))
+    }
+}
+
+/// The tasks table once more, with the [`Odd`] title.
+#[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(name = "OddTask", group_key = workspace_id, actions = "I")]
+#[allow(dead_code)]
+struct OddTask {
+    id: Uuid,
+    #[sync(insert)]
+    workspace_id: Uuid,
+    #[sync(insert, string)]
+    title: Odd,
+    #[sync(skip)]
+    description: Option<String>,
+    #[sync(skip)]
+    priority: i32,
+    #[sync(skip)]
+    due_date: Option<NaiveDate>,
+    #[sync(skip)]
+    completed_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    archived_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    created_at: DateTime<Utc>,
+}
+
+/// A server with short limits, a workspace of alice, bob and dave, and
+/// dave's live subscription.
+struct Setup {
+    db: TestDb,
+    server: WsServer,
+    ws: String,
+    hooks: Misbehaving,
+    dave: WsClient,
+}
+
+async fn setup() -> Setup {
+    let db = TestDb::new().await;
+    let hooks = Misbehaving::default();
+    let registry = Registry::builder()
+        .model::<taskboard::Workspace>()
+        .model::<taskboard::Task>()
+        .model_with_hooks::<HookedTask>(hooks.clone())
+        .model::<OddTask>()
+        .build();
+    let engine = SyncEngine::new(db.pool.clone(), registry, taskboard::DevAuth::default()).with_group_commit(
+        GroupCommitConfig {
+            hook_timeout: Duration::from_millis(300),
+            lock_timeout: Duration::from_millis(300),
+            ..GroupCommitConfig::default()
+        },
+    );
+    let server = WsServer::with_engine(&db, engine).await;
+    let ws = workspace(&db, &["alice", "bob", "dave"]).await;
+    let mut dave = server.connect("dave").await;
+    dave.subscribe_ok("dave", 0, None).await;
+    Setup { db, server, ws, hooks, dave }
+}
+
+/// A response: status, `Retry-After`, JSON body.
+struct Reply {
+    status: u16,
+    retry_after: Option<String>,
+    body: Value,
+}
+
+async fn post(server: &WsServer, user: &str, body: &Value) -> Reply {
+    let mut res = client()
+        .post(server.url("/sync/mutate"))
+        .insert_header((header::AUTHORIZATION, bearer(user)))
+        .send_json(body)
+        .await
+        .expect("request");
+    let retry_after = res.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = res.body().await.expect("body");
+    Reply { status: res.status().as_u16(), retry_after, body: serde_json::from_slice(&bytes).expect("JSON body") }
+}
+
+/// A task insert as a transaction of `model`.
+fn insert(model: &str, ws: &str, title: &str) -> Value {
+    transaction("INSERT", model, &new_id(), json!({"workspaceId": ws, "title": title}))
+}
+
+/// `n` honest inserts by `user`, one request each; every one must
+/// succeed. Returns their sync ids.
+async fn honest(s: &Setup, user: &str, n: usize) -> Vec<u64> {
+    let writes = async {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let reply = post(&s.server, user, &mutate_body(vec![insert("Task", &s.ws, &format!("{user} {i}"))])).await;
+            assert_eq!((reply.status, &reply.body["success"]), (200, &json!(true)), "{user}: {}", reply.body);
+            ids.push(reply.body["lastSyncId"].as_str().and_then(|id| id.parse().ok()).expect("a sync id"));
+        }
+        ids
+    };
+    tokio::time::timeout(LIVENESS, writes).await.expect("honest writes went through in time")
+}
+
+/// Every action of the workspace reaches dave (subscribed before any),
+/// in order.
+async fn all_delivered(s: &mut Setup) {
+    let expected = visible_ids(&s.db, std::slice::from_ref(&s.ws)).await;
+    let last = *expected.last().expect("something was written");
+    assert_eq!(s.dave.deltas_until(last, LIVENESS).await, expected);
+}
+
+#[actix_web::test]
+async fn a_panicking_hook_fails_only_its_transaction() {
+    let mut s = setup().await;
+    let batch = mutate_body(vec![
+        insert("Task", &s.ws, "a1"),
+        insert("HookedTask", &s.ws, "panic"),
+        insert("Task", &s.ws, "a3"),
+    ]);
+    let (alice, _) = futures_util::join!(post(&s.server, "alice", &batch), honest(&s, "bob", 5));
+    assert_eq!(alice.status, 200, "{}", alice.body);
+    let results = &alice.body["results"];
+    assert_eq!(results[0]["success"], json!(true));
+    assert_eq!(
+        results[1],
+        json!({"clientTxId": batch["transactions"][1]["clientTxId"], "error": "Mutation rejected by hook", "success": false})
+    );
+    assert_eq!(results[2]["success"], json!(true));
+    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title = 'panic'").await, 0);
+    // The lane carries on.
+    honest(&s, "bob", 2).await;
+    all_delivered(&mut s).await;
+}
+
+#[actix_web::test]
+async fn a_panic_elsewhere_on_the_lane_fails_its_group_and_the_lane_carries_on() {
+    let mut s = setup().await;
+    honest(&s, "bob", 2).await;
+    let reply = post(&s.server, "alice", &mutate_body(vec![insert("OddTask", &s.ws, "panic in codec")])).await;
+    assert_eq!((reply.status, reply.retry_after.as_deref()), (503, Some("1")), "{}", reply.body);
+    assert_eq!(reply.body["message"], json!("Storage unavailable"));
+    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title = 'panic in codec'").await, 0);
+    // The lane (or its replacement) keeps serving, writes and live delivery.
+    honest(&s, "bob", 3).await;
+    let reply = post(&s.server, "alice", &mutate_body(vec![insert("OddTask", &s.ws, "fine")])).await;
+    assert_eq!((reply.status, &reply.body["success"]), (200, &json!(true)), "{}", reply.body);
+    all_delivered(&mut s).await;
+}
+
+#[actix_web::test]
+async fn a_before_hook_that_overruns_fails_only_its_own_request() {
+    let mut s = setup().await;
+    let batch = mutate_body(vec![insert("Task", &s.ws, "before the overrun"), insert("HookedTask", &s.ws, "overrun")]);
+    let (alice, _) = futures_util::join!(post(&s.server, "alice", &batch), honest(&s, "bob", 5));
+    assert_eq!((alice.status, alice.retry_after.as_deref()), (503, Some("1")), "{}", alice.body);
+    assert_eq!(alice.body["message"], json!("Mutation could not complete now; retry later"));
+    // Nothing of the request was written, not even its first transaction.
+    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title IN ('before the overrun', 'overrun')").await, 0);
+    assert_eq!(s.db.scalar("SELECT count(*) FROM sync_actions WHERE data->>'title' = 'before the overrun'").await, 0);
+    honest(&s, "bob", 2).await;
+    all_delivered(&mut s).await;
+}
+
+#[actix_web::test]
+async fn a_slow_after_hook_delays_only_its_own_response() {
+    let mut s = setup().await;
+    let batch = mutate_body(vec![insert("HookedTask", &s.ws, "slow-after")]);
+    let alice = {
+        let server_url = s.server.url("/sync/mutate");
+        let batch = batch.clone();
+        actix_web::rt::spawn(async move {
+            let mut res = client()
+                .post(server_url)
+                .insert_header((header::AUTHORIZATION, bearer("alice")))
+                .send_json(&batch)
+                .await
+                .expect("request");
+            let bytes = res.body().await.expect("body");
+            (res.status().as_u16(), serde_json::from_slice::<Value>(&bytes).expect("JSON body"))
+        })
+    };
+    tokio::time::timeout(LIVENESS, s.hooks.after_started.notified()).await.expect("the after-hook started");
+    // Alice's action is committed and delivered while her hook runs...
+    let hers = s.db.scalar("SELECT max(id) FROM sync_actions WHERE data->>'title' = 'slow-after'").await as u64;
+    s.dave.deltas_until(hers, LIVENESS).await;
+    // ...and other clients' writes commit and are delivered meanwhile.
+    let bobs = honest(&s, "bob", 5).await;
+    let delivered = s.dave.deltas_until(*bobs.last().expect("ids"), LIVENESS).await;
+    assert_eq!(delivered, bobs);
+    // Alice waits for her own hook: it is still blocked.
+    assert!(!alice.is_finished(), "the response came before its after-hook finished");
+    s.hooks.release.notify_one();
+    let (status, body) = alice.await.expect("alice's request");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"lastSyncId": hers.to_string(), "results": [{"clientTxId": batch["transactions"][0]["clientTxId"],
+               "success": true, "syncId": hers.to_string(), "warnings": ["onAfterMutation hook failed: webhook failed"]}],
+               "success": true})
+    );
+}
+
+#[actix_web::test]
+async fn a_row_lock_held_elsewhere_fails_only_the_waiting_request() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let mut s = setup().await;
+    let task = new_id();
+    let reply = post(
+        &s.server,
+        "alice",
+        &mutate_body(vec![transaction("INSERT", "Task", &task, json!({"workspaceId": s.ws, "title": "locked"}))]),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+
+    let mut locker = AsyncPgConnection::establish(&s.db.url).await.expect("connect");
+    locker
+        .batch_execute(&format!("BEGIN; SELECT id FROM tasks WHERE id = '{task}' FOR UPDATE"))
+        .await
+        .expect("lock the row");
+    let update = mutate_body(vec![transaction("UPDATE", "Task", &task, json!({"title": "renamed"}))]);
+    let (alice, _) = futures_util::join!(post(&s.server, "alice", &update), honest(&s, "bob", 5));
+    assert_eq!((alice.status, alice.retry_after.as_deref()), (503, Some("1")), "{}", alice.body);
+    assert_eq!(alice.body["message"], json!("Mutation could not complete now; retry later"));
+    assert_eq!(s.db.scalar(&format!("SELECT count(*) FROM tasks WHERE id = '{task}' AND title = 'locked'")).await, 1);
+
+    // Once the lock is gone, the client's retry goes through.
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+    let retry = post(&s.server, "alice", &update).await;
+    assert_eq!((retry.status, &retry.body["success"]), (200, &json!(true)), "{}", retry.body);
+    all_delivered(&mut s).await;
+}
+
+#[actix_web::test]
+async fn a_transaction_the_log_cannot_store_fails_alone() {
+    let mut s = setup().await;
+    let batch = mutate_body(vec![
+        insert("Task", &s.ws, "first"),
+        insert("HookedTask", &s.ws, "unloggable"),
+        insert("Task", &s.ws, "third"),
+    ]);
+    let (alice, _) = futures_util::join!(post(&s.server, "alice", &batch), honest(&s, "bob", 5));
+    assert_eq!(alice.status, 200, "{}", alice.body);
+    let results = &alice.body["results"];
+    assert_eq!(results[0]["success"], json!(true), "{}", alice.body);
+    assert_eq!(results[1]["error"], json!("Mutation failed"));
+    assert_eq!(results[2]["success"], json!(true));
+    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title = 'unloggable'").await, 0);
+    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title IN ('first', 'third')").await, 2);
+    all_delivered(&mut s).await;
+}
