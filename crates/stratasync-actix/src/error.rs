@@ -24,7 +24,7 @@ pub(crate) enum ApiError {
     Bearer(BearerError),
     /// 401 (token refused) or 500 (groups unresolved).
     Auth(AuthError),
-    /// 409, 500 or 503 from a service.
+    /// 409, 429, 500 or 503 from a service.
     Service(ServiceError),
 }
 
@@ -60,7 +60,8 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::Rejected(_)) => 401,
             ApiError::Auth(AuthError::Groups(_)) => 500,
             ApiError::Service(ServiceError::BootstrapRequired) => 409,
-            ApiError::Service(ServiceError::Storage(_) | ServiceError::Unavailable) => 503,
+            ApiError::Service(ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::Interrupted) => 503,
+            ApiError::Service(ServiceError::TooManyStreams) => 429,
             ApiError::Service(ServiceError::IndexedKeyNotAllowed { .. } | ServiceError::BatchLimitExceeded { .. }) => {
                 500
             }
@@ -93,11 +94,13 @@ impl ResponseError for ApiError {
             ApiError::Service(e @ ServiceError::BootstrapRequired) => {
                 json(status, &ErrorWithMessage { error: "BOOTSTRAP_REQUIRED", message: &e.to_string() })
             }
-            ApiError::Service(e @ (ServiceError::Storage(_) | ServiceError::Unavailable)) => {
+            ApiError::Service(e @ ServiceError::TooManyStreams) => {
+                tracing::info!("too many open streams for one user; answered 429");
+                retry_after(json(status, &FrameworkErrorBody::generic(429, e.to_string())))
+            }
+            ApiError::Service(e @ (ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::Interrupted)) => {
                 tracing::warn!(error = ?e, "storage failure answered 503");
-                let mut response = json(status, &FrameworkErrorBody::generic(503, e.to_string()));
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
+                retry_after(json(status, &FrameworkErrorBody::generic(503, e.to_string())))
             }
             ApiError::Service(e) => {
                 tracing::error!(error = %e, "unexpected service error");
@@ -105,6 +108,13 @@ impl ResponseError for ApiError {
             }
         }
     }
+}
+
+/// `response` with `Retry-After: 1` (the failure is retryable in a
+/// moment).
+fn retry_after(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// A JSON response with the reference's content type.

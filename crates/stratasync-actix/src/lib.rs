@@ -45,9 +45,9 @@
 //!
 //! | route | success | errors |
 //! |---|---|---|
-//! | `GET {path}/bootstrap` | 200 `application/x-ndjson` stream | 400, 401, 500 |
-//! | `POST {path}/batch` | 200 `application/x-ndjson` stream | 400, 401, 413, 415, 500 |
-//! | `GET {path}/deltas` | 200 `application/json; charset=utf-8` | 400, 401, 409, 500, 503 |
+//! | `GET {path}/bootstrap` | 200 `application/x-ndjson` stream | 400, 401, 429, 500, 503 |
+//! | `POST {path}/batch` | 200 `application/x-ndjson` stream | 400, 401, 413, 415, 429, 500, 503 |
+//! | `GET {path}/deltas` | 200 `application/json; charset=utf-8` | 400, 401, 409, 429, 500, 503 |
 //! | `POST {path}/mutate` | 200 `application/json; charset=utf-8` | 400, 401, 413, 415, 500, 503 |
 //!
 //! Checks run in the protocol's order: body (415 content type, 413 over
@@ -59,8 +59,11 @@
 //! delta cursor answers 409
 //! `{"error":"BOOTSTRAP_REQUIRED","message":"A fresh bootstrap is required before fetching deltas"}`;
 //! an unreachable database answers 503 with `Retry-After: 1` and a generic
-//! message. No response carries SQL, database error text or file paths:
-//! details go to the `tracing` log only.
+//! message. A caller with too many streamed responses open answers 429
+//! `{"statusCode":429,"error":"Too Many Requests","message":"Too many open streams"}`
+//! with `Retry-After: 1` (limits in
+//! [`stratasync_core::service::streams`]). No response carries SQL,
+//! database error text or file paths: details go to the `tracing` log only.
 //!
 //! A validation failure of `/mutate` that lies inside transactions also
 //! carries `"clientTxId"`, so the client drops that transaction instead of
@@ -70,7 +73,10 @@
 //! of rows) is written as soon as it is ready, with chunked transfer
 //! encoding and `Cache-Control: no-cache`, so memory stays flat whatever
 //! the row count. An error after the 200 is written as a last line
-//! `{"message":"…","type":"error"}`, and the response ends.
+//! `{"message":"…","type":"error"}`, and the response ends. A stream
+//! whose client takes nothing for the stall timeout is aborted (the
+//! connection is closed without the last chunk), as is a delta page that
+//! fails midway: the client sees a broken body, never a short one.
 //!
 //! ## CORS
 //!

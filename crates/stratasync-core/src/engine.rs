@@ -8,6 +8,7 @@ use crate::model::Registry;
 use crate::protocol::{MutateRequest, MutateResponse};
 use crate::realtime::{Hub, HubConfig};
 use crate::service::group_commit::{GroupCommit, GroupCommitConfig, Writer};
+use crate::service::streams::{StreamGate, StreamLimits};
 use crate::storage::Pool;
 use std::sync::{Arc, OnceLock};
 
@@ -18,6 +19,7 @@ pub struct SyncEngine {
     pub(crate) registry: Registry,
     pub(crate) auth: Arc<dyn SyncAuth>,
     pub(crate) bus: DeltaBus,
+    pub(crate) streams: Arc<StreamGate>,
     realtime: Arc<Realtime>,
     writes: Arc<Writes>,
 }
@@ -45,7 +47,9 @@ impl std::fmt::Debug for SyncEngine {
 impl SyncEngine {
     /// An engine over `pool` serving the models of `registry`.
     pub fn new(pool: Pool, registry: Registry, auth: impl SyncAuth) -> Self {
+        let streams = StreamGate::new(StreamLimits::default(), pool.status().max_size);
         SyncEngine {
+            streams,
             pool,
             registry,
             auth: Arc::new(auth),
@@ -74,6 +78,13 @@ impl SyncEngine {
             GroupCommit::start(writer, self.writes.config.clone())
         });
         lanes.submit(user, request).await
+    }
+
+    /// Sets the limits on streamed responses (before serving; see
+    /// [`crate::service::streams`]).
+    pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
+        self.streams = StreamGate::new(limits, self.pool.status().max_size);
+        self
     }
 
     /// Tunes the live feed (before the first WebSocket subscribes).

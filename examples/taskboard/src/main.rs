@@ -11,7 +11,10 @@
 //! `postgres://postgres@127.0.0.1:5432/taskboard`, created if missing),
 //! `PORT` (3000), `BIND` (127.0.0.1), `TASKBOARD_TOKENS`
 //! (`token=userId,…`, replaces the development tokens `token-<userId>`),
-//! `REDIS_URL` (optional fan-out across processes), `RUST_LOG` (default `info`).
+//! `REDIS_URL` (optional fan-out across processes), `RUST_LOG` (default `info`);
+//! the limits on streamed responses `SYNC_STREAMS_PER_USER` (4),
+//! `SYNC_SNAPSHOT_STREAMS` (half the pool), `SYNC_STREAM_SLOT_WAIT_SECS` (5)
+//! and `SYNC_STREAM_STALL_SECS` (30); `--help` lists every option.
 //! Logs go to stderr.
 
 use clap::Parser;

@@ -124,7 +124,7 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     };
     let pool = prepare(database_url).await?;
     let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };
-    let mut engine = crate::engine(pool.clone(), auth).with_hub_config(feed);
+    let mut engine = crate::engine(pool.clone(), auth).with_hub_config(feed).with_stream_limits(args.stream_limits());
     if let Some(lanes) = args.mutation_lanes {
         engine = engine.with_group_commit(GroupCommitConfig { lanes: lanes.into(), ..GroupCommitConfig::default() });
     }

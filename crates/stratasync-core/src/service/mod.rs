@@ -2,9 +2,14 @@
 
 pub mod batch;
 pub mod bootstrap;
+pub(crate) mod chunks;
 pub mod deltas;
 pub mod group_commit;
 pub mod mutate;
 pub(crate) mod ndjson;
+pub(crate) mod snapshot;
+pub mod streams;
 
+pub use chunks::ChunkStream;
 pub use ndjson::NdjsonStream;
+pub use streams::StreamLimits;
