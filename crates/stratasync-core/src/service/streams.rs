@@ -150,7 +150,7 @@ impl Drop for StreamLease {
 mod tests {
     use super::*;
 
-    fn gate(per_user: usize, slots: usize) -> Arc<StreamGate> {
+    fn new_gate(per_user: usize, slots: usize) -> Arc<StreamGate> {
         let limits = StreamLimits {
             per_user,
             snapshot_slots: Some(slots),
@@ -162,7 +162,7 @@ mod tests {
 
     #[test]
     fn per_user_places_are_counted_and_released() {
-        let gate = gate(2, 8);
+        let gate = new_gate(2, 8);
         let a1 = gate.admit("a").unwrap();
         let _a2 = gate.admit("a").unwrap();
         assert!(matches!(gate.admit("a"), Err(ServiceError::TooManyStreams)));
@@ -174,17 +174,17 @@ mod tests {
 
     #[test]
     fn released_users_leave_no_entry() {
-        let gate = gate(2, 8);
+        let gate = new_gate(2, 8);
         drop(gate.admit("a").unwrap());
         assert!(gate.open.lock().unwrap().is_empty());
-        let refused = gate(0, 8);
+        let refused = new_gate(0, 8);
         assert!(matches!(refused.admit("a"), Err(ServiceError::TooManyStreams)));
         assert!(refused.open.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
     async fn snapshot_slots_are_shared_and_bounded() {
-        let gate = gate(4, 2);
+        let gate = new_gate(4, 2);
         let mut a = gate.admit_snapshot("a").await.unwrap();
         let _b = gate.admit_snapshot("b").await.unwrap();
         assert!(matches!(gate.admit_snapshot("c").await, Err(ServiceError::Unavailable)));
