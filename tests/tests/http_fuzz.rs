@@ -87,7 +87,10 @@ impl Drop for Server {
 /// What the server answered.
 #[derive(Debug)]
 enum Answer {
-    Response { status: u16, body: Vec<u8> },
+    Response {
+        status: u16,
+        body: Vec<u8>,
+    },
     /// The connection failed before a status line arrived.
     Closed,
 }
@@ -368,27 +371,24 @@ fn headers() -> BoxedStrategy<Vec<(String, Vec<u8>)>> {
     // Half the requests carry what the client sends: a member's token and
     // JSON, so that the bodies reach validation and beyond.
     let client_auth = prop_oneof![Just(b"Bearer token-alice".to_vec()), Just(b"Bearer token-bob".to_vec())];
-    let client = (client_auth, proptest::collection::vec(("X-[A-Za-z]{1,8}", "[ -~]{0,16}"), 0..2)).prop_map(
-        |(auth, extra)| {
-            let mut headers = vec![
-                ("Authorization".to_owned(), auth),
-                ("Content-Type".to_owned(), b"application/json".to_vec()),
-            ];
+    let client =
+        (client_auth, proptest::collection::vec(("X-[A-Za-z]{1,8}", "[ -~]{0,16}"), 0..2)).prop_map(|(auth, extra)| {
+            let mut headers =
+                vec![("Authorization".to_owned(), auth), ("Content-Type".to_owned(), b"application/json".to_vec())];
             headers.extend(extra.into_iter().map(|(n, v)| (n, v.into_bytes())));
             headers
-        },
-    );
-    let random = (auth, content_type, extra).prop_map(|(auth, content_type, extra)| {
-            let mut headers = Vec::new();
-            if let Some(auth) = auth {
-                headers.push(("Authorization".to_owned(), auth));
-            }
-            if let Some(content_type) = content_type {
-                headers.push(("Content-Type".to_owned(), content_type));
-            }
-            headers.extend(extra);
-            headers
         });
+    let random = (auth, content_type, extra).prop_map(|(auth, content_type, extra)| {
+        let mut headers = Vec::new();
+        if let Some(auth) = auth {
+            headers.push(("Authorization".to_owned(), auth));
+        }
+        if let Some(content_type) = content_type {
+            headers.push(("Content-Type".to_owned(), content_type));
+        }
+        headers.extend(extra);
+        headers
+    });
     prop_oneof![client, random].boxed()
 }
 
@@ -417,9 +417,8 @@ fn case(targets: &Targets) -> BoxedStrategy<Case> {
 fn wrote(case: &Case, status: u16, body: &[u8]) -> bool {
     case.path == "/sync/mutate"
         && status == 200
-        && serde_json::from_slice::<Value>(body).is_ok_and(|v| {
-            v["results"].as_array().is_some_and(|r| r.iter().any(|r| r["success"] == json!(true)))
-        })
+        && serde_json::from_slice::<Value>(body)
+            .is_ok_and(|v| v["results"].as_array().is_some_and(|r| r.iter().any(|r| r["success"] == json!(true))))
 }
 
 #[test]

@@ -74,7 +74,8 @@ async fn identical_batch_items_are_streamed_once() {
     let engine = db.engine();
     let group = BatchItem::Group { group_id: ws.clone(), model_name: "Task".into() };
     let label = BatchItem::Group { group_id: ws.clone(), model_name: "Label".into() };
-    let by_key = BatchItem::Indexed { indexed_key: "workspaceId".into(), key_value: ws.clone(), model_name: "Task".into() };
+    let by_key =
+        BatchItem::Indexed { indexed_key: "workspaceId".into(), key_value: ws.clone(), model_name: "Task".into() };
 
     let params = BatchParams { first_sync_id: None, requests: vec![group.clone(); 100] };
     let lines = collect_lines(engine.batch(&alice, params)).await;
@@ -101,13 +102,15 @@ async fn list_and_query_caps_answer_400() {
     let client = client();
     let before = db.fingerprint().await;
 
-    let query_failure = |field: &str, message: &str| {
-        json!({"details": [{"field": field, "message": message}], "error": "Validation failed", "source": "query"})
-    };
+    let query_failure = |field: &str, message: &str| json!({"details": [{"field": field, "message": message}], "error": "Validation failed", "source": "query"});
     let groups: Vec<String> = (0..1001).map(|i| format!("g{i}")).collect();
     let many_pairs: Vec<String> = (0..65).map(|i| format!("k{i}=v")).collect();
     for (path, field, message) in [
-        (format!("/sync/bootstrap?onlyModels={}", "Task%2C".repeat(101)), "onlyModels", "At most 100 models are allowed"),
+        (
+            format!("/sync/bootstrap?onlyModels={}", "Task%2C".repeat(101)),
+            "onlyModels",
+            "At most 100 models are allowed",
+        ),
         (format!("/sync/bootstrap?syncGroups={}", groups.join("%2C")), "syncGroups", "At most 1000 groups are allowed"),
         (format!("/sync/deltas?syncGroups={}", groups.join(",")), "syncGroups", "At most 1000 groups are allowed"),
         (format!("/sync/bootstrap?{}", many_pairs.join("&")), "root", "At most 64 query parameters are allowed"),
@@ -122,7 +125,11 @@ async fn list_and_query_caps_answer_400() {
 
     // Up to the caps, requests are served.
     let mut res = client
-        .get(server.url(&format!("/sync/bootstrap?onlyModels={}Workspace&{}", "Task%2C".repeat(99), many_pairs[..62].join("&"))))
+        .get(server.url(&format!(
+            "/sync/bootstrap?onlyModels={}Workspace&{}",
+            "Task%2C".repeat(99),
+            many_pairs[..62].join("&")
+        )))
         .insert_header((header::AUTHORIZATION, bearer("alice")))
         .send()
         .await

@@ -30,7 +30,12 @@ async fn big_workspace(db: &TestDb, members: &[&str], tasks: i64) -> String {
 }
 
 fn limits(stall: Duration) -> StreamLimits {
-    StreamLimits { per_user: PER_USER, snapshot_slots: Some(8), slot_wait: Duration::from_secs(5), stall_timeout: stall }
+    StreamLimits {
+        per_user: PER_USER,
+        snapshot_slots: Some(8),
+        slot_wait: Duration::from_secs(5),
+        stall_timeout: stall,
+    }
 }
 
 /// Everything an honest user does, against `server`: a bootstrap, a delta
@@ -85,8 +90,11 @@ async fn unread_snapshot_streams_leave_other_users_served() {
                                     {"groupId": hostile_ws, "modelName": "TaskLabel"}]});
     let mut hostile = Vec::new();
     for i in 0..2 * pool_size {
-        let request =
-            if i % 2 == 0 { raw_get("/sync/bootstrap?type=full", "mallory") } else { raw_post("/sync/batch", "mallory", &batch) };
+        let request = if i % 2 == 0 {
+            raw_get("/sync/bootstrap?type=full", "mallory")
+        } else {
+            raw_post("/sync/batch", "mallory", &batch)
+        };
         hostile.push(RawHttp::send(server.addr, &request).await);
     }
     let mut statuses = Vec::new();

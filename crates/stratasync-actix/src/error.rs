@@ -98,7 +98,9 @@ impl ResponseError for ApiError {
                 tracing::info!("too many open streams for one user; answered 429");
                 retry_after(json(status, &FrameworkErrorBody::generic(429, e.to_string())))
             }
-            ApiError::Service(e @ (ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::Interrupted)) => {
+            ApiError::Service(
+                e @ (ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::Interrupted),
+            ) => {
                 tracing::warn!(error = ?e, "storage failure answered 503");
                 retry_after(json(status, &FrameworkErrorBody::generic(503, e.to_string())))
             }

@@ -209,15 +209,18 @@ mod tests {
     #[test]
     fn lists_and_queries_are_bounded() {
         let models: Vec<String> = (0..MAX_ONLY_MODELS).map(|i| format!("M{i}")).collect();
-        assert_eq!(bootstrap_query(&format!("onlyModels={}", models.join(","))).unwrap().only_models, Some(models.clone()));
         assert_eq!(
-            messages(&format!("onlyModels={},X", models.join(","))),
-            pairs(&[("onlyModels", TOO_MANY_MODELS)])
+            bootstrap_query(&format!("onlyModels={}", models.join(","))).unwrap().only_models,
+            Some(models.clone())
         );
+        assert_eq!(messages(&format!("onlyModels={},X", models.join(","))), pairs(&[("onlyModels", TOO_MANY_MODELS)]));
         // Repetitions count: the bound is on the work a request asks for.
         assert_eq!(messages(&format!("onlyModels={}", "Task,".repeat(101))), pairs(&[("onlyModels", TOO_MANY_MODELS)]));
         let groups: Vec<String> = (0..MAX_SYNC_GROUPS).map(|i| format!("g{i}")).collect();
-        assert_eq!(bootstrap_query(&format!("syncGroups={}", groups.join("%2C"))).unwrap().sync_groups, Some(groups.clone()));
+        assert_eq!(
+            bootstrap_query(&format!("syncGroups={}", groups.join("%2C"))).unwrap().sync_groups,
+            Some(groups.clone())
+        );
         assert_eq!(
             messages(&format!("syncGroups={}%2Cx&onlyModels={},X", groups.join("%2C"), models.join(","))),
             pairs(&[("onlyModels", TOO_MANY_MODELS), ("syncGroups", TOO_MANY_GROUPS)])

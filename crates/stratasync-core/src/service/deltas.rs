@@ -1,11 +1,11 @@
 //! `GET /sync/deltas` (PROTOCOL.md §4.3).
 
+use super::chunks::{self, ChunkSender, Stopped};
+use super::streams::StreamLease;
 use crate::auth::AuthContext;
 use crate::engine::SyncEngine;
 use crate::error::ServiceError;
 use crate::protocol::{DeltasResponse, SyncId};
-use super::chunks::{self, ChunkSender, Stopped};
-use super::streams::StreamLease;
 use crate::storage::log::{self, Visible};
 use crate::storage::{Pool, RawJson, StorageError};
 use bytes::Bytes;

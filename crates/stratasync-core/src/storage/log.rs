@@ -188,7 +188,12 @@ pub async fn read_stream<'a, D: LogData>(
     let after = sa::id.gt(after.as_i64());
     let rows = match visible {
         Visible::All => Either::Left(
-            sa::table.filter(after).order(sa::id.asc()).limit(limit).load_stream::<ActionRow<D::Column>>(&mut conn).await?,
+            sa::table
+                .filter(after)
+                .order(sa::id.asc())
+                .limit(limit)
+                .load_stream::<ActionRow<D::Column>>(&mut conn)
+                .await?,
         ),
         Visible::Groups(groups) => Either::Right(
             sa::table
