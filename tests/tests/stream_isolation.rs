@@ -171,18 +171,35 @@ fn ends_with_last_chunk(body: &[u8]) -> bool {
     body.ends_with(b"\r\n0\r\n\r\n")
 }
 
+/// Waits until `user` may open a stream again (a one-action delta page is
+/// admitted), reading each probe to its end.
+async fn admitted_again(server: &WsServer, user: &str) {
+    wait_for(LIVENESS, "the user's place is free again", || async {
+        let mut probe = RawHttp::send(server.addr, &raw_get("/sync/deltas?after=0&limit=1", user)).await;
+        let head = probe.head(LIVENESS).await;
+        if head.status != 200 {
+            return false;
+        }
+        let page: Value = serde_json::from_slice(&probe.read_chunked_body(LIVENESS).await).expect("a complete page");
+        assert_eq!(page["hasMore"], json!(true));
+        true
+    })
+    .await;
+}
+
 #[actix_web::test]
 async fn a_stalled_stream_is_aborted_and_gives_its_connection_back() {
     let db = TestDb::new().await;
-    let hostile_ws = big_workspace(&db, &["mallory"], 20_000).await;
+    let hostile_ws = big_workspace(&db, &["mallory", "eve"], 20_000).await;
     backlog(&db, Some(&hostile_ws), 5000, 1500).await;
-    let stall = Duration::from_secs(8);
-    let limits = StreamLimits { per_user: 2, ..limits(stall) };
+    // One stream per user: a refused second one shows the first still
+    // holds its place.
+    let limits = StreamLimits { per_user: 1, ..limits(Duration::from_secs(8)) };
     let server = WsServer::with_engine(&db, db.engine().with_stream_limits(limits)).await;
 
     let mut bootstrap = RawHttp::send(server.addr, &raw_get("/sync/bootstrap?type=full", "mallory")).await;
     assert_eq!(bootstrap.peek_status(LIVENESS).await, 200);
-    let mut deltas = RawHttp::send(server.addr, &raw_get("/sync/deltas?after=0&limit=5000", "mallory")).await;
+    let mut deltas = RawHttp::send(server.addr, &raw_get("/sync/deltas?after=0&limit=5000", "eve")).await;
     assert_eq!(deltas.peek_status(LIVENESS).await, 200);
     // The bootstrap backs up into its snapshot; note its backend.
     let holder = "SELECT coalesce((SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
@@ -190,9 +207,11 @@ async fn a_stalled_stream_is_aborted_and_gives_its_connection_back() {
     wait_for(LIVENESS, "the unread bootstrap holds its snapshot", || async { db.scalar(holder).await != 0 }).await;
     let pid = db.scalar(holder).await;
     assert_ne!(pid, 0);
-    // Both places of the user are taken.
-    let mut third = RawHttp::send(server.addr, &raw_get("/sync/bootstrap?type=full", "mallory")).await;
-    assert_eq!(third.head(LIVENESS).await.status, 429);
+    // Both users' places are taken.
+    for user in ["mallory", "eve"] {
+        let mut second = RawHttp::send(server.addr, &raw_get("/sync/bootstrap?type=full", user)).await;
+        assert_eq!(second.head(LIVENESS).await.status, 429, "{user}");
+    }
 
     // Past the deadline the snapshot ends and its connection is back in
     // the pool: the same backend, idle.
@@ -201,19 +220,17 @@ async fn a_stalled_stream_is_aborted_and_gives_its_connection_back() {
     })
     .await;
     assert_eq!(backends_in(&db, "idle in transaction").await, 0);
-    // The user's places are free again.
-    let mut again = RawHttp::send(server.addr, &raw_get("/sync/deltas?after=0&limit=1", "mallory")).await;
-    let head = again.head(LIVENESS).await;
-    assert_eq!(head.status, 200);
-    // Both stalled responses were aborted, not ended: a client reading
-    // them now gets what was buffered, then the connection closes without
-    // the last chunk (a cut stream never looks complete).
+    // Both stalled streams ended (nobody read them), so their users may
+    // open streams again.
+    admitted_again(&server, "mallory").await;
+    admitted_again(&server, "eve").await;
+    // They were aborted, not ended: a client reading them now gets what
+    // was buffered, then the connection closes without the last chunk (a
+    // cut stream never looks complete).
     for (what, conn) in [("bootstrap", &mut bootstrap), ("deltas", &mut deltas)] {
         let body = conn.read_to_close(LIVENESS).await;
         assert!(body.len() > 64 * 1024, "{what}: {} bytes", body.len());
         assert!(!ends_with_last_chunk(&body), "{what} ended as if complete");
     }
-    let page: Value = serde_json::from_slice(&again.read_chunked_body(LIVENESS).await).expect("a complete page");
-    assert_eq!(page["hasMore"], json!(true));
     server.stop().await;
 }
