@@ -154,3 +154,164 @@ pub fn transaction(action: &str, model: &str, id: &str, payload: Value) -> Value
 pub fn mutate_body(transactions: Vec<Value>) -> Value {
     serde_json::json!({"batchId": crate::new_id(), "transactions": transactions})
 }
+
+/// An HTTP/1.1 exchange over a raw TCP connection that reads nothing
+/// unless asked: its receive buffer is tiny, so a response it leaves
+/// unread backs up to the server after a few kilobytes.
+pub struct RawHttp {
+    stream: tokio::net::TcpStream,
+}
+
+/// The head of a response read from a [`RawHttp`].
+#[derive(Debug, Clone)]
+pub struct RawHead {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RawHead {
+    /// The value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+impl RawHttp {
+    /// Connects to `addr` and sends `request` (the complete bytes).
+    pub async fn send(addr: SocketAddr, request: &[u8]) -> RawHttp {
+        use tokio::io::AsyncWriteExt;
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+        let mut stream = socket.connect(addr).await.expect("connect");
+        stream.write_all(request).await.expect("send the request");
+        RawHttp { stream }
+    }
+
+    /// The status of the response once its status line has arrived
+    /// (waiting at most `within`), without taking anything off the socket.
+    pub async fn peek_status(&self, within: Duration) -> u16 {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut buf = [0u8; 12];
+        loop {
+            let n = tokio::time::timeout_at(deadline, self.stream.peek(&mut buf))
+                .await
+                .expect("a status line in time")
+                .expect("peek");
+            if n == buf.len() {
+                let line = String::from_utf8_lossy(&buf);
+                return line[9..12].parse().unwrap_or_else(|_| panic!("not a status line: {line:?}"));
+            }
+            assert!(n > 0, "the connection closed before a status line");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Reads the response head (at most `within`).
+    pub async fn head(&mut self, within: Duration) -> RawHead {
+        use tokio::io::AsyncReadExt;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = tokio::time::timeout(within, self.stream.read(&mut byte))
+                .await
+                .expect("the head in time")
+                .expect("read the head");
+            assert_eq!(n, 1, "the connection closed inside the head: {}", String::from_utf8_lossy(&head));
+            head.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        let mut lines = text.split("\r\n");
+        let status = lines.next().and_then(|l| l.get(9..12)).and_then(|s| s.parse().ok()).expect("status line");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        RawHead { status, headers }
+    }
+
+    /// Reads a complete chunked body after [`RawHttp::head`] (at most
+    /// `within`); panics if the connection closes before its last chunk.
+    pub async fn read_chunked_body(&mut self, within: Duration) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut reader = tokio::io::BufReader::new(&mut self.stream);
+        let read = async {
+            let mut body = Vec::new();
+            loop {
+                let mut line = Vec::new();
+                while !line.ends_with(b"\r\n") {
+                    let byte = reader.read_u8().await.expect("a chunk size line");
+                    line.push(byte);
+                }
+                let size = std::str::from_utf8(&line[..line.len() - 2]).expect("ASCII chunk size");
+                let size = usize::from_str_radix(size, 16).expect("hexadecimal chunk size");
+                let mut chunk = vec![0u8; size + 2];
+                reader.read_exact(&mut chunk).await.expect("a whole chunk");
+                if size == 0 {
+                    return body;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        };
+        tokio::time::timeout(within, read).await.expect("the body in time")
+    }
+
+    /// Reads until the server closes the connection (at most `within`).
+    pub async fn read_to_close(&mut self, within: Duration) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut body = Vec::new();
+        tokio::time::timeout(within, async {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match self.stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => body.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await
+        .expect("the server closed the connection in time");
+        body
+    }
+}
+
+/// `GET path` as `user` (development token), as raw request bytes.
+pub fn raw_get(path: &str, user: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer token-{user}\r\n\r\n").into_bytes()
+}
+
+/// `POST path` with a JSON `body` as `user`, as raw request bytes.
+pub fn raw_post(path: &str, user: &str, body: &Value) -> Vec<u8> {
+    let body = body.to_string();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer token-{user}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Backends of this test database in `state` (`'idle in transaction'`,
+/// `'active'`, …), other than the one asking.
+pub async fn backends_in(db: &TestDb, state: &str) -> i64 {
+    db.scalar(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND state = '{state}'"
+    ))
+    .await
+}
+
+/// Waits (at most `within`) until `check` holds; panics with `what`
+/// otherwise.
+pub async fn wait_for<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -170,9 +170,13 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Value {
     serde_json::to_value(value).expect("serializable")
 }
 
-/// Collects an NDJSON stream into parsed lines; an `Err` item becomes the
+/// Starts an NDJSON stream (a bootstrap or batch load, which must be
+/// admitted) and collects it into parsed lines; an `Err` item becomes the
 /// error line the transport would write.
-pub async fn collect_lines(mut stream: stratasync_core::service::NdjsonStream) -> Vec<Value> {
+pub async fn collect_lines(
+    start: impl std::future::Future<Output = Result<stratasync_core::service::NdjsonStream, stratasync_core::ServiceError>>,
+) -> Vec<Value> {
+    let mut stream = start.await.expect("the stream is admitted");
     let mut bytes = Vec::new();
     let mut lines = Vec::new();
     while let Some(item) = stream.next().await {

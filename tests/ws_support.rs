@@ -392,11 +392,12 @@ pub async fn backlog(db: &TestDb, group: Option<&str>, n: usize, size: usize) ->
 /// The ids of the log visible to `groups` (group or global), ascending.
 pub async fn visible_ids(db: &TestDb, groups: &[String]) -> Vec<u64> {
     let conn = db.pool.get().await.expect("connection");
+    let visible = stratasync_core::storage::log::Visible::Groups(groups);
     let page =
-        stratasync_core::storage::log::page::<stratasync_core::storage::RawJson>(&conn, SyncId(0), groups, 1_000_000)
+        stratasync_core::storage::log::read::<stratasync_core::storage::RawJson>(&conn, SyncId(0), visible, 1_000_000)
             .await
             .expect("page");
-    page.iter().map(|a| a.sync_id.0).collect()
+    page.actions.iter().map(|a| a.sync_id.0).collect()
 }
 
 /// Waits until the hub of `engine` has handed out `id` (bounded).

@@ -35,7 +35,7 @@ async fn metadata_then_rows_in_wire_format() {
     let alice = user("alice", &[ws]);
     let mut p = params();
     p.schema_hash = "abc".to_owned();
-    let mut stream = engine.bootstrap(&alice, p);
+    let mut stream = engine.bootstrap(&alice, p).await.expect("admitted");
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         bytes.extend_from_slice(&chunk.expect("no error"));
@@ -146,7 +146,7 @@ async fn a_bootstrap_is_a_consistent_snapshot() {
     let first_id = ids[1]["id"].as_str().unwrap().to_owned();
     let last_id = ids.last().unwrap()["id"].as_str().unwrap().to_owned();
 
-    let mut stream = engine.bootstrap(&alice, params());
+    let mut stream = engine.bootstrap(&alice, params()).await.expect("admitted");
     let first = stream.next().await.unwrap().unwrap();
     let metadata: Value = serde_json::from_slice(first.split(|b| *b == b'\n').next().unwrap()).unwrap();
     let snapshot: u64 = metadata["lastSyncId"].as_str().unwrap().parse().unwrap();

@@ -14,8 +14,9 @@ async fn workspace(db: &TestDb) -> String {
 async fn actions(db: &TestDb) -> Vec<Value> {
     let conn = db.pool.get().await.unwrap();
     let groups = every_group(db).await;
-    let page = stratasync_core::storage::log::page::<RawJson>(&conn, SyncId(0), &groups, 10_000).await.unwrap();
-    page.iter().map(to_json).collect()
+    let visible = stratasync_core::storage::log::Visible::Groups(&groups);
+    let page = stratasync_core::storage::log::read::<RawJson>(&conn, SyncId(0), visible, 10_000).await.unwrap();
+    page.actions.iter().map(to_json).collect()
 }
 
 async fn every_group(db: &TestDb) -> Vec<String> {

@@ -60,8 +60,14 @@ impl ResponseError for ApiError {
             ApiError::Auth(AuthError::Rejected(_)) => 401,
             ApiError::Auth(AuthError::Groups(_)) => 500,
             ApiError::Service(ServiceError::BootstrapRequired) => 409,
-            ApiError::Service(ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::Interrupted) => 503,
+            ApiError::Service(
+                ServiceError::Storage(_)
+                | ServiceError::Unavailable
+                | ServiceError::Interrupted
+                | ServiceError::StreamAborted,
+            ) => 503,
             ApiError::Service(ServiceError::RateLimited { .. }) => 429,
+            ApiError::Service(ServiceError::TooManyStreams) => 429,
             ApiError::Service(ServiceError::IndexedKeyNotAllowed { .. } | ServiceError::BatchLimitExceeded { .. }) => {
                 500
             }
@@ -94,17 +100,19 @@ impl ResponseError for ApiError {
             ApiError::Service(e @ ServiceError::BootstrapRequired) => {
                 json(status, &ErrorWithMessage { error: "BOOTSTRAP_REQUIRED", message: &e.to_string() })
             }
-            ApiError::Service(e @ (ServiceError::Storage(_) | ServiceError::Unavailable)) => {
-                tracing::warn!(error = ?e, "storage failure answered 503");
-                let mut response = json(status, &FrameworkErrorBody::generic(503, e.to_string()));
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
+            ApiError::Service(e @ ServiceError::TooManyStreams) => {
+                tracing::info!("too many open streams for one user; answered 429");
+                retry_after(json(status, &FrameworkErrorBody::generic(429, e.to_string())))
             }
             ApiError::Service(e @ ServiceError::Interrupted) => {
                 tracing::debug!("an interrupted mutation answered 503");
-                let mut response = json(status, &FrameworkErrorBody::generic(503, e.to_string()));
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
+                retry_after(json(status, &FrameworkErrorBody::generic(503, e.to_string())))
+            }
+            ApiError::Service(
+                e @ (ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::StreamAborted),
+            ) => {
+                tracing::warn!(error = ?e, "storage failure answered 503");
+                retry_after(json(status, &FrameworkErrorBody::generic(503, e.to_string())))
             }
             ApiError::Service(e @ ServiceError::RateLimited { retry_after }) => {
                 let mut response = json(status, &FrameworkErrorBody::generic(429, e.to_string()));
@@ -119,6 +127,13 @@ impl ResponseError for ApiError {
             }
         }
     }
+}
+
+/// `response` with `Retry-After: 1` (the failure is retryable in a
+/// moment).
+fn retry_after(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// A JSON response with the reference's content type.

@@ -39,14 +39,16 @@ impl State {
     }
 }
 
-/// `GET bootstrap`: a 200 NDJSON stream once auth passes.
+/// `GET bootstrap`: a 200 NDJSON stream once auth and admission pass
+/// (429 when the caller has too many streams open).
 pub(crate) async fn bootstrap(state: Arc<State>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let params = request::bootstrap_query(req.query_string()).map_err(|f| state.invalid(f))?;
     let user = state.authorize(&req).await?;
-    Ok(ndjson::response(state.engine.bootstrap(&user, params)))
+    let stream = state.engine.bootstrap(&user, params).await.map_err(ApiError::Service)?;
+    Ok(ndjson::response(stream))
 }
 
-/// `POST batch`: a 200 NDJSON stream once auth passes.
+/// `POST batch`: a 200 NDJSON stream once auth and admission pass.
 pub(crate) async fn batch(
     state: Arc<State>,
     req: HttpRequest,
@@ -55,7 +57,8 @@ pub(crate) async fn batch(
     let body = read_json(&req, payload, state.body_limit).await.map_err(ApiError::Body)?;
     let params = request::batch_body(body).map_err(|f| state.invalid(f))?;
     let user = state.authorize(&req).await?;
-    Ok(ndjson::response(state.engine.batch(&user, params)))
+    let stream = state.engine.batch(&user, params).await.map_err(ApiError::Service)?;
+    Ok(ndjson::response(stream))
 }
 
 /// `GET deltas`: one JSON page, streamed as it is read, or 409

@@ -45,9 +45,9 @@
 //!
 //! | route | parameters | success | errors |
 //! |---|---|---|---|
-//! | `GET {path}/bootstrap` | query: `type` (`full`, default, or `partial`), `firstSyncId` (required with `partial`), `onlyModels` (comma list of model names), `syncGroups` (comma list; default all of the caller's groups), `schemaHash` (echoed), `noSyncPackets` (`true`/`false`, ignored) | 200 `application/x-ndjson` stream: a metadata line, then the rows | 400, 401, 500 |
-//! | `POST {path}/batch` | JSON body `{"firstSyncId"?, "requests":[…]}`, 1–100 requests, each `{"modelName","indexedKey","keyValue"}` or `{"modelName","groupId"}` | 200 `application/x-ndjson` stream of rows | 400, 401, 413, 415, 500 |
-//! | `GET {path}/deltas` | query: `after` (sync id, default `0`), `limit` (default 1000, at most 5000), `syncGroups` | 200 `application/json; charset=utf-8` `{"actions":[…],"hasMore","lastSyncId"}` | 400, 401, 409, 500, 503 |
+//! | `GET {path}/bootstrap` | query: `type` (`full`, default, or `partial`), `firstSyncId` (required with `partial`), `onlyModels` (comma list of model names), `syncGroups` (comma list; default all of the caller's groups), `schemaHash` (echoed), `noSyncPackets` (`true`/`false`, ignored) | 200 `application/x-ndjson` stream: a metadata line, then the rows | 400, 401, 429, 500, 503 |
+//! | `POST {path}/batch` | JSON body `{"firstSyncId"?, "requests":[…]}`, 1–100 requests, each `{"modelName","indexedKey","keyValue"}` or `{"modelName","groupId"}` | 200 `application/x-ndjson` stream of rows | 400, 401, 413, 415, 429, 500, 503 |
+//! | `GET {path}/deltas` | query: `after` (sync id, default `0`), `limit` (default 1000, at most 5000), `syncGroups` | 200 `application/json; charset=utf-8` `{"actions":[…],"hasMore","lastSyncId"}` | 400, 401, 409, 429, 500, 503 |
 //! | `POST {path}/mutate` | JSON body `{"batchId","transactions":[…]}`, 1–100 transactions, each `{"action","clientId","clientTxId","modelId","modelName","payload"}` | 200 `application/json; charset=utf-8` `{"lastSyncId","results":[…],"success"}` | 400, 401, 413, 415, 429, 500, 503 |
 //! | `GET {path}/ws` | query: `token` (required); then client text frames `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` frames, `subscribed` after the replay, then live `delta` frames | 401 before the upgrade; error frames and close codes after it |
 //!
@@ -83,8 +83,12 @@
 //! (`Mutation could not complete now; retry later`). A user over the
 //! engine's mutation rate limit gets 429
 //! `{"statusCode":429,"error":"Too Many Requests","message":"Rate limit exceeded"}`
-//! with `Retry-After` in whole seconds. No response carries SQL, database error text or file paths:
-//! details go to the `tracing` log only.
+//! with `Retry-After` in whole seconds. A caller with too many streamed
+//! responses open gets 429
+//! `{"statusCode":429,"error":"Too Many Requests","message":"Too many open streams"}`
+//! with `Retry-After: 1` (limits in
+//! [`stratasync_core::service::streams`]). No response carries SQL,
+//! database error text or file paths: details go to the `tracing` log only.
 //!
 //! A validation failure of `/mutate` that lies inside transactions also
 //! carries `"clientTxId"`, so the client drops that transaction instead of
@@ -94,7 +98,10 @@
 //! of rows) is written as soon as it is ready, with chunked transfer
 //! encoding and `Cache-Control: no-cache`, so memory stays flat whatever
 //! the row count. An error after the 200 is written as a last line
-//! `{"message":"…","type":"error"}`, and the response ends.
+//! `{"message":"…","type":"error"}`, and the response ends. A stream
+//! whose client takes nothing for the stall timeout is aborted (the
+//! connection is closed without the last chunk), as is a delta page that
+//! fails midway: the client sees a broken body, never a short one.
 //!
 //! ## CORS
 //!

@@ -4,11 +4,11 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use bytes::Bytes;
 use futures_util::Stream;
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use stratasync_core::protocol::ErrorLine;
 use stratasync_core::service::NdjsonStream;
+use stratasync_core::ServiceError;
 
 /// A 200 streaming `application/x-ndjson` response (chunked, no
 /// `Content-Length`, `Cache-Control: no-cache`).
@@ -22,20 +22,27 @@ pub(crate) fn response(stream: NdjsonStream) -> HttpResponse {
 /// The response body: each chunk is written as soon as the service sends
 /// it; a service error becomes the last line,
 /// `{"message":"<client-safe message>","type":"error"}`, and ends the body.
-/// Dropping it (the client went away) drops the channel, which stops the
-/// producer.
+/// An interrupted stream (its producer stopped, e.g. because the client
+/// took nothing for the stall timeout) aborts the response instead, so the
+/// client never takes a cut stream for a complete one. Dropping the body
+/// (the client went away) drops the channel, which stops the producer.
 struct NdjsonBody {
     inner: Option<NdjsonStream>,
 }
 
 impl Stream for NdjsonBody {
-    type Item = Result<Bytes, Infallible>;
+    type Item = Result<Bytes, ServiceError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
         match Pin::new(inner).poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(Some(Err(e @ ServiceError::StreamAborted))) => {
+                self.inner = None;
+                tracing::info!("NDJSON stream interrupted; aborting the response");
+                Poll::Ready(Some(Err(e)))
+            }
             Poll::Ready(Some(Err(e))) => {
                 self.inner = None;
                 tracing::warn!(error = ?e, "NDJSON stream ended with an error line");

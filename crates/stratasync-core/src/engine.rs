@@ -9,6 +9,7 @@ use crate::protocol::{MutateRequest, MutateResponse};
 use crate::realtime::{Hub, HubConfig};
 use crate::service::group_commit::{GroupCommit, GroupCommitConfig, Writer};
 use crate::service::rate_limit::{MutationLimiter, MutationRateLimit};
+use crate::service::streams::{StreamGate, StreamLimits};
 use crate::storage::Pool;
 use std::sync::{Arc, OnceLock};
 
@@ -19,6 +20,7 @@ pub struct SyncEngine {
     pub(crate) registry: Registry,
     pub(crate) auth: Arc<dyn SyncAuth>,
     pub(crate) bus: DeltaBus,
+    pub(crate) streams: Arc<StreamGate>,
     realtime: Arc<Realtime>,
     writes: Arc<Writes>,
     /// The per-user mutation rate limit (none by default).
@@ -48,7 +50,9 @@ impl std::fmt::Debug for SyncEngine {
 impl SyncEngine {
     /// An engine over `pool` serving the models of `registry`.
     pub fn new(pool: Pool, registry: Registry, auth: impl SyncAuth) -> Self {
+        let streams = StreamGate::new(StreamLimits::default(), pool.status().max_size);
         SyncEngine {
+            streams,
             pool,
             registry,
             auth: Arc::new(auth),
@@ -93,6 +97,13 @@ impl SyncEngine {
             GroupCommit::start(writer, self.writes.config.clone())
         });
         lanes.submit(user, request).await
+    }
+
+    /// Sets the limits on streamed responses (before serving; see
+    /// [`crate::service::streams`]).
+    pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
+        self.streams = StreamGate::new(limits, self.pool.status().max_size);
+        self
     }
 
     /// Tunes the live feed (before the first WebSocket subscribes).

@@ -156,8 +156,9 @@ pub enum ServiceError {
     /// The database is unreachable or failed; retryable.
     #[error("Storage unavailable")]
     Storage(#[from] crate::storage::StorageError),
-    /// The request could not be processed now (its group failed, or the
-    /// server is shutting down); retryable.
+    /// The request could not be processed now (its group failed, the
+    /// server is shutting down, or every snapshot stream slot stayed
+    /// taken); retryable.
     #[error("Storage unavailable")]
     Unavailable,
     /// The request's own work was stopped by a condition of the moment (a
@@ -171,4 +172,15 @@ pub enum ServiceError {
         /// How long until the request would be accepted.
         retry_after: Duration,
     },
+    /// The caller already has as many streamed responses open as
+    /// [`StreamLimits::per_user`](crate::service::streams::StreamLimits::per_user)
+    /// allows; retryable once one of them ends.
+    #[error("Too many open streams")]
+    TooManyStreams,
+    /// A streamed response stopped before its end: its consumer took
+    /// nothing for the stall timeout, or its producer failed. The
+    /// transport must abort the response, not end it, so the client sees a
+    /// broken body instead of a short one.
+    #[error("Response interrupted")]
+    StreamAborted,
 }

@@ -6,11 +6,12 @@
 use clap::builder::FalseyValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::time::Duration;
 use stratasync_core::service::group_commit::GroupCommitConfig;
 use stratasync_core::service::rate_limit::MutationRateLimit;
+use stratasync_core::service::StreamLimits;
 use uuid::Uuid;
 
 /// The default `DATABASE_URL`: a local PostgreSQL, database `taskboard`
@@ -122,6 +123,26 @@ pub struct ServeArgs {
     /// at once (default: the rate; never below 100, one full request).
     #[arg(long, env = "SYNC_MUTATION_BURST", value_parser = clap::value_parser!(u32).range(1..))]
     pub mutation_burst: Option<u32>,
+    /// Streamed responses (bootstraps, batch loads, delta pages) one user
+    /// may have open at once; more get 429 with `Retry-After`.
+    #[arg(long, env = "SYNC_STREAMS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub streams_per_user: u16,
+
+    /// Bootstraps and batch loads holding a database connection at once
+    /// (default: half the connection pool, so the rest always serves
+    /// everything else).
+    #[arg(long, env = "SYNC_SNAPSHOT_STREAMS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub snapshot_streams: Option<u16>,
+
+    /// Seconds a bootstrap or batch load waits for one of those slots
+    /// before answering 503.
+    #[arg(long, env = "SYNC_STREAM_SLOT_WAIT_SECS", default_value_t = 5)]
+    pub stream_slot_wait_secs: u64,
+
+    /// Seconds a streamed response may wait for its client to read on
+    /// before it is aborted (releasing its connection).
+    #[arg(long, env = "SYNC_STREAM_STALL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stream_stall_secs: u64,
 }
 
 /// What `seed` creates.
@@ -168,6 +189,16 @@ impl ServeArgs {
         Some(MutationRateLimit { per_second, burst })
     }
 
+    /// The limits on streamed responses these options set.
+    pub fn stream_limits(&self) -> StreamLimits {
+        StreamLimits {
+            per_user: self.streams_per_user.into(),
+            snapshot_slots: self.snapshot_streams.map(usize::from),
+            slot_wait: Duration::from_secs(self.stream_slot_wait_secs),
+            stall_timeout: Duration::from_secs(self.stream_stall_secs),
+        }
+    }
+
     /// The explicit token table of `TASKBOARD_TOKENS`: `Ok(None)` when it
     /// is unset or blank, an error when it is malformed.
     pub fn token_table(&self) -> Result<Option<HashMap<String, String>>, String> {
@@ -191,6 +222,28 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.bind, "127.0.0.1");
         assert!(cli.serve.port > 0);
+        assert_eq!(cli.serve.stream_limits(), StreamLimits::default());
+    }
+
+    #[test]
+    fn stream_limits() {
+        let cli = Cli::try_parse_from([
+            "taskboard",
+            "--streams-per-user",
+            "2",
+            "--snapshot-streams",
+            "6",
+            "--stream-slot-wait-secs",
+            "1",
+            "--stream-stall-secs",
+            "9",
+        ])
+        .unwrap();
+        let limits = cli.serve.stream_limits();
+        assert_eq!((limits.per_user, limits.snapshot_slots), (2, Some(6)));
+        assert_eq!((limits.slot_wait, limits.stall_timeout), (Duration::from_secs(1), Duration::from_secs(9)));
+        assert!(Cli::try_parse_from(["taskboard", "--streams-per-user", "0"]).is_err());
+        assert!(Cli::try_parse_from(["taskboard", "--stream-stall-secs", "0"]).is_err());
     }
 
     #[test]

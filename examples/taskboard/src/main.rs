@@ -14,7 +14,8 @@
 //! `token-<userId>`), `REDIS_URL` (optional fan-out across processes;
 //! `rediss://` for TLS) and `REDIS_CA_CERT`, `TASKBOARD_NO_DEMO` (do not
 //! create the demo workspace on an empty database), `RUST_LOG` (default
-//! `info`); `--help` lists them all. Logs go to stderr; the demo's "try it"
+//! `info`); the limits of the README's "Limits and isolation"; `--help`
+//! lists them all. Logs go to stderr; the demo's "try it"
 //! lines go to stdout.
 
 use clap::Parser;

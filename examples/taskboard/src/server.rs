@@ -77,7 +77,10 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         Demo::Present | Demo::Skipped => {}
     }
     let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };
-    let mut engine = crate::engine(pool.clone(), auth).with_hub_config(feed).with_group_commit(args.group_commit());
+    let mut engine = crate::engine(pool.clone(), auth)
+        .with_hub_config(feed)
+        .with_group_commit(args.group_commit())
+        .with_stream_limits(args.stream_limits());
     if let Some(limit) = args.mutation_rate_limit() {
         tracing::info!(per_second = limit.per_second.get(), burst = limit.burst.get(), "per-user mutation rate limit");
         engine = engine.with_mutation_rate_limit(limit);

@@ -302,13 +302,14 @@ async fn catch_up(inner: &Inner, pool: &Pool, cursor: &mut Option<SyncId>) -> Re
         }
     };
     loop {
-        let page = log::tail(&mut conn, at, inner.config.page_size).await?;
-        for action in &page {
+        let page = log::read(&conn, at, log::Visible::All, inner.config.page_size).await?;
+        for action in &page.actions {
             inner.dispatch(action);
-            at = action.sync_id;
         }
+        // Rows, not actions, tell the end of the log: skipped rows count.
+        at = page.cursor(at);
         *cursor = Some(at);
-        if (page.len() as i64) < inner.config.page_size {
+        if !page.is_full(inner.config.page_size) {
             return Ok(());
         }
     }

@@ -203,14 +203,16 @@ async fn replay(
             let _ = overflow().await;
             return Ok(Ok(Subscribed::Close(Close::BUFFER)));
         }
-        let page = log::page(&*engine.pool().get().await?, cursor, &identity.groups, REPLAY_PAGE).await?;
-        for action in &page {
+        let visible = log::Visible::Groups(&identity.groups);
+        let page = log::read(&*engine.pool().get().await?, cursor, visible, REPLAY_PAGE).await?;
+        for action in &page.actions {
             if let Err(gone) = out.send(DeltaFrame::of(action).wire().clone()).await {
                 return Ok(Err(gone));
             }
-            cursor = action.sync_id;
         }
-        if (page.len() as i64) < REPLAY_PAGE {
+        // Rows, not actions, tell the end of the log: skipped rows count.
+        cursor = page.cursor(cursor);
+        if !page.is_full(REPLAY_PAGE) {
             break;
         }
     }

@@ -2,7 +2,7 @@
 
 use super::failure::{Source, ValidationFailure};
 use super::issues::{expected, Issues};
-use super::query::{comma_list, Query, QueryValue};
+use super::query::{comma_list, Query, QueryValue, TooManyPairs};
 use crate::protocol::SyncId;
 use crate::service::bootstrap::{BootstrapKind, BootstrapParams};
 
@@ -10,6 +10,38 @@ pub(super) const TYPE_OPTIONS: &str = r#"Invalid option: expected one of "full"|
 pub(super) const BOOL_OPTIONS: &str = r#"Invalid option: expected one of "true"|"false""#;
 pub(super) const FIRST_SYNC_ID_NUMERIC: &str = "firstSyncId must be a numeric string";
 pub(super) const FIRST_SYNC_ID_REQUIRED: &str = "firstSyncId is required for partial bootstrap";
+pub(super) const TOO_MANY_MODELS: &str = "At most 100 models are allowed";
+pub(super) const TOO_MANY_GROUPS: &str = "At most 1000 groups are allowed";
+
+/// The most model names `onlyModels` may list.
+pub const MAX_ONLY_MODELS: usize = 100;
+/// The most groups `syncGroups` may list (bootstrap and deltas).
+pub const MAX_SYNC_GROUPS: usize = 1000;
+
+/// Parses a query string, or fails the whole request (a `root` issue)
+/// when it holds too many pairs.
+pub(super) fn parse_query(raw: &str) -> Result<Query, ValidationFailure> {
+    Query::parse(raw).map_err(|e: TooManyPairs| {
+        let mut issues = Issues::new();
+        issues.abort("root", e.to_string());
+        issues.into_failure(Source::Query)
+    })
+}
+
+/// A comma-list query key of at most `max` items (`message` otherwise).
+pub(super) fn list_key(
+    query: &Query,
+    key: &'static str,
+    max: usize,
+    message: &str,
+    issues: &mut Issues,
+) -> Option<Vec<String>> {
+    let list = string_key(query, key, issues).map(comma_list)?;
+    if list.len() > max {
+        issues.soft(key, message);
+    }
+    Some(list)
+}
 
 /// A string-typed query key: absent, one value, or an aborting
 /// "received array" issue.
@@ -50,12 +82,15 @@ fn enum_key<'q>(
 /// | `type` | `full` or `partial` (absent: full) | `Invalid option: expected one of "full"\|"partial"` |
 /// | `firstSyncId` | a sync id | `firstSyncId must be a numeric string` |
 /// | — | required (non-empty) when `type=partial` | `firstSyncId is required for partial bootstrap` |
-/// | `onlyModels` | comma list; `onlyModels=` gives `Some([])` (no models) | — |
-/// | `syncGroups` | comma list | — |
+/// | `onlyModels` | comma list of at most 100 items; `onlyModels=` gives `Some([])` (no models) | `At most 100 models are allowed` |
+/// | `syncGroups` | comma list of at most 1000 items | `At most 1000 groups are allowed` |
 /// | `schemaHash` | any string (absent: `""`) | — |
 /// | `noSyncPackets` | `true` or `false`, otherwise ignored | `Invalid option: expected one of "true"\|"false"` |
 ///
-/// Unknown keys are ignored. A string key given twice gets
+/// Unknown keys are ignored. A query of more than
+/// [`MAX_QUERY_PAIRS`](super::query::MAX_QUERY_PAIRS) pairs fails as a
+/// whole (`root`: `At most 64 query parameters are allowed`). A string key
+/// given twice gets
 /// `Invalid input: expected string, received array`; an enum key given
 /// twice gets its enum message. The partial rule runs only when no type
 /// failure was found, and joins the numeric message when `firstSyncId=`.
@@ -68,7 +103,7 @@ fn enum_key<'q>(
 /// assert_eq!(failure.details[0].message, "firstSyncId is required for partial bootstrap");
 /// ```
 pub fn bootstrap_query(raw: &str) -> Result<BootstrapParams, ValidationFailure> {
-    let query = Query::parse(raw);
+    let query = parse_query(raw)?;
     let mut issues = Issues::new();
 
     let kind = match enum_key(&query, "type", &["full", "partial"], TYPE_OPTIONS, &mut issues) {
@@ -86,8 +121,8 @@ pub fn bootstrap_query(raw: &str) -> Result<BootstrapParams, ValidationFailure> 
             }
         },
     };
-    let only_models = string_key(&query, "onlyModels", &mut issues).map(comma_list);
-    let sync_groups = string_key(&query, "syncGroups", &mut issues).map(comma_list);
+    let only_models = list_key(&query, "onlyModels", MAX_ONLY_MODELS, TOO_MANY_MODELS, &mut issues);
+    let sync_groups = list_key(&query, "syncGroups", MAX_SYNC_GROUPS, TOO_MANY_GROUPS, &mut issues);
     let schema_hash = string_key(&query, "schemaHash", &mut issues).unwrap_or_default().to_owned();
     // Accepted and ignored, as in the reference.
     let _ = enum_key(&query, "noSyncPackets", &["true", "false"], BOOL_OPTIONS, &mut issues);
@@ -169,6 +204,29 @@ mod tests {
             bootstrap_query("firstSyncId=9223372036854775807").unwrap().first_sync_id,
             Some(SyncId(9_223_372_036_854_775_807))
         );
+    }
+
+    #[test]
+    fn lists_and_queries_are_bounded() {
+        let models: Vec<String> = (0..MAX_ONLY_MODELS).map(|i| format!("M{i}")).collect();
+        assert_eq!(
+            bootstrap_query(&format!("onlyModels={}", models.join(","))).unwrap().only_models,
+            Some(models.clone())
+        );
+        assert_eq!(messages(&format!("onlyModels={},X", models.join(","))), pairs(&[("onlyModels", TOO_MANY_MODELS)]));
+        // Repetitions count: the bound is on the work a request asks for.
+        assert_eq!(messages(&format!("onlyModels={}", "Task,".repeat(101))), pairs(&[("onlyModels", TOO_MANY_MODELS)]));
+        let groups: Vec<String> = (0..MAX_SYNC_GROUPS).map(|i| format!("g{i}")).collect();
+        assert_eq!(
+            bootstrap_query(&format!("syncGroups={}", groups.join("%2C"))).unwrap().sync_groups,
+            Some(groups.clone())
+        );
+        assert_eq!(
+            messages(&format!("syncGroups={}%2Cx&onlyModels={},X", groups.join("%2C"), models.join(","))),
+            pairs(&[("onlyModels", TOO_MANY_MODELS), ("syncGroups", TOO_MANY_GROUPS)])
+        );
+        let many = "noCache=1&".repeat(65);
+        assert_eq!(messages(&many), pairs(&[("root", "At most 64 query parameters are allowed")]));
     }
 
     #[test]

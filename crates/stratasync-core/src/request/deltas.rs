@@ -1,9 +1,8 @@
 //! `GET /sync/deltas` query (PROTOCOL.md §4.3).
 
-use super::bootstrap::string_key;
+use super::bootstrap::{list_key, parse_query, string_key, MAX_SYNC_GROUPS, TOO_MANY_GROUPS};
 use super::failure::{Source, ValidationFailure};
 use super::issues::Issues;
-use super::query::{comma_list, Query};
 use crate::protocol::SyncId;
 use crate::service::deltas::DeltasParams;
 
@@ -16,9 +15,10 @@ pub(super) const LIMIT_NUMERIC: &str = "Limit must be a numeric string";
 /// |---|---|---|---|
 /// | `after` | a sync id (ASCII digits, at most `2^63-1`) | `After must be a numeric string` | 0 |
 /// | `limit` | ASCII digits (any size; the service clamps to 5000) | `Limit must be a numeric string` | 1000 |
-/// | `syncGroups` | comma list | — | all authorized groups |
+/// | `syncGroups` | comma list of at most 1000 items | `At most 1000 groups are allowed` | all authorized groups |
 ///
-/// Unknown keys are ignored; a key given twice gets
+/// Unknown keys are ignored; a query of more than 64 pairs fails as a
+/// whole (`root`); a key given twice gets
 /// `Invalid input: expected string, received array`.
 ///
 /// ```
@@ -28,7 +28,7 @@ pub(super) const LIMIT_NUMERIC: &str = "Limit must be a numeric string";
 /// assert!(deltas_query("after=-1").is_err());
 /// ```
 pub fn deltas_query(raw: &str) -> Result<DeltasParams, ValidationFailure> {
-    let query = Query::parse(raw);
+    let query = parse_query(raw)?;
     let mut issues = Issues::new();
 
     let after = match string_key(&query, "after", &mut issues) {
@@ -46,7 +46,7 @@ pub fn deltas_query(raw: &str) -> Result<DeltasParams, ValidationFailure> {
             None
         }
     };
-    let sync_groups = string_key(&query, "syncGroups", &mut issues).map(comma_list);
+    let sync_groups = list_key(&query, "syncGroups", MAX_SYNC_GROUPS, TOO_MANY_GROUPS, &mut issues);
 
     if !issues.is_empty() {
         return Err(issues.into_failure(Source::Query));
@@ -90,6 +90,13 @@ mod tests {
         assert_eq!(
             messages("limit=x&after=y"),
             [("after".to_owned(), AFTER_NUMERIC.to_owned()), ("limit".to_owned(), LIMIT_NUMERIC.to_owned())]
+        );
+        let groups = vec!["g"; 1001].join(",");
+        assert_eq!(messages(&format!("syncGroups={groups}")), [("syncGroups".to_owned(), TOO_MANY_GROUPS.to_owned())]);
+        assert_eq!(deltas_query(&format!("syncGroups={}", &groups[2..])).unwrap().sync_groups.unwrap().len(), 1000);
+        assert_eq!(
+            messages(&"after=1&".repeat(65)),
+            [("root".to_owned(), "At most 64 query parameters are allowed".to_owned())]
         );
         assert_eq!(
             messages("after=1&after=2"),

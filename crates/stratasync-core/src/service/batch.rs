@@ -3,19 +3,21 @@
 
 use super::bootstrap::stream_model;
 use super::ndjson::{Disconnected, NdjsonSink, NdjsonStream};
+use super::snapshot::{self, SnapshotJob};
 use crate::auth::AuthContext;
 use crate::engine::SyncEngine;
 use crate::error::ServiceError;
 use crate::protocol::SyncId;
 use crate::scope::ScopeFilter;
 use crate::storage::{Conn, StorageError};
-use diesel_async::{AnsiTransactionManager, TransactionManager};
+use futures_util::future::BoxFuture;
+use std::collections::HashSet;
 
 /// The most rows one indexed request may return.
 pub const INDEXED_LIMIT: usize = 50_000;
 
 /// One batch request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum BatchItem {
     /// Rows whose `indexed_key` equals `key_value`, in the caller's groups.
     Indexed {
@@ -46,49 +48,54 @@ pub struct BatchParams {
 }
 
 impl SyncEngine {
-    /// Streams the rows of every request, concatenated. Unknown models and
-    /// foreign groups are skipped silently; a disallowed key or an oversized
-    /// result ends the stream with an error line.
-    pub fn batch(&self, user: &AuthContext, params: BatchParams) -> NdjsonStream {
-        let (sink, stream) = NdjsonSink::channel();
-        tokio::spawn(run(self.clone(), user.clone(), params, sink));
-        stream
+    /// Starts a batch load: the rows of every request, concatenated.
+    /// Unknown models and foreign groups are skipped silently, and a
+    /// request identical to an earlier one is answered once; a disallowed
+    /// key or an oversized result ends the stream with an error line.
+    ///
+    /// Admission comes first, as for [`SyncEngine::bootstrap`].
+    pub async fn batch(&self, user: &AuthContext, params: BatchParams) -> Result<NdjsonStream, ServiceError> {
+        let lease = self.streams.admit_snapshot(user.user_id()).await?;
+        let (sink, stream) = NdjsonSink::channel(self.streams.stall_timeout());
+        let job = Load { engine: self.clone(), user: user.clone(), requests: distinct(params.requests) };
+        tokio::spawn(snapshot::run(self.pool.clone(), job, lease, sink));
+        Ok(stream)
     }
 }
 
-async fn run(engine: SyncEngine, user: AuthContext, params: BatchParams, mut sink: NdjsonSink) {
-    let mut conn = match engine.pool.get().await {
-        Ok(conn) => conn,
-        Err(e) => return sink.fail(StorageError::from(e).into()).await,
-    };
-    let conn: &mut Conn = &mut conn;
-    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    if let Err(e) = AnsiTransactionManager::begin_transaction_sql(conn, begin).await {
-        return sink.fail(StorageError::from(e).into()).await;
-    }
-    let result = answer(&engine, &user, &params, conn, &mut sink).await;
-    let _ = AnsiTransactionManager::rollback_transaction(conn).await;
-    match result {
-        Ok(Ok(())) => {
-            let _ = sink.flush().await;
-        }
-        Ok(Err(Disconnected)) => tracing::debug!("batch client went away"),
-        Err(e) => {
-            tracing::info!(error = ?e, "batch load ended with an error");
-            sink.fail(e).await
-        }
+/// The requests in order, each once.
+fn distinct(requests: Vec<BatchItem>) -> Vec<BatchItem> {
+    let mut seen = HashSet::new();
+    requests.into_iter().filter(|item| seen.insert(item.clone())).collect()
+}
+
+struct Load {
+    engine: SyncEngine,
+    user: AuthContext,
+    requests: Vec<BatchItem>,
+}
+
+impl SnapshotJob for Load {
+    const NAME: &'static str = "batch";
+
+    fn write<'a>(
+        &'a self,
+        conn: &'a mut Conn,
+        sink: &'a mut NdjsonSink,
+    ) -> BoxFuture<'a, Result<Result<(), Disconnected>, ServiceError>> {
+        Box::pin(answer(&self.engine, &self.user, &self.requests, conn, sink))
     }
 }
 
 async fn answer(
     engine: &SyncEngine,
     user: &AuthContext,
-    params: &BatchParams,
+    requests: &[BatchItem],
     conn: &mut Conn,
     sink: &mut NdjsonSink,
 ) -> Result<Result<(), Disconnected>, ServiceError> {
     let all_groups = ScopeFilter::new(user.user_id(), &user.groups);
-    for item in &params.requests {
+    for item in requests {
         match item {
             BatchItem::Group { group_id, model_name } => {
                 let Some(model) = engine.registry.get(model_name) else { continue };

@@ -9,6 +9,7 @@
 //! is at least as new as its cursor and deltas apply in order.
 
 use super::ndjson::{Disconnected, NdjsonSink, NdjsonStream};
+use super::snapshot::{self, SnapshotJob};
 use crate::auth::AuthContext;
 use crate::engine::SyncEngine;
 use crate::error::ServiceError;
@@ -16,7 +17,7 @@ use crate::model::{DynModel, Registry};
 use crate::protocol::{BootstrapMetadata, SyncId};
 use crate::scope::ScopeFilter;
 use crate::storage::{log, Conn, StorageError};
-use diesel_async::{AnsiTransactionManager, TransactionManager};
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
 /// Rows per keyset page.
@@ -55,29 +56,41 @@ pub struct BootstrapParams {
 pub fn effective_groups(user: &AuthContext, requested: Option<&[String]>) -> Vec<String> {
     match requested {
         None | Some([]) => user.groups.clone(),
-        Some(requested) => requested.iter().filter(|g| user.has_group(g)).cloned().collect(),
+        Some(requested) => {
+            // Linear in both lists, however many groups either holds.
+            let held: std::collections::HashSet<&str> = user.groups.iter().map(String::as_str).collect();
+            requested.iter().filter(|g| held.contains(g.as_str())).cloned().collect()
+        }
     }
 }
 
 impl SyncEngine {
-    /// Streams a bootstrap. The stream's first item is the metadata line;
-    /// an `Err` item ends it (the transport writes it as an error line).
-    pub fn bootstrap(&self, user: &AuthContext, params: BootstrapParams) -> NdjsonStream {
-        let (sink, stream) = NdjsonSink::channel();
+    /// Starts a bootstrap stream. The stream's first item is the metadata
+    /// line; an `Err` item ends it (the transport writes it as an error
+    /// line, or aborts the response on [`ServiceError::StreamAborted`]).
+    ///
+    /// Admission comes first ([`crate::service::streams`]):
+    /// [`ServiceError::TooManyStreams`] when the caller has too many
+    /// streams open, [`ServiceError::Unavailable`] when no snapshot slot
+    /// freed up in time.
+    pub async fn bootstrap(&self, user: &AuthContext, params: BootstrapParams) -> Result<NdjsonStream, ServiceError> {
+        let lease = self.streams.admit_snapshot(user.user_id()).await?;
+        let (sink, stream) = NdjsonSink::channel(self.streams.stall_timeout());
         let groups = effective_groups(user, params.sync_groups.as_deref());
         let scope = ScopeFilter::new(user.user_id(), &groups);
         let models = requested_models(&self.registry, params.only_models.as_deref());
         let job = Snapshot { engine: self.clone(), scope, groups, models, schema_hash: params.schema_hash };
-        tokio::spawn(job.run(sink));
-        stream
+        tokio::spawn(snapshot::run(self.pool.clone(), job, lease, sink));
+        Ok(stream)
     }
 }
 
-/// Model names in request order; `None` means all registered models.
+/// Model names in request order, each once (a name given twice is
+/// counted and streamed once); `None` means all registered models.
 fn requested_models(registry: &Registry, only: Option<&[String]>) -> Vec<String> {
     match only {
         None => registry.models().map(|m| m.spec().name.to_owned()).collect(),
-        Some(names) => names.to_vec(),
+        Some(names) => crate::auth::dedupe(names.iter().cloned()),
     }
 }
 
@@ -89,40 +102,29 @@ struct Snapshot {
     schema_hash: String,
 }
 
-impl Snapshot {
-    async fn run(self, mut sink: NdjsonSink) {
-        let mut conn = match self.engine.pool.get().await {
-            Ok(conn) => conn,
-            Err(e) => return fail(sink, StorageError::from(e).into()).await,
-        };
-        let conn: &mut Conn = &mut conn;
-        let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-        if let Err(e) = AnsiTransactionManager::begin_transaction_sql(conn, begin).await {
-            return fail(sink, StorageError::from(e).into()).await;
-        }
-        let result = self.stream(conn, &mut sink).await;
-        // Read-only: ending it either way changes nothing.
-        let _ = AnsiTransactionManager::rollback_transaction(conn).await;
-        match result {
-            Ok(Ok(())) => {
-                let _ = sink.flush().await;
-            }
-            Ok(Err(Disconnected)) => tracing::debug!("bootstrap client went away"),
-            Err(e) => fail(sink, e).await,
-        }
-    }
+impl SnapshotJob for Snapshot {
+    const NAME: &'static str = "bootstrap";
 
+    fn write<'a>(
+        &'a self,
+        conn: &'a mut Conn,
+        sink: &'a mut NdjsonSink,
+    ) -> BoxFuture<'a, Result<Result<(), Disconnected>, ServiceError>> {
+        Box::pin(self.stream(conn, sink))
+    }
+}
+
+impl Snapshot {
     async fn stream(&self, conn: &mut Conn, sink: &mut NdjsonSink) -> Result<Result<(), Disconnected>, ServiceError> {
         let registry = &self.engine.registry;
         let head = log::head_for(conn, &self.groups).await.map_err(StorageError::from)?;
         let mut counts = serde_json::Map::new();
         let mut streamed: Vec<&Arc<dyn DynModel>> = Vec::new();
+        // One COUNT per distinct model: the names are deduplicated.
         for name in &self.models {
             let count = match registry.get(name) {
                 Some(model) => {
-                    if !streamed.iter().any(|m| m.spec().name == name) {
-                        streamed.push(model);
-                    }
+                    streamed.push(model);
                     model.count(conn, &self.scope).await.map_err(StorageError::from)?
                 }
                 None => 0,
@@ -166,9 +168,4 @@ pub(crate) async fn stream_model(
             return Ok(Ok(()));
         }
     }
-}
-
-async fn fail(sink: NdjsonSink, err: ServiceError) {
-    tracing::error!(error = ?err, "bootstrap stream failed");
-    sink.fail(err).await;
 }

@@ -1,14 +1,16 @@
 //! `GET /sync/deltas` (PROTOCOL.md §4.3).
 
+use super::chunks::{self, ChunkSender, Stopped};
+use super::streams::StreamLease;
 use crate::auth::AuthContext;
 use crate::engine::SyncEngine;
 use crate::error::ServiceError;
 use crate::protocol::{DeltasResponse, SyncId};
-use crate::storage::{log, RawJson, StorageError};
+use crate::storage::log::{self, Visible};
+use crate::storage::{Pool, RawJson, StorageError};
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use tokio::sync::mpsc;
 
 /// The default page size.
 pub const DEFAULT_LIMIT: u64 = 1000;
@@ -31,7 +33,11 @@ pub struct DeltasParams {
 pub fn delta_groups(user: &AuthContext, requested: Option<&[String]>) -> Vec<String> {
     match requested {
         None | Some([]) => user.groups.clone(),
-        Some(requested) => requested.iter().filter(|g| user.has_group(g)).cloned().collect(),
+        Some(requested) => {
+            // Linear in both lists, however many groups either holds.
+            let held: std::collections::HashSet<&str> = user.groups.iter().map(String::as_str).collect();
+            requested.iter().filter(|g| held.contains(g.as_str())).cloned().collect()
+        }
     }
 }
 
@@ -51,47 +57,88 @@ fn page_limit(params: &DeltasParams) -> u64 {
     }
 }
 
+/// Cuts a page of `limit` rows out of a read of `limit + 1`: counts rows
+/// (known actions or not), so a page whose rows were partly skipped is
+/// neither taken for the end of the log nor leaves the cursor behind.
+struct PageCut {
+    limit: u64,
+    taken: u64,
+    last: SyncId,
+    has_more: bool,
+}
+
+impl PageCut {
+    fn new(after: SyncId, limit: u64) -> Self {
+        PageCut { limit, taken: 0, last: after, has_more: false }
+    }
+
+    /// Takes row `id` into the page; `false` (and `has_more`) once the
+    /// page is full.
+    fn take(&mut self, id: SyncId) -> bool {
+        if self.taken == self.limit {
+            self.has_more = true;
+            return false;
+        }
+        self.taken += 1;
+        self.last = id;
+        true
+    }
+}
+
 impl SyncEngine {
     /// One page of actions after the cursor, or
     /// [`ServiceError::BootstrapRequired`] if the cursor is stale.
+    ///
+    /// `lastSyncId` is the id of the page's last row: the last action's,
+    /// unless rows with a letter this server does not know came after it.
     pub async fn deltas(&self, user: &AuthContext, params: &DeltasParams) -> Result<DeltasResponse, ServiceError> {
         let limit = page_limit(params);
         let groups = delta_groups(user, params.sync_groups.as_deref());
         let conn = self.pool.get().await.map_err(StorageError::from)?;
         // One round trip: the stale check and the page are pipelined (a
         // stale cursor's page is discarded).
-        let (stale, mut actions) = futures_util::try_join!(
+        let (stale, rows) = futures_util::try_join!(
             log::is_stale(&conn, params.after),
-            log::page::<RawJson>(&conn, params.after, &groups, limit as i64 + 1)
+            log::read_stream::<RawJson>(&conn, params.after, Visible::Groups(&groups), limit as i64 + 1)
         )
         .map_err(StorageError::from)?;
         if stale {
             return Err(ServiceError::BootstrapRequired);
         }
-        let has_more = actions.len() as u64 > limit;
-        actions.truncate(limit as usize);
-        let last_sync_id = actions.last().map_or(params.after, |a| a.sync_id);
-        Ok(DeltasResponse { actions, has_more, last_sync_id })
+        let mut rows = std::pin::pin!(rows);
+        let mut cut = PageCut::new(params.after, limit);
+        let mut actions = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(StorageError::from)? {
+            if !cut.take(row.id) {
+                break;
+            }
+            actions.extend(row.action);
+        }
+        Ok(DeltasResponse { actions, has_more: cut.has_more, last_sync_id: cut.last })
     }
 
     /// [`Self::deltas`] streamed: every action is serialized once, as its
     /// row arrives from PostgreSQL, and its JSON is sent on in chunks while
     /// the next rows are read. Resolves once the stale check passed (or
     /// failed: then nothing was written).
+    ///
+    /// The page is read to its end whatever the client's pace, and its
+    /// connection released: chunks the client has not taken yet wait in
+    /// memory (one page at most). The response counts towards the
+    /// caller's open streams ([`ServiceError::TooManyStreams`]), and is
+    /// aborted if the client takes nothing for the stall timeout
+    /// ([`crate::service::streams`]).
     pub async fn deltas_stream(&self, user: &AuthContext, params: &DeltasParams) -> Result<DeltasStream, ServiceError> {
-        let (tx, mut rx) = mpsc::channel(4);
+        let lease = self.streams.admit(user.user_id())?;
+        let (tx, mut rx) = chunks::channel(self.streams.stall_timeout());
         let page = PageWriter {
             after: params.after,
             limit: page_limit(params),
             groups: delta_groups(user, params.sync_groups.as_deref()),
-            tx,
         };
-        tokio::spawn(page.run(self.pool.clone()));
-        match rx.recv().await {
-            Some(Ok(first)) => {
-                let rest = tokio_stream::wrappers::ReceiverStream::new(rx);
-                Ok(futures_util::stream::once(std::future::ready(Ok(first))).chain(rest).boxed())
-            }
+        tokio::spawn(page.run(self.pool.clone(), tx, lease));
+        match rx.next().await {
+            Some(Ok(first)) => Ok(futures_util::stream::once(std::future::ready(Ok(first))).chain(rx).boxed()),
             Some(Err(e)) => Err(e),
             None => Err(ServiceError::Unavailable),
         }
@@ -103,22 +150,31 @@ struct PageWriter {
     after: SyncId,
     limit: u64,
     groups: Vec<String>,
-    tx: mpsc::Sender<Result<Bytes, ServiceError>>,
 }
 
 impl PageWriter {
-    async fn run(self, pool: crate::storage::Pool) {
-        let tx = self.tx.clone();
-        if let Err(e) = self.write(pool).await {
-            let _ = tx.send(Err(e)).await;
+    /// Writes the page, holding `lease` until the client took all of it.
+    async fn run(self, pool: Pool, mut tx: ChunkSender, lease: StreamLease) {
+        let result = self.write(&pool, &mut tx).await;
+        match result {
+            Ok(Ok(())) => {
+                if tx.finish().await.is_err() {
+                    tracing::debug!("deltas client went away or stalled");
+                }
+            }
+            Ok(Err(_)) => tracing::debug!("deltas client went away"),
+            Err(e) => tx.fail(e).await,
         }
+        drop(lease);
     }
 
-    async fn write(self, pool: crate::storage::Pool) -> Result<(), ServiceError> {
+    /// Reads the page, offering its chunks as they fill; returns once the
+    /// last chunk is offered and the connection released.
+    async fn write(&self, pool: &Pool, tx: &mut ChunkSender) -> Result<Result<(), Stopped>, ServiceError> {
         let conn = pool.get().await.map_err(StorageError::from)?;
         let (stale, rows) = futures_util::try_join!(
             log::is_stale(&conn, self.after),
-            log::page_stream::<RawJson>(&conn, self.after, &self.groups, self.limit as i64 + 1)
+            log::read_stream::<RawJson>(&conn, self.after, Visible::Groups(&self.groups), self.limit as i64 + 1)
         )
         .map_err(StorageError::from)?;
         if stale {
@@ -127,32 +183,31 @@ impl PageWriter {
         let mut rows = std::pin::pin!(rows);
         let mut buf = Vec::with_capacity(CHUNK + 4096);
         buf.extend_from_slice(br#"{"actions":["#);
-        let (mut written, mut last, mut has_more) = (0u64, self.after, false);
-        while let Some(action) = rows.try_next().await.map_err(StorageError::from)? {
-            if written == self.limit {
-                has_more = true;
+        let mut cut = PageCut::new(self.after, self.limit);
+        let mut written = 0u64;
+        while let Some(row) = rows.try_next().await.map_err(StorageError::from)? {
+            if !cut.take(row.id) {
                 break;
             }
+            let Some(action) = row.action else { continue };
             if written > 0 {
                 buf.push(b',');
             }
             serde_json::to_writer(&mut buf, &action)
                 .map_err(|e| StorageError::Query(diesel::result::Error::SerializationError(Box::new(e))))?;
             written += 1;
-            last = action.sync_id;
             if buf.len() >= CHUNK {
                 let chunk = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 4096));
-                if self.tx.send(Ok(Bytes::from(chunk))).await.is_err() {
-                    return Ok(()); // The client went away.
+                if let Err(stopped) = tx.offer(Bytes::from(chunk)) {
+                    return Ok(Err(stopped));
                 }
             }
         }
         buf.extend_from_slice(br#"],"hasMore":"#);
-        buf.extend_from_slice(if has_more { b"true" } else { b"false" });
+        buf.extend_from_slice(if cut.has_more { b"true" } else { b"false" });
         buf.extend_from_slice(br#","lastSyncId":""#);
-        buf.extend_from_slice(last.to_string().as_bytes());
+        buf.extend_from_slice(cut.last.to_string().as_bytes());
         buf.extend_from_slice(br#""}"#);
-        let _ = self.tx.send(Ok(Bytes::from(buf))).await;
-        Ok(())
+        Ok(tx.offer(Bytes::from(buf)))
     }
 }

@@ -1,32 +1,43 @@
 //! A buffered NDJSON writer feeding a bounded channel: rows are serialized
 //! once, straight into the buffer, and handed to the transport in chunks.
 
+use super::chunks::{self, ChunkSender, ChunkStream, Stopped};
 use crate::error::ServiceError;
 use bytes::Bytes;
-use tokio::sync::mpsc;
+use std::time::Duration;
 
 /// Chunks are flushed once they reach this size.
 const FLUSH_AT: usize = 64 * 1024;
 
 /// The receiving end: NDJSON chunks, or one error that ends the stream.
 /// An `Err` item is the last one: the transport writes it as
-/// `{"message":…,"type":"error"}` and ends the response.
-pub type NdjsonStream = tokio_stream::wrappers::ReceiverStream<Result<Bytes, ServiceError>>;
+/// `{"message":…,"type":"error"}` and ends the response, except
+/// [`ServiceError::StreamAborted`], on which it aborts the response.
+pub type NdjsonStream = ChunkStream;
 
-/// The client went away; stop producing.
+/// The client went away, or took nothing for the stall timeout; stop
+/// producing.
 #[derive(Debug)]
 pub(crate) struct Disconnected;
 
+impl From<Stopped> for Disconnected {
+    fn from(_: Stopped) -> Self {
+        Disconnected
+    }
+}
+
 pub(crate) struct NdjsonSink {
-    tx: mpsc::Sender<Result<Bytes, ServiceError>>,
+    tx: ChunkSender,
     /// The pending chunk; generated code appends rows to it.
     pub(crate) buf: Vec<u8>,
 }
 
 impl NdjsonSink {
-    pub(crate) fn channel() -> (NdjsonSink, NdjsonStream) {
-        let (tx, rx) = mpsc::channel(4);
-        (NdjsonSink { tx, buf: Vec::with_capacity(FLUSH_AT * 2) }, tokio_stream::wrappers::ReceiverStream::new(rx))
+    /// A sink whose producer waits at most `stall` for each chunk to be
+    /// taken.
+    pub(crate) fn channel(stall: Duration) -> (NdjsonSink, NdjsonStream) {
+        let (tx, stream) = chunks::channel(stall);
+        (NdjsonSink { tx, buf: Vec::with_capacity(FLUSH_AT * 2) }, stream)
     }
 
     /// Appends one JSON line.
@@ -50,13 +61,19 @@ impl NdjsonSink {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_AT * 2)));
-        self.tx.send(Ok(chunk)).await.map_err(|_| Disconnected)
+        Ok(self.tx.send(chunk).await?)
+    }
+
+    /// Flushes what was written and ends the stream as complete.
+    pub(crate) async fn finish(mut self) -> Result<(), Disconnected> {
+        self.flush().await?;
+        Ok(self.tx.finish().await?)
     }
 
     /// Flushes what was written, then ends the stream with `err`.
     pub(crate) async fn fail(mut self, err: ServiceError) {
         if self.flush().await.is_ok() {
-            let _ = self.tx.send(Err(err)).await;
+            self.tx.fail(err).await;
         }
     }
 }

@@ -20,7 +20,7 @@ use diesel_async::RunQueryDsl;
 
 /// `group_id IS NULL OR group_id = ANY(groups)` (only global actions when
 /// `groups` is empty, since `= ANY('{}')` is false).
-fn visible(
+fn visible_to(
     groups: &[String],
 ) -> diesel::dsl::Or<diesel::dsl::IsNull<sa::group_id>, diesel::dsl::EqAny<sa::group_id, &[String]>> {
     sa::group_id.is_null().or(sa::group_id.eq_any(groups))
@@ -29,7 +29,7 @@ fn visible(
 /// The highest id visible to `groups`, or 0.
 pub async fn head_for(conn: &mut Conn, groups: &[String]) -> QueryResult<SyncId> {
     let id: Option<i64> =
-        sa::table.filter(visible(groups)).select(sa::id).order(sa::id.desc()).first(conn).await.optional()?;
+        sa::table.filter(visible_to(groups)).select(sa::id).order(sa::id.desc()).first(conn).await.optional()?;
     Ok(SyncId::from_i64(id.unwrap_or(0)))
 }
 
@@ -103,11 +103,61 @@ impl LogData for RawJson {
 /// A `sync_actions` row, in column order.
 type ActionRow<C> = (i64, String, String, String, C, Option<String>, Option<String>, Option<String>, DateTime<Utc>);
 
-/// The action of a row; `None` for a letter this server does not know.
-fn into_action<D: LogData>(row: ActionRow<D::Column>) -> Option<SyncAction<D>> {
+/// Which actions a read of the log covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Visible<'a> {
+    /// Every action (the node's live feed).
+    All,
+    /// Global actions and those of these groups (only global ones when
+    /// empty).
+    Groups(&'a [String]),
+}
+
+/// One row of the log as read: its id, and its action when the letter is
+/// one this server knows (a row written by a newer server, say a `G` or
+/// `S`, has none).
+///
+/// Readers page by rows, not by actions: a page whose rows were partly
+/// skipped is not the end of the log, and the cursor moves past skipped
+/// rows too.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRow<D = JsonObject> {
+    /// The row's id.
+    pub id: SyncId,
+    /// Its action, `None` for a letter this server does not know.
+    pub action: Option<SyncAction<D>>,
+}
+
+/// A page of the log: the known actions of the rows read, and how far the
+/// read got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogPage<D = JsonObject> {
+    /// The actions this server knows, ascending.
+    pub actions: Vec<SyncAction<D>>,
+    /// Rows read, known or not.
+    pub rows: usize,
+    /// The id of the last row read, known or not.
+    pub last_id: Option<SyncId>,
+}
+
+impl<D> LogPage<D> {
+    /// The cursor after this page: the last row read, or `after` when the
+    /// page is empty.
+    pub fn cursor(&self, after: SyncId) -> SyncId {
+        self.last_id.unwrap_or(after)
+    }
+
+    /// Whether the read returned `limit` rows, so more may follow.
+    pub fn is_full(&self, limit: i64) -> bool {
+        self.rows as i64 >= limit
+    }
+}
+
+/// The row read, with its action if the letter is known.
+fn into_row<D: LogData>(row: ActionRow<D::Column>) -> LogRow<D> {
     let (id, model, model_id, action, data, group_id, client_id, client_tx_id, created_at) = row;
-    let action = action.chars().next().and_then(ActionKind::from_letter)?;
-    Some(SyncAction {
+    let id = SyncId::from_i64(id);
+    let action = action.chars().next().and_then(ActionKind::from_letter).map(|action| SyncAction {
         action,
         client_id,
         client_tx_id,
@@ -116,53 +166,59 @@ fn into_action<D: LogData>(row: ActionRow<D::Column>) -> Option<SyncAction<D>> {
         group_id,
         model_id,
         model_name: model,
-        sync_id: SyncId::from_i64(id),
-    })
+        sync_id: id,
+    });
+    LogRow { id, action }
 }
 
-/// Actions after `after` visible to `groups`, ascending, at most `limit`.
-/// Rows with a letter this server does not know are skipped. Takes a
-/// shared connection so that it can be pipelined with [`is_stale`].
-pub async fn page<D: LogData>(
-    mut conn: &Conn,
-    after: SyncId,
-    groups: &[String],
-    limit: i64,
-) -> QueryResult<Vec<SyncAction<D>>> {
-    let rows: Vec<ActionRow<D::Column>> = sa::table
-        .filter(sa::id.gt(after.as_i64()))
-        .filter(visible(groups))
-        .order(sa::id.asc())
-        .limit(limit)
-        .load(&mut conn)
-        .await?;
-    Ok(rows.into_iter().filter_map(into_action).collect())
-}
-
-/// [`page`] as a stream: each action as its row arrives, so the caller
-/// can write it out while PostgreSQL still produces the next ones.
-pub async fn page_stream<'a, D: LogData>(
+/// The rows after `after` that `visible` covers, ascending, at most
+/// `limit`, each as it arrives from PostgreSQL (so the caller can write it
+/// out while the next ones are produced). This is the one query every
+/// reader of the log runs (replay, the live feed, `/sync/deltas`).
+///
+/// Takes a shared connection so that it can be pipelined with
+/// [`is_stale`].
+pub async fn read_stream<'a, D: LogData>(
     mut conn: &'a Conn,
     after: SyncId,
-    groups: &'a [String],
+    visible: Visible<'a>,
     limit: i64,
-) -> QueryResult<impl futures_util::Stream<Item = QueryResult<SyncAction<D>>> + Send + 'a> {
-    let rows = sa::table
-        .filter(sa::id.gt(after.as_i64()))
-        .filter(visible(groups))
-        .order(sa::id.asc())
-        .limit(limit)
-        .load_stream::<ActionRow<D::Column>>(&mut conn)
-        .await?;
-    Ok(futures_util::StreamExt::filter_map(rows, |row| std::future::ready(row.map(into_action).transpose())))
+) -> QueryResult<impl futures_util::Stream<Item = QueryResult<LogRow<D>>> + Send + 'a> {
+    use futures_util::future::Either;
+    let after = sa::id.gt(after.as_i64());
+    let rows = match visible {
+        Visible::All => Either::Left(
+            sa::table
+                .filter(after)
+                .order(sa::id.asc())
+                .limit(limit)
+                .load_stream::<ActionRow<D::Column>>(&mut conn)
+                .await?,
+        ),
+        Visible::Groups(groups) => Either::Right(
+            sa::table
+                .filter(after)
+                .filter(visible_to(groups))
+                .order(sa::id.asc())
+                .limit(limit)
+                .load_stream::<ActionRow<D::Column>>(&mut conn)
+                .await?,
+        ),
+    };
+    Ok(futures_util::StreamExt::map(rows, |row| row.map(into_row)))
 }
 
-/// Every action after `after`, ascending, at most `limit` (the node's log
-/// tail that feeds live sessions).
-pub async fn tail(conn: &mut Conn, after: SyncId, limit: i64) -> QueryResult<Vec<SyncAction>> {
-    let rows: Vec<ActionRow<serde_json::Value>> =
-        sa::table.filter(sa::id.gt(after.as_i64())).order(sa::id.asc()).limit(limit).load(conn).await?;
-    Ok(rows.into_iter().filter_map(into_action).collect())
+/// [`read_stream`] collected into a page.
+pub async fn read<D: LogData>(conn: &Conn, after: SyncId, visible: Visible<'_>, limit: i64) -> QueryResult<LogPage<D>> {
+    use futures_util::TryStreamExt;
+    let rows = read_stream::<D>(conn, after, visible, limit).await?;
+    rows.try_fold(LogPage { actions: Vec::new(), rows: 0, last_id: None }, |mut page, row| {
+        page.rows += 1;
+        page.last_id = Some(row.id);
+        page.actions.extend(row.action);
+        std::future::ready(Ok(page))
+    })
+    .await
 }
 
 /// The highest committed id of the whole log, or 0.
