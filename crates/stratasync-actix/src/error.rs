@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 use stratasync_core::auth::AuthError;
+use stratasync_core::log_text::clip;
 use stratasync_core::request::{BearerError, BodyError, FrameworkErrorBody, ValidationFailure};
 use stratasync_core::{AuthRejection, ServiceError};
 
@@ -72,11 +73,11 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         match self {
             ApiError::Invalid { failure, request_id } => {
-                tracing::debug!(%request_id, %failure, "request failed validation");
+                tracing::debug!(%request_id, failure = %clip(failure), "request failed validation");
                 json(status, &failure.body(request_id))
             }
             ApiError::Body(e) => {
-                tracing::debug!(error = %e, "request body refused");
+                tracing::debug!(error = %clip(e), "request body refused");
                 json(status, &e.body())
             }
             ApiError::Bearer(e) => json(status, &ErrorOnly { error: &e.to_string() }),
@@ -87,20 +88,20 @@ impl ResponseError for ApiError {
                 json(status, &ErrorOnly { error: "Token expired" })
             }
             ApiError::Auth(AuthError::Groups(source)) => {
-                tracing::error!(error = %source, "resolving sync groups failed");
+                tracing::error!(error = %clip(source), "resolving sync groups failed");
                 json(status, &ErrorOnly { error: "Failed to resolve sync groups" })
             }
             ApiError::Service(e @ ServiceError::BootstrapRequired) => {
                 json(status, &ErrorWithMessage { error: "BOOTSTRAP_REQUIRED", message: &e.to_string() })
             }
             ApiError::Service(e @ (ServiceError::Storage(_) | ServiceError::Unavailable)) => {
-                tracing::warn!(error = ?e, "storage failure answered 503");
+                tracing::warn!(error = ?clip(e), "storage failure answered 503");
                 let mut response = json(status, &FrameworkErrorBody::generic(503, e.to_string()));
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 response
             }
             ApiError::Service(e) => {
-                tracing::error!(error = %e, "unexpected service error");
+                tracing::error!(error = %clip(e), "unexpected service error");
                 json(status, &FrameworkErrorBody::generic(500, e.to_string()))
             }
         }

@@ -49,6 +49,7 @@
 //! | `POST {path}/batch` | 200 `application/x-ndjson` stream | 400, 401, 413, 415, 500 |
 //! | `GET {path}/deltas` | 200 `application/json; charset=utf-8` | 400, 401, 409, 500, 503 |
 //! | `POST {path}/mutate` | 200 `application/json; charset=utf-8` | 400, 401, 413, 415, 500, 503 |
+//! | `GET {path}/ws` | 101 WebSocket | 401, 429 (too many open sockets of the user, with `Retry-After`) |
 //!
 //! Checks run in the protocol's order: body (415 content type, 413 over
 //! [`MAX_BODY_BYTES`] = 1 MiB, 400 invalid or empty JSON), validation (400
@@ -131,7 +132,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 pub use stratasync_core as core;
-use stratasync_core::realtime::{NoSocketHooks, SocketHooks};
+use stratasync_core::realtime::{NoSocketHooks, SocketHooks, SocketLimits, UserSockets};
 pub use stratasync_core::request::MAX_BODY_BYTES;
 use stratasync_core::SyncEngine;
 
@@ -147,6 +148,8 @@ pub struct SyncHttp {
     requests: Arc<AtomicU64>,
     socket_hooks: Arc<dyn SocketHooks>,
     heartbeat: Duration,
+    socket_limits: SocketLimits,
+    user_sockets: UserSockets,
     going_away: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -156,6 +159,7 @@ impl std::fmt::Debug for SyncHttp {
             .field("engine", &self.engine)
             .field("body_limit", &self.body_limit)
             .field("heartbeat", &self.heartbeat)
+            .field("socket_limits", &self.socket_limits)
             .finish_non_exhaustive()
     }
 }
@@ -173,6 +177,8 @@ impl SyncHttp {
             requests: Arc::new(AtomicU64::new(0)),
             socket_hooks: Arc::new(NoSocketHooks),
             heartbeat: HEARTBEAT_INTERVAL,
+            socket_limits: SocketLimits::default(),
+            user_sockets: UserSockets::default(),
             going_away: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
@@ -195,6 +201,19 @@ impl SyncHttp {
     /// previous ping by the next one is closed with 1011 `Heartbeat timeout`.
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every;
+        self
+    }
+
+    /// Sets the limits on WebSocket clients: message and subscribe sizes,
+    /// waiting subscribes, and open sockets per user (see
+    /// [`SocketLimits`] for each, its default and how it is answered). A
+    /// user over [`SocketLimits::max_sockets_per_user`] gets `429 Too Many
+    /// Requests` with `Retry-After: 5` on the upgrade. Sockets are counted
+    /// per `SyncHttp` (clones share the counts), so build it once per
+    /// process.
+    pub fn socket_limits(mut self, limits: SocketLimits) -> Self {
+        self.user_sockets = UserSockets::new(limits.max_sockets_per_user);
+        self.socket_limits = limits;
         self
     }
 
@@ -230,6 +249,8 @@ impl SyncHttp {
             engine: self.engine.clone(),
             hooks: Arc::clone(&self.socket_hooks),
             heartbeat: self.heartbeat,
+            limits: self.socket_limits.clone(),
+            sockets: self.user_sockets.clone(),
             going_away: self.going_away.subscribe(),
         });
         let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state);

@@ -7,6 +7,7 @@ use futures_util::Stream;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use stratasync_core::log_text::clip;
 use stratasync_core::protocol::ErrorLine;
 use stratasync_core::service::NdjsonStream;
 
@@ -38,7 +39,7 @@ impl Stream for NdjsonBody {
             Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
             Poll::Ready(Some(Err(e))) => {
                 self.inner = None;
-                tracing::warn!(error = ?e, "NDJSON stream ended with an error line");
+                tracing::warn!(error = ?clip(&e), "NDJSON stream ended with an error line");
                 Poll::Ready(Some(Ok(error_line(&e.to_string()))))
             }
             Poll::Ready(None) => {

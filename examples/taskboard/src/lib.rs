@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod config;
 pub mod models;
+pub mod request_log;
 pub mod schema;
 pub mod seed;
 pub mod server;

@@ -74,7 +74,7 @@ async fn run(engine: SyncEngine, user: AuthContext, params: BatchParams, mut sin
         }
         Ok(Err(Disconnected)) => tracing::debug!("batch client went away"),
         Err(e) => {
-            tracing::info!(error = ?e, "batch load ended with an error");
+            tracing::info!(error = ?crate::log_text::clip(&e), "batch load ended with an error");
             sink.fail(e).await
         }
     }

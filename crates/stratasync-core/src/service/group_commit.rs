@@ -388,7 +388,7 @@ impl Writer {
                         // statement: undo the whole attempt.
                         _ if !careful => return Err(Abort::Retry),
                         e => {
-                            tracing::info!(model = %tx.model_name, client_tx_id = %tx.client_tx_id, error = ?e, "mutation rejected");
+                            tracing::info!(model = %crate::log_text::clip(&tx.model_name), client_tx_id = %crate::log_text::clip(&tx.client_tx_id), error = ?crate::log_text::clip(&e), "mutation rejected");
                             outcomes.push(Outcome::Failed(e.to_string()));
                         }
                     }
