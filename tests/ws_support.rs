@@ -114,12 +114,21 @@ impl WsClient {
 
     /// Connects with a prepared request (e.g. `server_mode()`).
     pub async fn connect_with(request: awc::ws::WebsocketsRequest) -> WsClient {
+        WsClient::try_connect_with(request).await.expect("upgrade")
+    }
+
+    /// Connects to `url`, or returns why the upgrade failed (e.g.
+    /// `InvalidResponseStatus(429)`).
+    pub async fn try_connect(url: &str) -> Result<WsClient, awc::error::WsClientError> {
+        WsClient::try_connect_with(awc::Client::new().ws(url)).await
+    }
+
+    async fn try_connect_with(request: awc::ws::WebsocketsRequest) -> Result<WsClient, awc::error::WsClientError> {
         let (res, io) = tokio::time::timeout(WAIT, request.max_frame_size(64 * 1024 * 1024).connect())
             .await
-            .expect("upgrade in time")
-            .expect("upgrade");
+            .expect("upgrade in time")?;
         assert_eq!(res.status(), 101);
-        WsClient { io, answer_pings: true, pings: 0 }
+        Ok(WsClient { io, answer_pings: true, pings: 0 })
     }
 
     /// Sends a message.
