@@ -19,12 +19,12 @@ pub async fn log_request(
     let started = Instant::now();
     let method = clip(req.method()).to_string();
     let target = req.uri().path_and_query().map_or_else(String::new, |target| request_target(target.as_str()).to_string());
-    let peer = req.peer_addr();
+    let peer = req.peer_addr().map_or_else(|| "-".to_owned(), |addr| addr.to_string());
     let result = next.call(req).await;
     let status = match &result {
         Ok(response) => response.status(),
         Err(error) => error.as_response_error().status_code(),
     };
-    tracing::info!(?peer, %method, %target, status = status.as_u16(), elapsed = ?started.elapsed(), "request");
+    tracing::info!(%peer, %method, %target, status = status.as_u16(), elapsed = ?started.elapsed(), "request");
     result
 }
