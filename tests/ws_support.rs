@@ -530,7 +530,12 @@ impl RawSocket {
 
     /// Sends one frame, masked (as clients must) or not.
     pub async fn send_raw(&mut self, fin: bool, opcode: u8, payload: &[u8], masked: bool) {
-        use tokio::io::AsyncWriteExt;
+        self.try_send_raw(fin, opcode, payload, masked).await.expect("write frame");
+    }
+
+    /// Like [`RawSocket::send_raw`], but a write error (the server closed
+    /// the connection) is returned.
+    pub async fn try_send_raw(&mut self, fin: bool, opcode: u8, payload: &[u8], masked: bool) -> std::io::Result<()> {
         let mut frame = vec![if fin { 0x80 } else { 0 } | opcode];
         let mask_bit = if masked { 0x80 } else { 0 };
         match payload.len() {
@@ -551,7 +556,19 @@ impl RawSocket {
         } else {
             frame.extend_from_slice(payload);
         }
-        self.stream.write_all(&frame).await.expect("write frame");
+        self.try_write(&frame).await
+    }
+
+    /// Writes `bytes` to the connection as they are (not as a frame).
+    pub async fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        tokio::time::timeout(WAIT, self.stream.write_all(bytes)).await.expect("write in time")
+    }
+
+    /// Closes the sending half of the connection: the server reads its end.
+    pub async fn shutdown_write(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        let _ = self.stream.shutdown().await;
     }
 
     /// Reads frames until a close frame; returns its code and the text
