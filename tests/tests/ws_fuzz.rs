@@ -148,7 +148,7 @@ struct Fuzz {
     db: TestDb,
     ws: String,
     server: Taskboard,
-    healthy: RefCell<WsClient>,
+    healthy: tokio::sync::Mutex<WsClient>,
     writes: Cell<i64>,
     /// How the cases ended and what they were answered, for the summary.
     seen: RefCell<std::collections::BTreeMap<String, usize>>,
@@ -163,7 +163,14 @@ impl Fuzz {
         let server = Taskboard::start(&db.url, &[env[0], env[1], ("RUST_LOG", "warn")]).await;
         let mut healthy = WsClient::connect(&format!("ws://127.0.0.1:{}/sync/ws?token=token-alice", server.port)).await;
         healthy.subscribe_ok("alice", 0, None).await;
-        Fuzz { db, ws, server, healthy: RefCell::new(healthy), writes: Cell::new(0), seen: RefCell::default() }
+        Fuzz {
+            db,
+            ws,
+            server,
+            healthy: tokio::sync::Mutex::new(healthy),
+            writes: Cell::new(0),
+            seen: RefCell::default(),
+        }
     }
 
     /// An honest write through the server; its sync id.
@@ -218,17 +225,16 @@ impl Fuzz {
         // Meanwhile the server serves another client's live deltas (and
         // the fuzzing socket's subscribes, if any, have time to go live).
         let id = self.write().await;
-        let ids = self.healthy.borrow_mut().deltas_until(id, WAIT).await;
+        let ids = self.healthy.lock().await.deltas_until(id, WAIT).await;
         prop_assert_eq!(ids, vec![id]);
 
         socket.shutdown_write().await;
         let (code, texts) = socket.until_close().await;
-        let mut seen = self.seen.borrow_mut();
-        for text in &texts {
-            *seen.entry(check_answer(text)?).or_default() += 1;
+        let mut answers = texts.iter().map(|text| check_answer(text)).collect::<Result<Vec<_>, _>>()?;
+        answers.push(format!("close {code:?}"));
+        for answer in answers {
+            *self.seen.borrow_mut().entry(answer).or_default() += 1;
         }
-        *seen.entry(format!("close {code:?}")).or_default() += 1;
-        drop(seen);
         if let Some(code) = code {
             prop_assert!([1000, 1002, 1007, 1009].contains(&code) || echoed.contains(&code), "closed with {code}");
         }

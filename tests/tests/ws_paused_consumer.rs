@@ -60,7 +60,11 @@ async fn a_paused_consumer_costs_at_most_its_send_buffer_and_resumes_from_the_lo
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     let buffer = SEND_BUFFER.to_string();
-    let server = Taskboard::start(&db.url, &[("SYNC_WS_SEND_BUFFER_BYTES", &buffer), ("SYNC_HEARTBEAT_SECS", "300"), ("RUST_LOG", "warn")]).await;
+    let server = Taskboard::start(
+        &db.url,
+        &[("SYNC_WS_SEND_BUFFER_BYTES", &buffer), ("SYNC_HEARTBEAT_SECS", "300"), ("RUST_LOG", "warn")],
+    )
+    .await;
     let ws_url = format!("ws://127.0.0.1:{}/sync/ws?token=token-alice", server.port);
 
     let mut healthy = WsClient::connect(&ws_url).await;

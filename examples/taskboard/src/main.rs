@@ -11,8 +11,9 @@
 //! `postgres://postgres@127.0.0.1:5432/taskboard`, created if missing),
 //! `PORT` (3000), `BIND` (127.0.0.1), `TASKBOARD_TOKENS`
 //! (`token=userId,…`, replaces the development tokens `token-<userId>`),
-//! `REDIS_URL` (optional fan-out across processes), `RUST_LOG` (default `info`).
-//! Logs go to stderr.
+//! `REDIS_URL` (optional fan-out across processes), the WebSocket limits
+//! `SYNC_WS_*` (`--help` lists them), `RUST_LOG` (default `info`).
+//! Logs go to stderr, one line per request among them (tokens redacted).
 
 use clap::Parser;
 use taskboard::config::{Cli, Command};

@@ -18,7 +18,8 @@ pub async fn log_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = clip(req.method()).to_string();
-    let target = req.uri().path_and_query().map_or_else(String::new, |target| request_target(target.as_str()).to_string());
+    let target =
+        req.uri().path_and_query().map_or_else(String::new, |target| request_target(target.as_str()).to_string());
     let peer = req.peer_addr().map_or_else(|| "-".to_owned(), |addr| addr.to_string());
     let result = next.call(req).await;
     let status = match &result {

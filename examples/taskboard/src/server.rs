@@ -12,8 +12,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
-use stratasync_core::realtime::HubConfig;
 use stratasync_core::realtime::hub::DEFAULT_SEND_BUFFER_BYTES;
+use stratasync_core::realtime::HubConfig;
 use stratasync_core::service::group_commit::GroupCommitConfig;
 use stratasync_core::storage::{self, Pool, PoolConfig};
 use uuid::Uuid;

@@ -324,10 +324,7 @@ mod tests {
         assert!(matches!(sub(&groups(2)), ClientFrame::Subscribe(_)));
         assert_eq!(sub(&groups(3)), ClientFrame::RefusedSubscribe(SubscribeRefusal::TooManyGroups(2)));
         // Invalid is invalid, however many groups.
-        assert_eq!(
-            sub(r#"{"groups":["a","b",3],"token":"t","type":"subscribe"}"#),
-            ClientFrame::InvalidSubscribe
-        );
+        assert_eq!(sub(r#"{"groups":["a","b",3],"token":"t","type":"subscribe"}"#), ClientFrame::InvalidSubscribe);
         let padding = "x".repeat(100);
         for large in [
             json!({"type": "subscribe", "token": padding}).to_string(),
