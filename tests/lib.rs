@@ -6,6 +6,7 @@
 //! its own database there and drops it when the test ends.
 
 pub mod http_support;
+pub mod process_support;
 pub mod ws_support;
 
 use futures_util::StreamExt;

@@ -114,12 +114,21 @@ impl WsClient {
 
     /// Connects with a prepared request (e.g. `server_mode()`).
     pub async fn connect_with(request: awc::ws::WebsocketsRequest) -> WsClient {
+        WsClient::try_connect_with(request).await.expect("upgrade")
+    }
+
+    /// Connects to `url`, or returns why the upgrade failed (e.g.
+    /// `InvalidResponseStatus(429)`).
+    pub async fn try_connect(url: &str) -> Result<WsClient, awc::error::WsClientError> {
+        WsClient::try_connect_with(awc::Client::new().ws(url)).await
+    }
+
+    async fn try_connect_with(request: awc::ws::WebsocketsRequest) -> Result<WsClient, awc::error::WsClientError> {
         let (res, io) = tokio::time::timeout(WAIT, request.max_frame_size(64 * 1024 * 1024).connect())
             .await
-            .expect("upgrade in time")
-            .expect("upgrade");
+            .expect("upgrade in time")?;
         assert_eq!(res.status(), 101);
-        WsClient { io, answer_pings: true, pings: 0 }
+        Ok(WsClient { io, answer_pings: true, pings: 0 })
     }
 
     /// Sends a message.
@@ -522,7 +531,12 @@ impl RawSocket {
 
     /// Sends one frame, masked (as clients must) or not.
     pub async fn send_raw(&mut self, fin: bool, opcode: u8, payload: &[u8], masked: bool) {
-        use tokio::io::AsyncWriteExt;
+        self.try_send_raw(fin, opcode, payload, masked).await.expect("write frame");
+    }
+
+    /// Like [`RawSocket::send_raw`], but a write error (the server closed
+    /// the connection) is returned.
+    pub async fn try_send_raw(&mut self, fin: bool, opcode: u8, payload: &[u8], masked: bool) -> std::io::Result<()> {
         let mut frame = vec![if fin { 0x80 } else { 0 } | opcode];
         let mask_bit = if masked { 0x80 } else { 0 };
         match payload.len() {
@@ -543,7 +557,19 @@ impl RawSocket {
         } else {
             frame.extend_from_slice(payload);
         }
-        self.stream.write_all(&frame).await.expect("write frame");
+        self.try_write(&frame).await
+    }
+
+    /// Writes `bytes` to the connection as they are (not as a frame).
+    pub async fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        tokio::time::timeout(WAIT, self.stream.write_all(bytes)).await.expect("write in time")
+    }
+
+    /// Closes the sending half of the connection: the server reads its end.
+    pub async fn shutdown_write(&mut self) {
+        use tokio::io::AsyncWriteExt;
+        let _ = self.stream.shutdown().await;
     }
 
     /// Reads frames until a close frame; returns its code and the text

@@ -6,76 +6,16 @@
 //! Needs the binary built (`scripts/test.sh` builds it first).
 
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use stratasync_tests::process_support::Taskboard;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
-fn binary() -> PathBuf {
-    // target/<profile>/deps/<this test> → target/<profile>/taskboard
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("taskboard");
-    assert!(path.exists(), "{} is missing: run `cargo build -p taskboard` first", path.display());
-    path
+async fn start(database_url: &str, redis_url: &str) -> Taskboard {
+    Taskboard::start(database_url, &[("REDIS_URL", redis_url), ("SYNC_POLL_MS", "60000"), ("RUST_LOG", "warn")]).await
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
-/// A `taskboard` process, killed on drop.
-struct Process {
-    child: Child,
-    port: u16,
-}
-
-impl Process {
-    async fn start(database_url: &str, redis_url: &str) -> Process {
-        let port = free_port();
-        let child = Command::new(binary())
-            .env("DATABASE_URL", database_url)
-            .env("REDIS_URL", redis_url)
-            .env("PORT", port.to_string())
-            .env("BIND", "127.0.0.1")
-            .env("SYNC_POLL_MS", "60000")
-            .env("WORKERS", "1")
-            .env("RUST_LOG", "warn")
-            // The test creates its own workspaces.
-            .env("TASKBOARD_NO_DEMO", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start taskboard");
-        let process = Process { child, port };
-        let client = awc::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Ok(res)) =
-                tokio::time::timeout(Duration::from_secs(1), client.get(process.url("/health")).send()).await
-            {
-                if res.status().is_success() {
-                    return process;
-                }
-            }
-            assert!(Instant::now() < deadline, "taskboard on port {port} did not come up");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn insert_over_http(process: &Process, ws: &str, title: &str) -> u64 {
+async fn insert_over_http(process: &Taskboard, ws: &str, title: &str) -> u64 {
     let body = json!({"batchId": new_id(), "transactions": [{
         "action": "INSERT", "clientId": "p1", "clientTxId": new_id(), "modelId": new_id(), "modelName": "Task",
         "payload": {"workspaceId": ws, "title": title}}]});
@@ -95,8 +35,8 @@ async fn a_mutation_on_one_process_reaches_a_subscriber_of_another() {
     let db = TestDb::new().await;
     let redis = RedisServer::start().await;
     let ws = workspace(&db, &["alice"]).await;
-    let one = Process::start(&db.url, &redis.url()).await;
-    let two = Process::start(&db.url, &redis.url()).await;
+    let one = start(&db.url, &redis.url()).await;
+    let two = start(&db.url, &redis.url()).await;
 
     let mut socket = WsClient::connect(&format!("ws://127.0.0.1:{}/sync/ws?token=token-alice", two.port)).await;
     let (replayed, _) = socket.subscribe_ok("alice", 0, None).await;

@@ -31,7 +31,7 @@ async fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
 #[actix_web::test]
 async fn a_replay_buffer_overflow_sends_the_error_and_closes_4008() {
     let db = TestDb::new().await;
-    let engine = db.engine().with_hub_config(HubConfig { inbox_capacity: 1, ..HubConfig::default() });
+    let engine = db.engine().with_hub_config(HubConfig { send_buffer_bytes: 1, ..HubConfig::default() });
     let ws = workspace(&db, &["alice"]).await;
     let last_backlog = backlog(&db, Some(&ws), BACKLOG, ACTION_BYTES).await;
     let server = WsServer::with_engine(&db, engine.clone()).await;
@@ -44,7 +44,8 @@ async fn a_replay_buffer_overflow_sends_the_error_and_closes_4008() {
     for i in 0..3 {
         writes.push(insert_task(&engine, "alice", &ws, &format!("during replay {i}")).await);
     }
-    // Every write reached the session's inbox (capacity 1) before it read any.
+    // Every write reached the session's buffer (1 byte: the first frame
+    // fills it, the second overflows it) before it read any.
     hub_reached(&engine, *writes.last().unwrap()).await;
 
     let (code, reason, texts) = socket.until_close().await;
@@ -208,7 +209,7 @@ async fn app_messages_flow_during_a_long_replay_and_hooks_run() {
 #[actix_web::test]
 async fn a_live_consumer_that_stops_reading_is_dropped() {
     let db = TestDb::new().await;
-    let engine = db.engine().with_hub_config(HubConfig { inbox_capacity: 32, ..HubConfig::default() });
+    let engine = db.engine().with_hub_config(HubConfig { send_buffer_bytes: 1 << 20, ..HubConfig::default() });
     let ws = workspace(&db, &["alice"]).await;
     let (events, mut seen) = mpsc::unbounded_channel();
     let server = WsServer::start(&db, SyncHttp::new(engine.clone()).socket_hooks(Recorder(events))).await;

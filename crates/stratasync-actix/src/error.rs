@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 use stratasync_core::auth::AuthError;
+use stratasync_core::log_text::clip;
 use stratasync_core::request::{BearerError, BodyError, FrameworkErrorBody, ValidationFailure};
 use stratasync_core::{AuthRejection, ServiceError};
 
@@ -79,11 +80,11 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         match self {
             ApiError::Invalid { failure, request_id } => {
-                tracing::debug!(%request_id, %failure, "request failed validation");
+                tracing::debug!(%request_id, failure = %clip(failure), "request failed validation");
                 json(status, &failure.body(request_id))
             }
             ApiError::Body(e) => {
-                tracing::debug!(error = %e, "request body refused");
+                tracing::debug!(error = %clip(e), "request body refused");
                 json(status, &e.body())
             }
             ApiError::Bearer(e) => json(status, &ErrorOnly { error: &e.to_string() }),
@@ -94,7 +95,7 @@ impl ResponseError for ApiError {
                 json(status, &ErrorOnly { error: "Token expired" })
             }
             ApiError::Auth(AuthError::Groups(source)) => {
-                tracing::error!(error = %source, "resolving sync groups failed");
+                tracing::error!(error = %clip(source), "resolving sync groups failed");
                 json(status, &ErrorOnly { error: "Failed to resolve sync groups" })
             }
             ApiError::Service(e @ ServiceError::BootstrapRequired) => {
@@ -111,7 +112,7 @@ impl ResponseError for ApiError {
             ApiError::Service(
                 e @ (ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::StreamAborted),
             ) => {
-                tracing::warn!(error = ?e, "storage failure answered 503");
+                tracing::warn!(error = ?clip(e), "storage failure answered 503");
                 retry_after(json(status, &FrameworkErrorBody::generic(503, e.to_string())))
             }
             ApiError::Service(e @ ServiceError::RateLimited { retry_after }) => {
@@ -122,7 +123,7 @@ impl ResponseError for ApiError {
                 response
             }
             ApiError::Service(e) => {
-                tracing::error!(error = %e, "unexpected service error");
+                tracing::error!(error = %clip(e), "unexpected service error");
                 json(status, &FrameworkErrorBody::generic(500, e.to_string()))
             }
         }

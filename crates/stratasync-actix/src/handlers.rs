@@ -11,6 +11,7 @@ use futures_util::TryStreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use stratasync_core::auth::AuthContext;
+use stratasync_core::log_text::clip;
 use stratasync_core::request::{self, ValidationFailure};
 use stratasync_core::SyncEngine;
 
@@ -69,7 +70,7 @@ pub(crate) async fn deltas(state: Arc<State>, req: HttpRequest) -> Result<HttpRe
     let user = state.authorize(&req).await?;
     let page = state.engine.deltas_stream(&user, &params).await.map_err(ApiError::Service)?;
     let body = page.map_err(|e| {
-        tracing::error!(error = ?e, "a deltas page failed while streaming; aborting the response");
+        tracing::error!(error = ?clip(&e), "a deltas page failed while streaming; aborting the response");
         e
     });
     Ok(HttpResponse::Ok().insert_header((header::CONTENT_TYPE, error::JSON)).streaming(body))

@@ -49,7 +49,7 @@
 //! | `POST {path}/batch` | JSON body `{"firstSyncId"?, "requests":[…]}`, 1–100 requests, each `{"modelName","indexedKey","keyValue"}` or `{"modelName","groupId"}` | 200 `application/x-ndjson` stream of rows | 400, 401, 413, 415, 429, 500, 503 |
 //! | `GET {path}/deltas` | query: `after` (sync id, default `0`), `limit` (default 1000, at most 5000), `syncGroups` | 200 `application/json; charset=utf-8` `{"actions":[…],"hasMore","lastSyncId"}` | 400, 401, 409, 429, 500, 503 |
 //! | `POST {path}/mutate` | JSON body `{"batchId","transactions":[…]}`, 1–100 transactions, each `{"action","clientId","clientTxId","modelId","modelName","payload"}` | 200 `application/json; charset=utf-8` `{"lastSyncId","results":[…],"success"}` | 400, 401, 413, 415, 429, 500, 503 |
-//! | `GET {path}/ws` | query: `token` (required); then client text frames `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` frames, `subscribed` after the replay, then live `delta` frames | 401 before the upgrade; error frames and close codes after it |
+//! | `GET {path}/ws` | query: `token` (required); then client text frames `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` frames, `subscribed` after the replay, then live `delta` frames | 401, 429 (too many open sockets of the user, with `Retry-After`) before the upgrade; error frames and close codes after it |
 //!
 //! The HTTP endpoints take the token as `Authorization: Bearer <token>`.
 //!
@@ -162,7 +162,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 pub use stratasync_core as core;
-use stratasync_core::realtime::{NoSocketHooks, SocketHooks};
+use stratasync_core::realtime::{NoSocketHooks, SocketHooks, SocketLimits, UserSockets};
 pub use stratasync_core::request::MAX_BODY_BYTES;
 use stratasync_core::SyncEngine;
 
@@ -178,6 +178,8 @@ pub struct SyncHttp {
     requests: Arc<AtomicU64>,
     socket_hooks: Arc<dyn SocketHooks>,
     heartbeat: Duration,
+    socket_limits: SocketLimits,
+    user_sockets: UserSockets,
     going_away: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -187,6 +189,7 @@ impl std::fmt::Debug for SyncHttp {
             .field("engine", &self.engine)
             .field("body_limit", &self.body_limit)
             .field("heartbeat", &self.heartbeat)
+            .field("socket_limits", &self.socket_limits)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +207,8 @@ impl SyncHttp {
             requests: Arc::new(AtomicU64::new(0)),
             socket_hooks: Arc::new(NoSocketHooks),
             heartbeat: HEARTBEAT_INTERVAL,
+            socket_limits: SocketLimits::default(),
+            user_sockets: UserSockets::default(),
             going_away: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
@@ -226,6 +231,19 @@ impl SyncHttp {
     /// previous ping by the next one is closed with 1011 `Heartbeat timeout`.
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every;
+        self
+    }
+
+    /// Sets the limits on WebSocket clients: message and subscribe sizes,
+    /// waiting subscribes, and open sockets per user (see
+    /// [`SocketLimits`] for each, its default and how it is answered). A
+    /// user over [`SocketLimits::max_sockets_per_user`] gets `429 Too Many
+    /// Requests` with `Retry-After: 5` on the upgrade. Sockets are counted
+    /// per `SyncHttp` (clones share the counts), so build it once per
+    /// process.
+    pub fn socket_limits(mut self, limits: SocketLimits) -> Self {
+        self.user_sockets = UserSockets::new(limits.max_sockets_per_user);
+        self.socket_limits = limits;
         self
     }
 
@@ -261,6 +279,8 @@ impl SyncHttp {
             engine: self.engine.clone(),
             hooks: Arc::clone(&self.socket_hooks),
             heartbeat: self.heartbeat,
+            limits: self.socket_limits.clone(),
+            sockets: self.user_sockets.clone(),
             going_away: self.going_away.subscribe(),
         });
         let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state);

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use stratasync_core::log_text::clip;
 use stratasync_core::protocol::ErrorLine;
 use stratasync_core::service::NdjsonStream;
 use stratasync_core::ServiceError;
@@ -45,7 +46,7 @@ impl Stream for NdjsonBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 self.inner = None;
-                tracing::warn!(error = ?e, "NDJSON stream ended with an error line");
+                tracing::warn!(error = ?clip(&e), "NDJSON stream ended with an error line");
                 Poll::Ready(Some(Ok(error_line(&e.to_string()))))
             }
             Poll::Ready(None) => {

@@ -9,11 +9,18 @@
 //! replay), the outbox's events (a consumer too slow for its live frames,
 //! a connection gone) and the heartbeat. Subscribes are answered one at a
 //! time, in order; each gets a `subscribed` or an error frame.
+//!
+//! What a client may make the socket hold is bounded ([`SocketLimits`]):
+//! its messages, its subscribes, the subscribes waiting behind the one in
+//! progress (in number and bytes), and its user's open sockets (checked at
+//! the upgrade: 429 with `Retry-After`). What the server queues for it is
+//! bounded in bytes by its [`Outbox`].
 
 use crate::error;
 use crate::ws_body::OutboxBody;
 use crate::ws_incoming::{Incoming, Received};
 use actix_web::body::MessageBody;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason};
@@ -23,24 +30,25 @@ use serde_json::json;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
+use stratasync_core::log_text::clip;
 use stratasync_core::realtime::frame::error_frame;
 use stratasync_core::realtime::outbox::{OutboxEvent, APP_QUEUE, ROOM};
 use stratasync_core::realtime::session::{
     self, parse_client_frame, ClientFrame, Close, LiveFeed, SubscribeRequest, Subscribed,
 };
-use stratasync_core::realtime::{wire, Outbox, SocketContext, SocketHooks, SocketSender};
+use stratasync_core::realtime::{
+    wire, Outbox, SocketContext, SocketHooks, SocketLimits, SocketSender, SocketSlot, SubscribeRefusal, UserSockets,
+};
 use stratasync_core::SyncEngine;
 
-/// Largest accepted frame (and aggregated message).
-const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// Frames queued on the socket above which the socket's task stops reading
 /// client frames (each may queue an answer) until the socket takes some.
 /// Above the replay's [`ROOM`], so a stalled replay does not stop them,
 /// and above what the application's hooks may queue.
 const READ_LIMIT: usize = ROOM + APP_QUEUE;
-/// Subscribes waiting behind the one in progress; more are refused with an
-/// error frame (each still gets an answer).
-const MAX_PENDING_SUBSCRIBES: usize = 16;
+/// The `Retry-After` of an upgrade refused for the user's open sockets, in
+/// seconds.
+pub(crate) const SOCKET_LIMIT_RETRY_AFTER_SECS: u32 = 5;
 
 /// Settings of the WebSocket endpoint.
 #[derive(Clone)]
@@ -48,12 +56,15 @@ pub(crate) struct WsState {
     pub(crate) engine: SyncEngine,
     pub(crate) hooks: Arc<dyn SocketHooks>,
     pub(crate) heartbeat: Duration,
+    pub(crate) limits: SocketLimits,
+    /// Open sockets per user (shared by every worker).
+    pub(crate) sockets: UserSockets,
     /// Set when the application shuts down: every socket closes with 1001.
     pub(crate) going_away: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The upgrade: checks `token` (no group lookup), then hands the socket to
-/// its task.
+/// The upgrade: checks `token` (no group lookup) and the user's open
+/// sockets, then hands the socket to its task.
 pub(crate) async fn upgrade(
     state: Arc<WsState>,
     req: HttpRequest,
@@ -66,13 +77,20 @@ pub(crate) async fn upgrade(
     let Some(token) = token else {
         return Ok(error::json(StatusCode::UNAUTHORIZED, &json!({"error": "Token required"})));
     };
-    if state.engine.verify_token(&token).await.is_err() {
+    let Ok(user) = state.engine.verify_token(&token).await else {
         return Ok(error::json(StatusCode::UNAUTHORIZED, &json!({"error": "Invalid token"})));
-    }
+    };
+    let Some(slot) = state.sockets.open(&user.user_id) else {
+        tracing::info!(user = %clip(&user.user_id), "WebSocket refused: too many open sockets");
+        let mut response = error::json(StatusCode::TOO_MANY_REQUESTS, &json!({"error": "Too many open sockets"}));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(SOCKET_LIMIT_RETRY_AFTER_SECS));
+        return Ok(response);
+    };
     let mut response = actix_http::ws::handshake(req.head())?;
-    let outbox = Outbox::new();
+    let outbox = state.engine.hub().outbox();
     let response = response.message_body(MessageBody::boxed(OutboxBody(outbox.clone())))?;
-    actix_web::rt::spawn(run(state, outbox, Incoming::new(body.into_inner(), MAX_FRAME_BYTES)));
+    let incoming = Incoming::new(body.into_inner(), state.limits.max_message_bytes);
+    actix_web::rt::spawn(run(state, outbox, incoming, slot));
     Ok(response.into())
 }
 
@@ -93,7 +111,13 @@ fn text_frame(text: String) -> bytes::Bytes {
     wire::text(text.as_bytes())
 }
 
-async fn run(state: Arc<WsState>, outbox: Outbox, mut incoming: Incoming) {
+fn refusal_frame(refusal: SubscribeRefusal) -> bytes::Bytes {
+    text_frame(error_frame(None, &refusal.to_string()))
+}
+
+/// The socket's task; `_slot` counts the socket as its user's until the
+/// task ends.
+async fn run(state: Arc<WsState>, outbox: Outbox, mut incoming: Incoming, _slot: SocketSlot) {
     let conn_id = uuid::Uuid::new_v4().to_string();
     let sender = SocketSender::new(outbox.clone());
     let mut ctx = anonymous(&conn_id, &sender);
@@ -106,7 +130,11 @@ async fn run(state: Arc<WsState>, outbox: Outbox, mut incoming: Incoming) {
     // it (`Close::SLOW`).
     let mut live: Option<LiveFeed> = None;
     let mut subscribing: Option<LocalBoxFuture<'static, Subscribed>> = None;
+    // Subscribes waiting behind the one in progress, and their
+    // `retained_bytes`.
     let mut pending: VecDeque<SubscribeRequest> = VecDeque::new();
+    let mut pending_bytes = 0;
+    let limits = &state.limits;
     let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + state.heartbeat, state.heartbeat);
     let mut alive = true;
     let mut going_away = state.going_away.clone();
@@ -118,6 +146,7 @@ async fn run(state: Arc<WsState>, outbox: Outbox, mut incoming: Incoming) {
         // one's replay, so it never overtakes them.
         if subscribing.is_none() {
             if let Some(request) = pending.pop_front() {
+                pending_bytes -= request.retained_bytes();
                 subscribing = Some(start_subscribe(&state, &mut ctx, &conn_id, &sender, &outbox, request).await);
             }
         }
@@ -141,17 +170,27 @@ async fn run(state: Arc<WsState>, outbox: Outbox, mut incoming: Incoming) {
                         break Some((reason.unwrap_or(CloseReason { code: CloseCode::Normal, description: None }), false))
                     }
                 };
-                match parse_client_frame(&text) {
+                match parse_client_frame(&text, limits) {
                     ClientFrame::Subscribe(request) => {
-                        if pending.len() < MAX_PENDING_SUBSCRIBES {
+                        let size = request.retained_bytes();
+                        // One that starts at once does not wait.
+                        let waits = subscribing.is_some() || !pending.is_empty();
+                        if !waits
+                            || (pending.len() < limits.max_pending_subscribes
+                                && pending_bytes + size <= limits.max_pending_subscribe_bytes)
+                        {
                             // Step 1 of §7.3: leave the feed at once.
                             if subscribing.is_none() {
                                 live = None;
                             }
+                            pending_bytes += size;
                             pending.push_back(request);
                         } else {
-                            let _ = outbox.push(text_frame(error_frame(None, "Too many pending subscribes")));
+                            let _ = outbox.push(refusal_frame(SubscribeRefusal::TooManyPending));
                         }
+                    }
+                    ClientFrame::RefusedSubscribe(refusal) => {
+                        let _ = outbox.push(refusal_frame(refusal));
                     }
                     ClientFrame::InvalidSubscribe => {
                         let _ = outbox.push(text_frame(error_frame(None, "Authentication required")));
@@ -223,7 +262,7 @@ async fn start_subscribe(
     let previous = std::mem::replace(ctx, anonymous(conn_id, sender));
     let out = outbox.clone();
     if let Err(e) = state.hooks.on_subscribe(ctx, &previous).await {
-        tracing::warn!(error = %e, "onSubscribe hook failed");
+        tracing::warn!(error = %clip(&e), "onSubscribe hook failed");
         return async move {
             let _ = out.send(text_frame(error_frame(None, "Subscribe failed"))).await;
             Subscribed::Refused

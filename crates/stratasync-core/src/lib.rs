@@ -12,6 +12,7 @@ pub mod codec;
 pub mod composite_id;
 pub mod engine;
 pub mod error;
+pub mod log_text;
 pub mod model;
 pub mod protocol;
 pub mod realtime;

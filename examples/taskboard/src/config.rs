@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
+use stratasync_core::realtime::SocketLimits;
 use stratasync_core::service::group_commit::GroupCommitConfig;
 use stratasync_core::service::rate_limit::MutationRateLimit;
 use stratasync_core::service::StreamLimits;
@@ -143,6 +144,67 @@ pub struct ServeArgs {
     /// before it is aborted (releasing its connection).
     #[arg(long, env = "SYNC_STREAM_STALL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub stream_stall_secs: u64,
+
+    /// WebSocket limits.
+    #[command(flatten)]
+    pub sockets: SocketArgs,
+}
+
+/// What one WebSocket client may make the server hold (unset: the
+/// framework's defaults, see `SocketLimits` and `HubConfig`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SocketArgs {
+    /// Bytes the server may queue for one socket, and buffer for it while
+    /// its subscribe replays; a client that falls further behind is closed
+    /// with 4008 and resumes from the log when it reconnects (default
+    /// 4194304, 4 MiB).
+    #[arg(long, env = "SYNC_WS_SEND_BUFFER_BYTES", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub send_buffer_bytes: Option<usize>,
+
+    /// Open WebSockets per user; more are refused with 429 and
+    /// `Retry-After` (default: no limit).
+    #[arg(long, env = "SYNC_WS_MAX_SOCKETS_PER_USER")]
+    pub max_sockets_per_user: Option<usize>,
+
+    /// Largest client message in bytes; a larger one closes the socket
+    /// with 1009 (default 1048576, 1 MiB).
+    #[arg(long, env = "SYNC_WS_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+
+    /// Largest `subscribe` message in bytes; a larger one is answered with
+    /// an error frame (default 65536).
+    #[arg(long, env = "SYNC_WS_MAX_SUBSCRIBE_BYTES")]
+    pub max_subscribe_bytes: Option<usize>,
+
+    /// Most groups one `subscribe` may name (default 1000).
+    #[arg(long, env = "SYNC_WS_MAX_SUBSCRIBE_GROUPS")]
+    pub max_subscribe_groups: Option<usize>,
+
+    /// Subscribes that may wait behind the one in progress (default 16).
+    #[arg(long, env = "SYNC_WS_MAX_PENDING_SUBSCRIBES")]
+    pub max_pending_subscribes: Option<usize>,
+
+    /// Bytes the waiting subscribes of one socket may hold (default
+    /// 262144, 256 KiB).
+    #[arg(long, env = "SYNC_WS_MAX_PENDING_SUBSCRIBE_BYTES")]
+    pub max_pending_subscribe_bytes: Option<usize>,
+}
+
+impl SocketArgs {
+    /// The limits these arguments set, the defaults elsewhere.
+    pub fn limits(&self) -> SocketLimits {
+        let default = SocketLimits::default();
+        SocketLimits {
+            max_message_bytes: self.max_message_bytes.unwrap_or(default.max_message_bytes),
+            max_subscribe_bytes: self.max_subscribe_bytes.unwrap_or(default.max_subscribe_bytes),
+            max_subscribe_groups: self.max_subscribe_groups.unwrap_or(default.max_subscribe_groups),
+            max_pending_subscribes: self.max_pending_subscribes.unwrap_or(default.max_pending_subscribes),
+            max_pending_subscribe_bytes: self
+                .max_pending_subscribe_bytes
+                .unwrap_or(default.max_pending_subscribe_bytes),
+            max_sockets_per_user: self.max_sockets_per_user,
+        }
+    }
 }
 
 /// What `seed` creates.
@@ -304,6 +366,28 @@ mod tests {
         let limit = args.mutation_rate_limit().unwrap();
         assert_eq!((limit.per_second.get(), limit.burst.get()), (50, 50));
         assert!(Cli::try_parse_from(["taskboard", "--mutation-rate", "0"]).is_err());
+    }
+
+    #[test]
+    fn socket_limits() {
+        let cli = Cli::try_parse_from(["taskboard"]).unwrap();
+        assert_eq!(cli.serve.sockets.limits(), SocketLimits::default());
+        assert_eq!(cli.serve.sockets.send_buffer_bytes, None);
+        let cli = Cli::try_parse_from([
+            "taskboard",
+            "--send-buffer-bytes",
+            "1024",
+            "--max-sockets-per-user",
+            "3",
+            "--max-subscribe-groups",
+            "10",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.sockets.send_buffer_bytes, Some(1024));
+        let limits = cli.serve.sockets.limits();
+        assert_eq!((limits.max_sockets_per_user, limits.max_subscribe_groups), (Some(3), 10));
+        assert_eq!(limits.max_message_bytes, SocketLimits::default().max_message_bytes);
+        assert!(Cli::try_parse_from(["taskboard", "--send-buffer-bytes", "0"]).is_err());
     }
 
     #[test]

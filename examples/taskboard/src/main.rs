@@ -15,7 +15,8 @@
 //! `rediss://` for TLS) and `REDIS_CA_CERT`, `TASKBOARD_NO_DEMO` (do not
 //! create the demo workspace on an empty database), `RUST_LOG` (default
 //! `info`); the limits of the README's "Limits and isolation"; `--help`
-//! lists them all. Logs go to stderr; the demo's "try it"
+//! lists them all. Logs go to stderr, one line per request among them
+//! (tokens redacted); the demo's "try it"
 //! lines go to stdout.
 
 use clap::Parser;

@@ -3,14 +3,16 @@
 
 use crate::config::{SeedArgs, ServeArgs};
 use crate::demo::{self, Demo};
+use crate::request_log::log_request;
 use crate::seed::{seed, SeedOptions};
 use crate::DevAuth;
-use actix_web::middleware::Logger;
+use actix_web::middleware::from_fn;
 use actix_web::{http::header, web, App, HttpResponse, HttpServer};
 use diesel_async::SimpleAsyncConnection;
 use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
+use stratasync_core::realtime::hub::DEFAULT_SEND_BUFFER_BYTES;
 use stratasync_core::realtime::HubConfig;
 use stratasync_core::storage::{self, Pool, PoolConfig};
 use uuid::Uuid;
@@ -76,7 +78,11 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         }
         Demo::Present | Demo::Skipped => {}
     }
-    let feed = HubConfig { poll_interval: Duration::from_millis(args.poll_ms.max(1)), ..HubConfig::default() };
+    let feed = HubConfig {
+        poll_interval: Duration::from_millis(args.poll_ms.max(1)),
+        send_buffer_bytes: args.sockets.send_buffer_bytes.unwrap_or(DEFAULT_SEND_BUFFER_BYTES),
+        ..HubConfig::default()
+    };
     let mut engine = crate::engine(pool.clone(), auth)
         .with_hub_config(feed)
         .with_group_commit(args.group_commit())
@@ -95,7 +101,9 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         }
         None => tracing::info!("no REDIS_URL: live deltas reach this process's sockets only"),
     }
-    let sync = SyncHttp::new(engine).heartbeat(Duration::from_secs(args.heartbeat_secs.max(1)));
+    let sync = SyncHttp::new(engine)
+        .heartbeat(Duration::from_secs(args.heartbeat_secs.max(1)))
+        .socket_limits(args.sockets.limits());
     let sockets = sync.clone();
     let app = routes(sync, pool);
     let stop = async move {
@@ -103,7 +111,7 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         // Open WebSockets would hold the server until the timeout.
         sockets.close_sockets();
     };
-    let mut server = HttpServer::new(move || App::new().wrap(Logger::default()).configure(app.clone()))
+    let mut server = HttpServer::new(move || App::new().wrap(from_fn(log_request)).configure(app.clone()))
         .shutdown_signal(stop)
         .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
         // Streamed bodies (bootstrap, delta pages) and WebSocket frames go

@@ -18,7 +18,9 @@ impl SocketSender {
     }
 
     /// Queues a text frame; `false` if the socket is gone or its queue is
-    /// full (the frame is dropped rather than slowing the caller down).
+    /// full: [`APP_QUEUE`] frames beyond the socket's own, or the send
+    /// buffer's bytes ([`super::HubConfig::send_buffer_bytes`]). The frame
+    /// is then dropped rather than slowing the caller down.
     pub fn send(&self, text: impl Into<String>) -> bool {
         self.0.try_push(wire::text(text.into().as_bytes()), ROOM + APP_QUEUE)
     }

@@ -29,21 +29,35 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 
+/// The default [`HubConfig::send_buffer_bytes`]: 4 MiB.
+pub const DEFAULT_SEND_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
 /// Tuning of the live feed.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// How often the tail polls the log without a wake-up.
     pub poll_interval: Duration,
-    /// Frames a session may have waiting (buffered during its replay, or
-    /// queued on its socket when it is slow) before it overflows.
-    pub inbox_capacity: usize,
+    /// Bytes a socket may have waiting, twice over: live frames buffered
+    /// while its subscribe replays the log (more closes it with 4008
+    /// `Replay buffer limit exceeded`), and frames queued on the socket
+    /// while it is live (more closes it with 4008 `Send buffer limit
+    /// exceeded`). Each frame counts its length plus
+    /// [`super::outbox::FRAME_OVERHEAD`]; one frame larger than the bound
+    /// still passes a socket with nothing waiting. A client closed this way
+    /// resumes from the log when it reconnects. Default
+    /// [`DEFAULT_SEND_BUFFER_BYTES`] (4 MiB).
+    pub send_buffer_bytes: usize,
     /// Actions read per query.
     pub page_size: i64,
 }
 
 impl Default for HubConfig {
     fn default() -> Self {
-        HubConfig { poll_interval: Duration::from_millis(500), inbox_capacity: 10_000, page_size: 1000 }
+        HubConfig {
+            poll_interval: Duration::from_millis(500),
+            send_buffer_bytes: DEFAULT_SEND_BUFFER_BYTES,
+            page_size: 1000,
+        }
     }
 }
 
@@ -145,6 +159,11 @@ impl Hub {
         Subscription { hub: Arc::downgrade(&self.inner), id, outbox: outbox.clone() }
     }
 
+    /// A new socket's queue, bounded by [`HubConfig::send_buffer_bytes`].
+    pub fn outbox(&self) -> Outbox {
+        Outbox::new(self.inner.config.send_buffer_bytes)
+    }
+
     /// Wakes the tail (another node committed something).
     pub fn wake(&self) {
         self.inner.wake.notify_one();
@@ -179,12 +198,11 @@ impl Inner {
 
     /// Hands one action to its recipients, serializing it once.
     fn dispatch(&self, action: &SyncAction) {
-        let capacity = self.config.inbox_capacity.max(1);
         let index = self.index.read().unwrap_or_else(|e| e.into_inner());
         let mut frame = None;
         let mut send = |id: u64, outbox: &Outbox| {
             let frame = frame.get_or_insert_with(|| DeltaFrame::of(action));
-            outbox.deliver(id, frame, capacity);
+            outbox.deliver(id, frame);
         };
         match &action.group_id {
             None => index.sessions.iter().for_each(|(id, (outbox, _))| send(*id, outbox)),

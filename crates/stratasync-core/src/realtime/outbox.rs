@@ -12,6 +12,15 @@
 //! a subscribe replays the log, live frames wait in a buffer; once it is
 //! done the buffer is flushed (dropping what the replay already sent) and
 //! later frames go straight to the queue.
+//!
+//! Both are bounded in bytes, not frames ([`Outbox::new`]): a live frame
+//! (or an application frame) that would take the queue past the bound
+//! overflows the session instead (the socket is then closed with 4008), and
+//! so does a live frame that would take the replay-time buffer past it.
+//! Each frame counts its length plus [`FRAME_OVERHEAD`], so many tiny
+//! frames are bounded too and no separate frame count is needed. The
+//! socket's own writers (answers, replay, pings) are paced by frame count
+//! instead ([`ROOM`]), and are never refused.
 
 use super::frame::DeltaFrame;
 use crate::protocol::SyncId;
@@ -29,8 +38,17 @@ pub const ROOM: usize = 16;
 /// [`super::SocketSender`]).
 pub const APP_QUEUE: usize = 256;
 
+/// Bytes a queued or buffered frame costs beyond its length (its slot in
+/// the queue and its share of the frame's allocation).
+pub const FRAME_OVERHEAD: usize = 64;
+
+/// What `frame` costs against the byte bound.
+fn cost(frame: &Bytes) -> usize {
+    frame.len() + FRAME_OVERHEAD
+}
+
 /// A socket's outgoing frames; cheap to clone (clones share the queue).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Outbox {
     shared: Arc<Mutex<State>>,
 }
@@ -38,13 +56,22 @@ pub struct Outbox {
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.lock();
-        f.debug_struct("Outbox").field("queued", &state.queue.len()).field("finished", &state.finished).finish()
+        f.debug_struct("Outbox")
+            .field("queued", &state.queue.len())
+            .field("queued_bytes", &state.queued_bytes)
+            .field("limit_bytes", &state.limit_bytes)
+            .field("finished", &state.finished)
+            .finish()
     }
 }
 
-#[derive(Default)]
 struct State {
     queue: VecDeque<Bytes>,
+    /// What the frames in `queue` cost ([`cost`]).
+    queued_bytes: usize,
+    /// The bound on live and application frames, and on the replay-time
+    /// buffer.
+    limit_bytes: usize,
     /// The transport's writer, waiting for frames.
     reader: Option<Waker>,
     /// The socket's task, waiting for room or for an event.
@@ -61,11 +88,12 @@ struct State {
 }
 
 enum Feed {
-    /// Subscribing: live frames wait here until the replay is done.
-    Buffering(VecDeque<DeltaFrame>),
+    /// Subscribing: live frames wait here until the replay is done (with
+    /// what they cost).
+    Buffering(VecDeque<DeltaFrame>, usize),
     /// Live: frames after the cursor go straight to the queue.
     Live(SyncId),
-    /// Too many frames waited (queued on the socket when `live`, else
+    /// Too many bytes waited (queued on the socket when `live`, else
     /// buffered during the replay); the session must end.
     Overflowed {
         /// Whether the session was live.
@@ -98,9 +126,26 @@ pub enum OutboxEvent {
 }
 
 impl State {
-    fn push(&mut self, frame: Bytes) -> Option<Waker> {
+    fn enqueue(&mut self, frame: Bytes) {
+        self.queued_bytes += cost(&frame);
         self.queue.push_back(frame);
+    }
+
+    fn push(&mut self, frame: Bytes) -> Option<Waker> {
+        self.enqueue(frame);
         self.reader.take()
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.queued_bytes = 0;
+    }
+
+    /// Whether `bytes` more may wait on top of `waiting` (one frame always
+    /// may when nothing waits, so a frame larger than the bound still gets
+    /// through an idle socket).
+    fn fits(&self, waiting: usize, bytes: usize) -> bool {
+        waiting == 0 || waiting + bytes <= self.limit_bytes
     }
 
     fn open(&self) -> bool {
@@ -109,9 +154,29 @@ impl State {
 }
 
 impl Outbox {
-    /// An empty queue.
-    pub fn new() -> Self {
-        Outbox::default()
+    /// An empty queue whose live and application frames, and whose
+    /// replay-time buffer, may each hold up to `limit_bytes` (see the
+    /// [module docs](self); [`super::Hub::outbox`] makes one with the
+    /// feed's [`super::HubConfig::send_buffer_bytes`]).
+    pub fn new(limit_bytes: usize) -> Self {
+        let state = State {
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            limit_bytes,
+            reader: None,
+            writer: None,
+            wake_below: 0,
+            finished: false,
+            gone: false,
+            feed: None,
+        };
+        Outbox { shared: Arc::new(Mutex::new(state)) }
+    }
+
+    /// The bytes the queued frames cost now (their lengths plus
+    /// [`FRAME_OVERHEAD`] each).
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().queued_bytes
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -153,10 +218,11 @@ impl Outbox {
         Ok(())
     }
 
-    /// Queues `frame` if fewer than `limit` frames are queued.
+    /// Queues `frame` if fewer than `limit` frames are queued and it fits
+    /// the byte bound.
     pub fn try_push(&self, frame: Bytes, limit: usize) -> bool {
         let mut state = self.lock();
-        if !state.open() || state.queue.len() >= limit {
+        if !state.open() || state.queue.len() >= limit || !state.fits(state.queued_bytes, cost(&frame)) {
             return false;
         }
         let waker = state.push(frame);
@@ -181,7 +247,7 @@ impl Outbox {
             return;
         }
         if drop_queued {
-            state.queue.clear();
+            state.clear();
         }
         let waker = state.push(frame);
         state.finished = true;
@@ -206,6 +272,7 @@ impl Outbox {
         let mut state = self.lock();
         match state.queue.pop_front() {
             Some(frame) => {
+                state.queued_bytes -= cost(&frame);
                 let waker = if state.queue.len() < state.wake_below {
                     state.wake_below = 0;
                     state.writer.take()
@@ -228,7 +295,7 @@ impl Outbox {
     pub fn writer_gone(&self) {
         let mut state = self.lock();
         state.gone = true;
-        state.queue.clear();
+        state.clear();
         state.feed = None;
         let waker = state.writer.take();
         drop(state);
@@ -255,7 +322,7 @@ impl Outbox {
     /// Starts buffering the live frames of subscription `id` (replacing
     /// any earlier subscription's gate).
     pub(crate) fn attach(&self, id: u64) {
-        self.lock().feed = Some((id, Feed::Buffering(VecDeque::new())));
+        self.lock().feed = Some((id, Feed::Buffering(VecDeque::new(), 0)));
     }
 
     /// Removes the gate of subscription `id`, if it is still this socket's.
@@ -281,37 +348,47 @@ impl Outbox {
 
     /// Hands a live frame of subscription `id` to the socket: buffered
     /// while it replays, queued when it is live and the frame is after its
-    /// cursor. More than `capacity` waiting frames overflow the session.
-    pub(crate) fn deliver(&self, id: u64, frame: &DeltaFrame, capacity: usize) {
+    /// cursor. A frame that does not fit the byte bound overflows the
+    /// session.
+    pub(crate) fn deliver(&self, id: u64, frame: &DeltaFrame) {
         let mut guard = self.lock();
         let state = &mut *guard;
         if !state.open() {
             return;
         }
+        let size = cost(frame.wire());
+        let fits_queue = state.fits(state.queued_bytes, size);
+        let limit_bytes = state.limit_bytes;
         let Some((owner, feed)) = &mut state.feed else { return };
         if *owner != id {
             return;
         }
-        let waker = match feed {
-            Feed::Buffering(frames) => {
-                if frames.len() >= capacity {
+        let queue = match feed {
+            Feed::Buffering(frames, buffered) => {
+                if *buffered > 0 && *buffered + size > limit_bytes {
                     *feed = Feed::Overflowed { live: false };
                 } else {
+                    *buffered += size;
                     frames.push_back(frame.clone());
                 }
-                None
+                false
             }
             Feed::Live(cursor) if frame.sync_id > *cursor => {
-                if state.queue.len() >= capacity {
-                    *feed = Feed::Overflowed { live: true };
-                    state.writer.take()
-                } else {
+                if fits_queue {
                     *cursor = frame.sync_id;
-                    state.queue.push_back(frame.wire().clone());
-                    state.reader.take()
+                } else {
+                    *feed = Feed::Overflowed { live: true };
                 }
+                fits_queue
             }
-            Feed::Live(_) | Feed::Overflowed { .. } => None,
+            Feed::Live(_) | Feed::Overflowed { .. } => return,
+        };
+        let waker = if queue {
+            state.push(frame.wire().clone())
+        } else if matches!(feed, Feed::Overflowed { live: true }) {
+            state.writer.take()
+        } else {
+            None
         };
         drop(guard);
         wake(waker);
@@ -332,7 +409,7 @@ impl Outbox {
             return Err(GoLiveError::Gone);
         }
         let buffered = match state.feed.take() {
-            Some((owner, Feed::Buffering(frames))) if owner == id => frames,
+            Some((owner, Feed::Buffering(frames, _))) if owner == id => frames,
             Some((owner, Feed::Overflowed { live })) if owner == id => {
                 state.feed = Some((owner, Feed::Overflowed { live }));
                 return Err(GoLiveError::Overflowed);
@@ -345,7 +422,7 @@ impl Outbox {
         for frame in buffered {
             if frame.sync_id > cursor {
                 cursor = frame.sync_id;
-                state.queue.push_back(frame.wire().clone());
+                state.enqueue(frame.wire().clone());
             }
         }
         let waker = state.push(last(cursor));
@@ -397,45 +474,78 @@ mod tests {
         out
     }
 
+    /// Room for `n` frames like `frame(…)` (ids below 10).
+    fn room_for(n: usize) -> usize {
+        n * cost(frame(1).wire())
+    }
+
     #[test]
     fn buffers_then_gates_by_cursor() {
-        let outbox = Outbox::new();
+        let outbox = Outbox::new(room_for(10));
         outbox.attach(1);
         for id in [3, 4, 5] {
-            outbox.deliver(1, &frame(id), 10);
+            outbox.deliver(1, &frame(id));
         }
         // Another subscription's frames are ignored.
-        outbox.deliver(2, &frame(6), 10);
+        outbox.deliver(2, &frame(6));
         assert_eq!(outbox.go_live(1, SyncId(4), |c| Bytes::from(c.0.to_string())), Ok(SyncId(5)));
-        outbox.deliver(1, &frame(5), 10);
-        outbox.deliver(1, &frame(7), 10);
+        outbox.deliver(1, &frame(5));
+        outbox.deliver(1, &frame(7));
+        assert_eq!(outbox.queued_bytes(), room_for(2) + 1 + FRAME_OVERHEAD);
         let frames = drain(&outbox);
         assert_eq!(frames, [frame(5).wire().clone(), Bytes::from("5"), frame(7).wire().clone()]);
+        assert_eq!(outbox.queued_bytes(), 0);
         assert_eq!(outbox.cursor(1), Some(SyncId(7)));
         outbox.detach(1);
-        outbox.deliver(1, &frame(8), 10);
+        outbox.deliver(1, &frame(8));
         assert!(drain(&outbox).is_empty());
     }
 
     #[test]
-    fn overflows() {
-        let outbox = Outbox::new();
+    fn overflows_in_bytes() {
+        // The replay-time buffer holds 2 frames' bytes.
+        let outbox = Outbox::new(room_for(2));
         outbox.attach(1);
-        for id in 1..=3 {
-            outbox.deliver(1, &frame(id), 2);
+        for id in 1..=2 {
+            outbox.deliver(1, &frame(id));
         }
+        assert!(!outbox.overflowed(1));
+        outbox.deliver(1, &frame(3));
         assert!(outbox.overflowed(1));
         assert_eq!(outbox.go_live(1, SyncId(0), |_| Bytes::new()), Err(GoLiveError::Overflowed));
+        // The live queue: 2 frames fit, the third overflows.
         outbox.attach(2);
         assert!(outbox.go_live(2, SyncId(0), |_| Bytes::new()).is_ok());
-        for id in 1..=4 {
-            outbox.deliver(2, &frame(id), 2);
+        drain(&outbox);
+        for id in 1..=2 {
+            outbox.deliver(2, &frame(id));
         }
+        assert_eq!(outbox.event().now_or_never(), None);
+        outbox.deliver(2, &frame(3));
         assert_eq!(outbox.event().now_or_never(), Some(OutboxEvent::Overflow));
         outbox.close(Bytes::from("bye"), true);
         assert_eq!(drain(&outbox), [Bytes::from("bye")]);
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(outbox.poll_frame(&mut cx), Poll::Ready(None));
         assert_eq!(outbox.push(Bytes::new()), Err(SocketGone));
+    }
+
+    #[test]
+    fn one_frame_larger_than_the_bound_passes_an_idle_socket() {
+        let outbox = Outbox::new(10);
+        outbox.attach(1);
+        outbox.deliver(1, &frame(1));
+        assert!(!outbox.overflowed(1));
+        assert!(outbox.go_live(1, SyncId(0), |_| Bytes::new()).is_ok());
+        // The flushed frame and `subscribed` wait: the next one overflows.
+        outbox.deliver(1, &frame(2));
+        assert_eq!(outbox.event().now_or_never(), Some(OutboxEvent::Overflow));
+
+        let outbox = Outbox::new(10);
+        assert!(outbox.try_push(Bytes::from(vec![b'x'; 100]), ROOM + APP_QUEUE));
+        // Application frames respect the byte bound too.
+        assert!(!outbox.try_push(Bytes::from_static(b"y"), ROOM + APP_QUEUE));
+        drain(&outbox);
+        assert!(outbox.try_push(Bytes::from_static(b"y"), ROOM + APP_QUEUE));
     }
 }

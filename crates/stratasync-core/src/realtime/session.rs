@@ -12,6 +12,7 @@
 
 use super::frame::{error_frame, subscribed_frame, DeltaFrame};
 use super::hub::Subscription;
+use super::limits::{SocketLimits, SubscribeRefusal};
 pub use super::outbox::SocketGone;
 use super::outbox::{GoLiveError, Outbox};
 use super::wire;
@@ -19,6 +20,7 @@ use crate::auth::{AuthError, AuthRejection};
 use crate::engine::SyncEngine;
 use crate::protocol::SyncId;
 use crate::storage::{log, StorageError};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 /// Actions read per replay query.
@@ -31,6 +33,9 @@ pub enum ClientFrame {
     Subscribe(SubscribeRequest),
     /// `type: "subscribe"` with a bad `token`, `afterSyncId` or `groups`.
     InvalidSubscribe,
+    /// A `subscribe` over a [`SocketLimits`] bound: answered with an error
+    /// frame, the socket stays open.
+    RefusedSubscribe(SubscribeRefusal),
     /// Any other JSON object (or array): the application's.
     App(Value),
     /// Not JSON, or a JSON primitive: ignored.
@@ -48,8 +53,25 @@ pub struct SubscribeRequest {
     pub groups: Option<Vec<String>>,
 }
 
-/// Parses one text frame.
-pub fn parse_client_frame(text: &str) -> ClientFrame {
+impl SubscribeRequest {
+    /// About what the request holds in memory while it waits: its strings
+    /// and their headers. Counted against
+    /// [`SocketLimits::max_pending_subscribe_bytes`].
+    pub fn retained_bytes(&self) -> usize {
+        const HEADER: usize = std::mem::size_of::<String>();
+        let groups = self.groups.iter().flatten().map(|g| g.len() + HEADER).sum::<usize>();
+        std::mem::size_of::<Self>() + self.token.len() + groups
+    }
+}
+
+/// Parses one text frame. A `subscribe` larger than
+/// [`SocketLimits::max_subscribe_bytes`] is refused without being built,
+/// and a valid one naming more than
+/// [`SocketLimits::max_subscribe_groups`] groups is refused.
+pub fn parse_client_frame(text: &str, limits: &SocketLimits) -> ClientFrame {
+    if text.len() > limits.max_subscribe_bytes && is_subscribe(text) {
+        return ClientFrame::RefusedSubscribe(SubscribeRefusal::TooLarge(limits.max_subscribe_bytes));
+    }
     let Ok(value) = serde_json::from_str::<Value>(text) else { return ClientFrame::Ignored };
     let Some(object) = value.as_object() else {
         return if value.is_array() { ClientFrame::App(value) } else { ClientFrame::Ignored };
@@ -71,11 +93,42 @@ pub fn parse_client_frame(text: &str) -> ClientFrame {
         Some(_) => None,
     };
     match (token, after, groups) {
+        (Some(_), Some(_), Some(Some(groups))) if groups.len() > limits.max_subscribe_groups => {
+            ClientFrame::RefusedSubscribe(SubscribeRefusal::TooManyGroups(limits.max_subscribe_groups))
+        }
         (Some(token), Some(after_sync_id), Some(groups)) => {
             ClientFrame::Subscribe(SubscribeRequest { token: token.to_owned(), after_sync_id, groups })
         }
         _ => ClientFrame::InvalidSubscribe,
     }
+}
+
+/// Whether `text` is a JSON object whose `type` is `"subscribe"` (the last
+/// `type` wins, as when the object is built), read without building it:
+/// other values are skipped, not stored.
+fn is_subscribe(text: &str) -> bool {
+    struct Kind;
+    impl<'de> Visitor<'de> for Kind {
+        type Value = bool;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut subscribe = false;
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == "type" {
+                    subscribe = map.next_value::<Value>()? == "subscribe";
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(subscribe)
+        }
+    }
+    let mut json = serde_json::Deserializer::from_str(text);
+    json.deserialize_map(Kind).is_ok_and(|subscribe| subscribe) && json.end().is_ok()
 }
 
 /// A close code and reason.
@@ -236,7 +289,8 @@ mod tests {
 
     #[test]
     fn parses_client_frames() {
-        let sub = |s: &str| parse_client_frame(s);
+        let limits = SocketLimits::default();
+        let sub = |s: &str| parse_client_frame(s, &limits);
         assert_eq!(
             sub(r#"{"afterSyncId":"0012","groups":["w1","u1"],"token":"t","type":"subscribe","extra":1}"#),
             ClientFrame::Subscribe(SubscribeRequest {
@@ -262,5 +316,39 @@ mod tests {
         assert_eq!(sub("[1]"), ClientFrame::App(json!([1])));
         assert_eq!(sub("42"), ClientFrame::Ignored);
         assert_eq!(sub("not json"), ClientFrame::Ignored);
+    }
+
+    #[test]
+    fn bounds_subscribes() {
+        let limits = SocketLimits { max_subscribe_bytes: 100, max_subscribe_groups: 2, ..SocketLimits::default() };
+        let sub = |s: &str| parse_client_frame(s, &limits);
+        let groups = |n: usize| json!({"groups": vec!["g"; n], "token": "t", "type": "subscribe"}).to_string();
+        assert!(matches!(sub(&groups(2)), ClientFrame::Subscribe(_)));
+        assert_eq!(sub(&groups(3)), ClientFrame::RefusedSubscribe(SubscribeRefusal::TooManyGroups(2)));
+        // Invalid is invalid, however many groups.
+        assert_eq!(sub(r#"{"groups":["a","b",3],"token":"t","type":"subscribe"}"#), ClientFrame::InvalidSubscribe);
+        let padding = "x".repeat(100);
+        for large in [
+            json!({"type": "subscribe", "token": padding}).to_string(),
+            json!({"pad": [padding, {"type": "x"}], "type": "subscribe"}).to_string(),
+            format!(r#"{{"type":1,"pad":"{padding}","type":"subscribe"}}"#),
+        ] {
+            assert_eq!(sub(&large), ClientFrame::RefusedSubscribe(SubscribeRefusal::TooLarge(100)), "{large}");
+        }
+        // Large frames that are not subscribes are read as before.
+        let app = json!({"type": "live_editing_update", "pad": padding});
+        assert_eq!(sub(&app.to_string()), ClientFrame::App(app));
+        let array = json!(["subscribe", padding]);
+        assert_eq!(sub(&array.to_string()), ClientFrame::App(array));
+        assert_eq!(sub(&format!(r#"{{"type":"subscribe","pad":"{padding}"}} trailing"#)), ClientFrame::Ignored);
+        assert_eq!(sub(&format!(r#"{{"type":"subscribe","pad":"{padding}""#)), ClientFrame::Ignored);
+    }
+
+    #[test]
+    fn retained_bytes_count_every_string() {
+        let small = SubscribeRequest { token: "t".into(), after_sync_id: SyncId(0), groups: None };
+        let large = SubscribeRequest { groups: Some(vec!["g".repeat(1000); 10]), ..small.clone() };
+        assert!(small.retained_bytes() < 200);
+        assert!(large.retained_bytes() >= 10_000 + small.retained_bytes());
     }
 }

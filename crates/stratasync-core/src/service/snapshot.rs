@@ -59,7 +59,7 @@ pub(crate) async fn run<J: SnapshotJob>(pool: Pool, job: J, mut lease: StreamLea
 async fn fail<J: SnapshotJob>(sink: NdjsonSink, err: ServiceError) {
     match err {
         ServiceError::IndexedKeyNotAllowed { .. } | ServiceError::BatchLimitExceeded { .. } => {
-            tracing::info!(stream = J::NAME, error = %err, "stream refused the request");
+            tracing::info!(stream = J::NAME, error = %crate::log_text::clip(&err), "stream refused the request");
         }
         _ => tracing::error!(stream = J::NAME, error = ?err, "stream failed"),
     }

@@ -509,7 +509,7 @@ impl<'c, 'a> Pass<'c, 'a> {
         let item = &self.items[i];
         match e.fault() {
             None if self.careful() => {
-                tracing::info!(model = %item.tx.model_name, client_tx_id = %item.tx.client_tx_id, error = ?e, "mutation rejected");
+                tracing::info!(model = %crate::log_text::clip(&item.tx.model_name), client_tx_id = %crate::log_text::clip(&item.tx.client_tx_id), error = ?crate::log_text::clip(&e), "mutation rejected");
                 Ok(Step::Done(Outcome::Failed(e.to_string())))
             }
             None => {
