@@ -70,6 +70,9 @@ pub(crate) struct FanOutResult {
     /// Distinct actions at least one subscriber did not get.
     pub missing_actions: u64,
     pub duplicates: u64,
+    /// Frames that arrived after a frame with a higher sync id (checked in
+    /// arrival order, per subscriber).
+    pub out_of_order: u64,
     /// Frames for actions the subscriber should not have received.
     pub foreign: u64,
     /// Frames for actions of the subscriber's group that the writer had
@@ -356,21 +359,27 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
     let mut send_latency = Hist::new();
     let mut untimed = 0u64;
     let (mut matched, mut duplicates, mut foreign, mut dropped, mut error_frames) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut out_of_order = 0u64;
     let mut got: HashMap<u64, u64> = HashMap::new();
     let mut late = 0u64;
-    for (i, o) in outcomes.iter_mut().enumerate() {
+    for (i, o) in outcomes.iter().enumerate() {
         if o.dropped {
             dropped += 1;
         }
         error_frames += o.error_frames;
-        o.received.sort_unstable();
-        let mut last = None;
+        // In arrival order: each frame must carry a higher sync id than
+        // every frame before it on that socket.
+        let mut seen = std::collections::HashSet::with_capacity(o.received.len());
+        let mut highest = 0;
         for &(id, t) in &o.received {
-            if last == Some(id) {
+            if !seen.insert(id) {
                 duplicates += 1;
                 continue;
             }
-            last = Some(id);
+            if id < highest {
+                out_of_order += 1;
+            }
+            highest = highest.max(id);
             match by_id.get(&id) {
                 Some(&(t_send, g)) if g == sub_group[i] => {
                     matched += 1;
@@ -412,6 +421,7 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
         missing_actions,
         late,
         duplicates,
+        out_of_order,
         foreign,
         dropped,
         error_frames,

@@ -206,7 +206,7 @@ async fn bootstrap_mutate_deltas_and_batch_round_trip() {
 #[actix_web::test]
 async fn query_validation_failures() {
     let db = TestDb::new().await;
-    two_workspaces(&db).await;
+    let (a, _) = two_workspaces(&db).await;
     let app = test::init_service(App::new().configure(routes(&db))).await;
     let before = db.fingerprint().await;
 
@@ -264,8 +264,16 @@ async fn query_validation_failures() {
     // The largest sync id is valid; a huge limit is clamped, not refused.
     let r = send(&app, get("/sync/bootstrap?type=partial&firstSyncId=9223372036854775807", Some("alice"))).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.lines(),
+        [
+            json!({"lastSyncId": "0", "returnedModelsCount": {"Workspace": 1, "Task": 0, "Label": 0, "TaskLabel": 0},
+                   "schemaHash": "", "subscribedSyncGroups": [a, "alice"]}),
+            json!({"__class": "Workspace", "id": a, "name": "Alpha", "createdAt": 1718452800000i64})
+        ]
+    );
     let r = send(&app, get("/sync/deltas?limit=99999999999999999999999", Some("alice"))).await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, r#"{"actions":[],"hasMore":false,"lastSyncId":"0"}"#));
     assert_eq!(db.fingerprint().await, before);
 }
 
@@ -417,8 +425,18 @@ async fn body_failures() {
             )
         );
         let r = send(&app, raw(None, b"{}".to_vec())).await;
-        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert_eq!(r.json()["message"], json!("Unsupported Media Type: undefined"));
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                framework(
+                    415,
+                    "FST_ERR_CTP_INVALID_MEDIA_TYPE",
+                    "Unsupported Media Type",
+                    "Unsupported Media Type: undefined"
+                )
+            )
+        );
     }
     assert_eq!(db.fingerprint().await, before);
 }
@@ -565,7 +583,7 @@ async fn auth_failures() {
         TestRequest::get().uri("/sync/deltas").insert_header((header::AUTHORIZATION, "  bEaReR   token-alice  ")),
     )
     .await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, r#"{"actions":[],"hasMore":false,"lastSyncId":"0"}"#));
     assert_eq!(db.fingerprint().await, before);
 }
 
@@ -584,7 +602,8 @@ async fn stale_cursor_is_409() {
         assert_eq!((r.status, r.text().as_str()), (StatusCode::CONFLICT, body));
         assert_eq!(r.header(header::CONTENT_TYPE), Some(JSON_TYPE));
     }
-    assert_eq!(send(&app, get("/sync/deltas?after=1", Some("alice"))).await.status, StatusCode::OK);
+    let r = send(&app, get("/sync/deltas?after=1", Some("alice"))).await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, r#"{"actions":[],"hasMore":false,"lastSyncId":"1"}"#));
     assert_eq!(db.fingerprint().await, before);
 }
 
@@ -686,8 +705,13 @@ async fn storage_failures_are_generic() {
     assert_eq!(r.lines().last().unwrap(), &json!({"message": "Storage unavailable", "type": "error"}));
 
     let insert = mutate_body(vec![transaction("INSERT", "Task", &new_id(), json!({"workspaceId": a, "title": "t"}))]);
+    // A mutation whose log write fails is a retryable 503, never a 200
+    // (a `success:false` would make the client drop the edit).
     let r = send(&app, post_json("/sync/mutate", Some("alice"), &insert)).await;
-    assert!(r.status == StatusCode::SERVICE_UNAVAILABLE || r.status == StatusCode::OK, "{}", r.status);
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.header(header::RETRY_AFTER), Some("1"));
+    assert_eq!(r.header(header::CONTENT_TYPE), Some(JSON_TYPE));
+    assert_eq!(r.text(), r#"{"statusCode":503,"error":"Service Unavailable","message":"Storage unavailable"}"#);
     assert_eq!(db.scalar("SELECT count(*) FROM tasks").await, 0, "nothing is half-applied");
 }
 

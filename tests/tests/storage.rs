@@ -51,6 +51,21 @@ async fn fresh_databases_migrate_concurrently() {
     for node in futures_util::future::join_all(nodes).await {
         node.unwrap().expect("concurrent first migration");
     }
+    // The same schema, object for object, as one migration alone makes.
+    let reference = TestDb::new().await;
+    let (got, expected) = (db.schema().await, reference.schema().await);
+    assert_eq!(got, expected, "the concurrently migrated schema differs");
+    let tables = db
+        .text(
+            "SELECT string_agg(table_name::text, ' ' ORDER BY table_name) FROM information_schema.tables \
+             WHERE table_schema = 'public'",
+        )
+        .await;
+    assert_eq!(
+        tables,
+        "__diesel_schema_migrations labels sync_actions sync_group_memberships task_labels tasks workspaces"
+    );
+    assert_eq!(expected.lines().filter(|l| l.starts_with("migration ")).count(), 2, "{expected}");
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 0);
 }
 
