@@ -285,6 +285,10 @@ async fn hooks_run_for_every_action_and_model_kind() {
     let inserted = format!(r#"{{"id":"{task}","workspaceId":"{ws}","title":"t"}}"#);
     let row = format!(r#"{{"id":"{task}","workspaceId":"{ws}","title":"u","archivedAt":null}}"#);
     let linked = format!(r#"{{"taskId":"{task}","labelId":"{label}","workspaceId":"{ws}"}}"#);
+    // A delete logs the row as stored, in wire form: a composite row with
+    // its sync id appended.
+    let deleted_link =
+        format!(r#"{{"taskId":"{task}","labelId":"{label}","workspaceId":"{ws}","id":"{canonical}"}}"#);
     assert_eq!(
         calls,
         [
@@ -295,7 +299,7 @@ async fn hooks_run_for_every_action_and_model_kind() {
             format!(r#"after RecordedTask Archive {task} #3 {{"archivedAt":1718452800123}}"#),
             format!(r#"after RecordedTask Unarchive {task} #4 {{"archivedAt":null}}"#),
             format!("after RecordedTaskLabel Insert {canonical} #5 {linked}"),
-            format!("after RecordedTaskLabel Delete {canonical} #6 {linked}"),
+            format!("after RecordedTaskLabel Delete {canonical} #6 {deleted_link}"),
             format!("before_delete {task}"),
             format!("after RecordedTask Delete {task} #7 {row}"),
         ]
