@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { assertViewEqualsDb, clientView, makeClient, stopClient, tokenFor, waitSettled } from "../lib/client.mjs";
 import { addMember, headSyncId } from "../lib/db.mjs";
-import { env } from "../lib/env.mjs";
 import { seedWorkspace, uniqueUser } from "../lib/server.mjs";
 import { waitFor } from "../lib/wait.mjs";
 import { wsDeltaActions, wsFrames } from "../lib/ws-recorder.mjs";
@@ -24,8 +23,7 @@ describe("a user added to a workspace sees it after re-bootstrap", () => {
     home = await seedWorkspace({ tasks: 3, labels: 1, members: [alice, carol], name: "Carol's home" });
     other = await seedWorkspace({ tasks: 40, labels: 2, members: [alice], name: "Not yet Carol's" });
     a = makeClient({ userId: alice });
-    // C talks to the second node when run.sh runs the suite on two nodes.
-    c = makeClient({ userId: carol, baseUrl: env.peerUrl });
+    c = makeClient({ userId: carol });
     await Promise.all([a.client.start(), c.client.start()]);
     await Promise.all([waitSettled(a), waitSettled(c)]);
   });
@@ -76,7 +74,7 @@ describe("a user added to a workspace sees it after re-bootstrap", () => {
     // those groups, and gets exactly those.
     const storage = c.storage;
     await stopClient(c);
-    c = makeClient({ userId: carol, baseUrl: env.peerUrl, storage, dbName: c.dbName, bootstrapMode: "full" });
+    c = makeClient({ userId: carol, storage, dbName: c.dbName, bootstrapMode: "full" });
     await c.client.start();
     await waitSettled(c);
     assert.deepEqual(clientView(c, other).Task, {});
