@@ -128,9 +128,7 @@ async fn a_custom_scope_filters_bootstrap_and_batch_loads() {
     .await;
     let engine = engine(&db);
     let alice = user("alice", &[]);
-    let note = |id: &str, owner: &str, shared: bool, body: &str| {
-        json!({"__class": "Note", "id": id, "owner": owner, "shared": shared, "body": body})
-    };
+    let note = |id: &str, owner: &str, shared: bool, body: &str| json!({"__class": "Note", "id": id, "owner": owner, "shared": shared, "body": body});
 
     // Bootstrap: her own notes and everyone's shared ones, in id order;
     // not bob's private one (the default group filter would show only
@@ -204,7 +202,10 @@ async fn text_and_integer_ids_and_global_rows_meet_postgres() {
         (tx(Update, "Counter", "not-a-number", json!({"label": "x"})), "Invalid mutation: record not found"),
         (tx(Update, "Counter", "43", json!({"label": "x"})), "Invalid mutation: record not found"),
         (tx(Insert, "Counter", "44", json!({"teamId": 8, "label": "x"})), "Access denied"),
-        (tx(Update, "Announcement", "99999999999999999999", json!({"message": "x"})), "Invalid mutation: record not found"),
+        (
+            tx(Update, "Announcement", "99999999999999999999", json!({"message": "x"})),
+            "Invalid mutation: record not found",
+        ),
     ] {
         let res = mutate(&engine, &alice, vec![t]).await;
         assert_eq!(to_json(&res)["results"][0]["error"], json!(error));
@@ -272,12 +273,8 @@ async fn text_and_integer_ids_and_global_rows_meet_postgres() {
     assert!(res.success, "{}", to_json(&res));
     let rest = DeltasParams { after: SyncId(6), ..DeltasParams::default() };
     let page = to_json(&engine.deltas(&alice, &rest).await.unwrap());
-    let deletes: Vec<Value> = page["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| json!([a["action"], a["modelId"], a["data"]]))
-        .collect();
+    let deletes: Vec<Value> =
+        page["actions"].as_array().unwrap().iter().map(|a| json!([a["action"], a["modelId"], a["data"]])).collect();
     assert_eq!(
         deletes,
         [

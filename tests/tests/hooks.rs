@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
+use std::sync::Mutex;
 use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
 use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Unarchive, Update};
-use std::sync::Mutex;
 use stratasync_core::{Registry, SyncEngine, SyncModel};
 use stratasync_tests::*;
 use taskboard::schema::{task_labels, tasks};
@@ -287,8 +287,7 @@ async fn hooks_run_for_every_action_and_model_kind() {
     let linked = format!(r#"{{"taskId":"{task}","labelId":"{label}","workspaceId":"{ws}"}}"#);
     // A delete logs the row as stored, in wire form: a composite row with
     // its sync id appended.
-    let deleted_link =
-        format!(r#"{{"taskId":"{task}","labelId":"{label}","workspaceId":"{ws}","id":"{canonical}"}}"#);
+    let deleted_link = format!(r#"{{"taskId":"{task}","labelId":"{label}","workspaceId":"{ws}","id":"{canonical}"}}"#);
     assert_eq!(
         calls,
         [

@@ -538,7 +538,10 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
     // Two commits (each row's `xmin` is the transaction that wrote it): the
     // first request alone, then the 39 that queued meanwhile, together.
     assert_eq!(db.scalar("SELECT count(DISTINCT xmin::text) FROM sync_actions").await, 2);
-    assert_eq!(db.scalar("SELECT count(*) FROM sync_actions WHERE xmin = (SELECT xmin FROM sync_actions WHERE id = 1)").await, 1);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM sync_actions WHERE xmin = (SELECT xmin FROM sync_actions WHERE id = 1)").await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
