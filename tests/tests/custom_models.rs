@@ -14,29 +14,34 @@ use stratasync_core::service::deltas::DeltasParams;
 use stratasync_core::{Registry, ScopeFilter, SyncEngine, SyncModel};
 use stratasync_tests::*;
 
-diesel::table! {
-    notes (id) {
-        id -> Text,
-        owner -> Text,
-        shared -> Bool,
-        body -> Text,
+/// The test-only tables (`table!` generates items without docs).
+#[allow(missing_docs)]
+mod schema {
+    diesel::table! {
+        notes (id) {
+            id -> Text,
+            owner -> Text,
+            shared -> Bool,
+            body -> Text,
+        }
     }
-}
 
-diesel::table! {
-    counters (id) {
-        id -> Int4,
-        team_id -> Nullable<Int8>,
-        label -> Text,
+    diesel::table! {
+        counters (id) {
+            id -> Int4,
+            team_id -> Nullable<Int8>,
+            label -> Text,
+        }
     }
-}
 
-diesel::table! {
-    announcements (id) {
-        id -> Int8,
-        message -> Text,
+    diesel::table! {
+        announcements (id) {
+            id -> Int8,
+            message -> Text,
+        }
     }
 }
+use schema::{announcements, counters, notes};
 
 /// The test-only tables.
 async fn tables(db: &TestDb) {
