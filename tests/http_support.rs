@@ -119,15 +119,19 @@ pub fn assert_no_internals(body: &[u8]) {
     }
 }
 
-/// The resident memory of this process, in KiB (Linux `VmRSS`).
+/// The resident memory of this process, in KiB (Linux `VmRSS`). Panics
+/// where it cannot be read: a memory test must not pass on a reading of 0.
 pub fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
+    let status = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_else(|e| panic!("the memory test needs /proc/self/status: {e}"));
+    let kib = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/self/status"));
+    assert!(kib > 0, "VmRSS reads 0 KiB");
+    kib
 }
 
 /// Two workspaces, `Alpha` and `Beta`: alice is a member of the first,

@@ -6,6 +6,7 @@
 //! its own database there and drops it when the test ends.
 
 pub mod http_support;
+pub mod pg_proxy;
 pub mod process_support;
 pub mod ws_support;
 
@@ -99,6 +100,29 @@ impl TestDb {
         row.v
     }
 
+    /// The single `text` result of `sql` (`""` for NULL).
+    pub async fn text(&self, sql: &str) -> String {
+        use diesel::sql_types::{Nullable, Text};
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Nullable<Text>)]
+            v: Option<String>,
+        }
+        let mut conn = self.pool.get().await.expect("connection");
+        let row: Row = diesel::sql_query(format!("SELECT ({sql})::text AS v"))
+            .get_result(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        row.v.unwrap_or_default()
+    }
+
+    /// Every object of this database's `public` schema (see
+    /// [`schema_at`]).
+    pub async fn schema(&self) -> String {
+        schema_at(&self.url).await
+    }
+
     /// Terminates every server connection to this database (as a restart
     /// or failover would).
     pub async fn terminate_backends(&self) {
@@ -134,6 +158,40 @@ impl Drop for TestDb {
         })
         .join();
     }
+}
+
+/// Every object of the `public` schema of the database at `url`, one line
+/// each, sorted: tables' columns (type, nullability, default), indexes,
+/// constraints, triggers, functions, sequences, and the applied migrations.
+pub async fn schema_at(url: &str) -> String {
+    use diesel::sql_types::{Nullable, Text};
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Nullable<Text>)]
+        v: Option<String>,
+    }
+    let mut conn = AsyncPgConnection::establish(url).await.expect("connect");
+    let row: Row = diesel::sql_query(
+        "SELECT string_agg(x, E'\\n' ORDER BY x) AS v FROM ( \
+           SELECT format('column %s.%s %s %s %s', table_name, column_name, data_type, is_nullable, \
+                         column_default) AS x \
+             FROM information_schema.columns WHERE table_schema = 'public' UNION ALL \
+           SELECT format('index %s', indexdef) FROM pg_indexes WHERE schemaname = 'public' UNION ALL \
+           SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid)) \
+             FROM pg_constraint WHERE connamespace = 'public'::regnamespace UNION ALL \
+           SELECT format('trigger %s', pg_get_triggerdef(oid)) FROM pg_trigger \
+             WHERE NOT tgisinternal AND tgrelid::regclass::text NOT LIKE 'pg_%' UNION ALL \
+           SELECT format('function %s', pg_get_functiondef(p.oid)) FROM pg_proc p \
+             WHERE pronamespace = 'public'::regnamespace UNION ALL \
+           SELECT format('sequence %s %s %s', sequence_name, data_type, increment) \
+             FROM information_schema.sequences WHERE sequence_schema = 'public' UNION ALL \
+           SELECT format('migration %s', version) FROM __diesel_schema_migrations) s",
+    )
+    .get_result(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("reading the schema: {e}"));
+    row.v.unwrap_or_default()
 }
 
 /// An authenticated caller with these groups (the user id is appended, as

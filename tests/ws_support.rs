@@ -227,11 +227,34 @@ impl WsClient {
         }
     }
 
-    /// Asserts that nothing but pings arrives for `within`.
-    pub async fn assert_quiet(&mut self, within: Duration) {
-        if let Some(frame) = self.try_recv_within(within).await {
-            panic!("expected silence, got {frame:?}");
+    /// Reads until `n` pings have arrived on this socket since it opened
+    /// (answering them if `answer_pings`); panics on any other frame or
+    /// after `within`.
+    pub async fn until_pings(&mut self, n: usize, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.pings < n {
+            let next = tokio::time::timeout_at(deadline, self.io.next())
+                .await
+                .unwrap_or_else(|_| panic!("only {} of {n} pings within {within:?}", self.pings));
+            match next {
+                Some(Ok(Frame::Ping(payload))) => {
+                    self.pings += 1;
+                    if self.answer_pings {
+                        let _ = self.io.send(Message::Pong(payload)).await;
+                    }
+                }
+                Some(Ok(Frame::Pong(_))) => {}
+                other => panic!("expected only pings, got {other:?} after {} pings", self.pings),
+            }
         }
+    }
+
+    /// Asserts that the next frame is the delta of sync id `id` (a marker
+    /// written after everything the test expected: any extra or repeated
+    /// frame queued before it shows up here instead).
+    pub async fn assert_next_delta(&mut self, id: u64) {
+        let frame = self.deltas(1, WAIT).await.remove(0);
+        assert_eq!(sync_id(&frame), id, "the next frame is not the marker {id}: {frame}");
     }
 
     /// Reads delta frames until `subscribed`: the replayed (and flushed)
@@ -345,6 +368,21 @@ pub fn assert_ascending(ids: &[u64], what: &str) {
     for pair in ids.windows(2) {
         assert!(pair[0] < pair[1], "{what}: not strictly ascending at {pair:?}: {ids:?}");
     }
+}
+
+/// Logs a global action (no group: every session sees it) with SQL and
+/// wakes the live feed of each of `engines`; returns its sync id. Used as
+/// a marker that every socket must receive next.
+pub async fn global_marker(db: &TestDb, engines: &[&SyncEngine]) -> u64 {
+    db.execute(
+        "INSERT INTO sync_actions (model, model_id, action, data) \
+         VALUES ('Task', 'marker', 'U', '{\"title\": \"marker\"}')",
+    )
+    .await;
+    for engine in engines {
+        engine.hub().wake();
+    }
+    db.scalar("SELECT max(id) FROM sync_actions").await as u64
 }
 
 /// A workspace row (its id is its sync group) with `members`.

@@ -70,6 +70,9 @@ pub(crate) struct FanOutResult {
     /// Distinct actions at least one subscriber did not get.
     pub missing_actions: u64,
     pub duplicates: u64,
+    /// Frames that arrived after a frame with a higher sync id (checked in
+    /// arrival order, per subscriber).
+    pub out_of_order: u64,
     /// Frames for actions the subscriber should not have received.
     pub foreign: u64,
     /// Frames for actions of the subscriber's group that the writer had
@@ -356,21 +359,18 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
     let mut send_latency = Hist::new();
     let mut untimed = 0u64;
     let (mut matched, mut duplicates, mut foreign, mut dropped, mut error_frames) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut out_of_order = 0u64;
     let mut got: HashMap<u64, u64> = HashMap::new();
     let mut late = 0u64;
-    for (i, o) in outcomes.iter_mut().enumerate() {
+    for (i, o) in outcomes.iter().enumerate() {
         if o.dropped {
             dropped += 1;
         }
         error_frames += o.error_frames;
-        o.received.sort_unstable();
-        let mut last = None;
-        for &(id, t) in &o.received {
-            if last == Some(id) {
-                duplicates += 1;
-                continue;
-            }
-            last = Some(id);
+        let order = arrival_order(&o.received);
+        duplicates += order.duplicates;
+        out_of_order += order.out_of_order;
+        for &(id, t) in &order.first_copies {
             match by_id.get(&id) {
                 Some(&(t_send, g)) if g == sub_group[i] => {
                     matched += 1;
@@ -412,6 +412,7 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
         missing_actions,
         late,
         duplicates,
+        out_of_order,
         foreign,
         dropped,
         error_frames,
@@ -422,6 +423,34 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
         harness_cpu: harness_cpu1.zip(harness_cpu0).map(|(b, a)| b - a),
         wall,
     })
+}
+
+/// What one socket received, checked in arrival order (never sorted).
+struct ArrivalOrder {
+    /// Frames whose sync id arrived before on the socket.
+    duplicates: u64,
+    /// Frames that arrived after a frame with a higher sync id.
+    out_of_order: u64,
+    /// The first copy of each frame, in arrival order.
+    first_copies: Vec<(u64, u64)>,
+}
+
+fn arrival_order(received: &[(u64, u64)]) -> ArrivalOrder {
+    let mut seen = std::collections::HashSet::with_capacity(received.len());
+    let mut order = ArrivalOrder { duplicates: 0, out_of_order: 0, first_copies: Vec::with_capacity(received.len()) };
+    let mut highest = 0;
+    for &(id, t) in received {
+        if !seen.insert(id) {
+            order.duplicates += 1;
+            continue;
+        }
+        if id < highest {
+            order.out_of_order += 1;
+        }
+        highest = highest.max(id);
+        order.first_copies.push((id, t));
+    }
+    order
 }
 
 /// Server memory with idle subscribers. Connects and subscribes the first
@@ -511,7 +540,20 @@ async fn connect_idle(ws_base: &str, subscribers: &[Subscriber], after: u64) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::frame_sync_id;
+    use super::{arrival_order, frame_sync_id};
+
+    #[test]
+    fn order_is_checked_as_received() {
+        let ids = |ids: &[u64]| ids.iter().map(|&id| (id, 0)).collect::<Vec<_>>();
+        let order = arrival_order(&ids(&[3, 4, 7]));
+        assert_eq!((order.duplicates, order.out_of_order), (0, 0));
+        // 5 after 7: out of order, though the set {3, 5, 7} is complete.
+        let order = arrival_order(&ids(&[3, 7, 5]));
+        assert_eq!((order.duplicates, order.out_of_order), (0, 1));
+        let order = arrival_order(&ids(&[3, 4, 3, 5]));
+        assert_eq!((order.duplicates, order.out_of_order), (1, 0));
+        assert_eq!(order.first_copies, ids(&[3, 4, 5]));
+    }
 
     #[test]
     fn sync_id_of_a_delta_frame() {

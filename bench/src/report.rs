@@ -286,6 +286,9 @@ fn deliveries(o: &Outcome<FanOutResult>) -> String {
             if f.duplicates + f.foreign > 0 {
                 s.push_str(&format!(" ({} dup, {} foreign)", f.duplicates, f.foreign));
             }
+            if f.out_of_order > 0 {
+                s.push_str(&format!(" (**{} out of order**)", f.out_of_order));
+            }
             if f.mutation_failures > 0 {
                 s.push_str(&format!(
                     " (**{} of {} writes failed**)",
@@ -462,7 +465,8 @@ pub(crate) fn rows(
             String::new(),
             None,
         ));
-        let none_missing = r.as_ref().ok().map(|f| f.missing == 0 && f.foreign == 0 && f.duplicates == 0);
+        let none_missing =
+            r.as_ref().ok().map(|f| f.missing == 0 && f.foreign == 0 && f.duplicates == 0 && f.out_of_order == 0);
         rows.push(Row {
             figure: format!("{name}: deliveries received/expected"),
             rust: deliveries(r),
@@ -565,13 +569,14 @@ pub(crate) fn details(who: &str, r: &ServerResults, subscribers: usize, workspac
     }
     for (name, f) in r.fan_runs(workspaces) {
         let mut s = format!(
-            "{who} fan-out, {name}: {} mutations committed ({} failed or timed out), {} of {} deliveries (+{} of writes abandoned by the writer that committed later), {} subscribers connected and subscribed in {:.1} s, \
+            "{who} fan-out, {name}: {} mutations committed ({} failed or timed out), {} of {} deliveries (+{} of writes abandoned by the writer that committed later), {} out of order, {} subscribers connected and subscribed in {:.1} s, \
              {} sockets closed early, {} error frames; server RSS {} before the sockets, {} with them idle",
             f.mutations,
             f.mutation_failures,
             f.delivered,
             f.expected,
             f.late,
+            f.out_of_order,
             subscribers,
             f.connect_time.as_secs_f64(),
             f.dropped,

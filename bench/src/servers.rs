@@ -272,8 +272,15 @@ pub(crate) fn install_reference(dir: &Path, node: &str) -> Result<String, BoxErr
         .map_err(|e| format!("npm not found ({e})"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned();
-        return Err(format!("npm install failed: {last}").into());
+        // The first error line that says what failed (npm starts with the
+        // error code and ends with where its log is).
+        let lines = || err.lines().map(str::trim).filter(|l| !l.is_empty());
+        let reason = lines()
+            .find(|l| l.starts_with("npm error") && !l.starts_with("npm error code") && !l.contains("complete log"))
+            .or_else(|| lines().next_back())
+            .unwrap_or("")
+            .to_owned();
+        return Err(format!("npm install failed: {reason}").into());
     }
     Ok(version)
 }

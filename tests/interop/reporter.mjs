@@ -1,16 +1,27 @@
 // A `node --test` reporter that counts leaf tests and writes the counts to
 // the file named by INTEROP_SUMMARY after every result (synchronously, so
 // the counts survive --test-force-exit). run.sh prints them as the final
-// `N passed, M failed` line. A failing test marked `todo` is an expected
-// failure (a known server bug) and is counted separately.
+// `N passed, M failed` line and fails a run that ran no test.
+//
+// Nothing may pass without running: a skipped test and a `todo` test
+// (passing or failing) count as failures. The only tests left out without
+// failing are those a `--test-name-pattern` filtered out (counted apart).
 import { writeFileSync } from "node:fs";
 
-const summary = { passed: 0, failed: 0, expectedFailures: [], unexpectedPasses: [], skipped: 0, failures: [] };
+/** What node's runner says of a test a name pattern left out. */
+const FILTERED = "test name does not match pattern";
+
+const summary = { passed: 0, failed: 0, filtered: 0, failures: [] };
 
 const save = () => {
   if (process.env.INTEROP_SUMMARY) {
     writeFileSync(process.env.INTEROP_SUMMARY, JSON.stringify(summary, null, 2));
   }
+};
+
+const fail = (name, why) => {
+  summary.failed += 1;
+  summary.failures.push(`${name}: ${why}`);
 };
 
 export default async function* reporter(source) {
@@ -19,11 +30,12 @@ export default async function* reporter(source) {
     const data = event.data ?? {};
     const isSuite = data.details?.type === "suite";
     if (event.type === "test:pass" && !isSuite) {
-      if (data.skip) {
-        summary.skipped += 1;
-      } else if (data.todo) {
-        summary.unexpectedPasses.push(`${data.name} (todo: ${data.todo})`);
-        summary.passed += 1;
+      if (data.skip === FILTERED) {
+        summary.filtered += 1;
+      } else if (data.skip !== undefined) {
+        fail(data.name, `skipped (${data.skip || "no reason given"}): a test must run`);
+      } else if (data.todo !== undefined) {
+        fail(data.name, `marked todo (${data.todo || "no reason given"}): a test must assert`);
       } else {
         summary.passed += 1;
       }
@@ -35,17 +47,8 @@ export default async function* reporter(source) {
       if (isSuite && (!error || ["subtestsFailed", "cancelledByParent"].includes(error.failureType))) {
         continue;
       }
-      if (data.todo) {
-        summary.expectedFailures.push(`${data.name} (todo: ${data.todo})`);
-      } else if (isSuite) {
-        // A suite whose hook failed: its tests are reported (cancelled) too,
-        // so count the hook failure once.
-        summary.failed += 1;
-        summary.failures.push(`${data.name}: ${error?.cause?.message ?? error?.message ?? "failed"}`);
-      } else {
-        summary.failed += 1;
-        summary.failures.push(`${data.name}: ${error?.cause?.message ?? error?.message ?? "failed"}`);
-      }
+      const why = error?.cause?.message ?? error?.message ?? "failed";
+      fail(data.name, data.todo !== undefined ? `marked todo (${data.todo}), and failed: ${why}` : why);
       save();
     }
   }

@@ -1,15 +1,17 @@
 //! Mutation hooks: rewriting data, rejecting, running in the transaction,
-//! and after-mutation warnings.
+//! after-mutation warnings, and which hooks run for every action of a
+//! standard and of a composite model.
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
+use std::sync::Mutex;
 use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
-use stratasync_core::protocol::MutationAction::{Delete, Insert, Update};
+use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Unarchive, Update};
 use stratasync_core::{Registry, SyncEngine, SyncModel};
 use stratasync_tests::*;
-use taskboard::schema::tasks;
+use taskboard::schema::{task_labels, tasks};
 use uuid::Uuid;
 
 /// Hooks that uppercase titles, refuse "forbidden" titles and deletes of
@@ -265,4 +267,158 @@ async fn rows_are_logged_in_the_group_they_are_stored_in() {
     let res =
         mutate(&engine, &alice, vec![tx(Update, "MovingTask", &id, json!({"title": "u", "moveTo": other}))]).await;
     assert!(res.success, "{res:?}");
+}
+
+/// Every call of [`Recording`]'s hooks, in order.
+static CALLS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record(call: String) {
+    CALLS.lock().unwrap_or_else(|e| e.into_inner()).push(call);
+}
+
+/// Hooks that record each call and change nothing.
+#[derive(Default)]
+struct Recording;
+
+#[async_trait]
+impl ModelHooks for Recording {
+    async fn before_insert(
+        &self,
+        _cx: &mut HookContext<'_>,
+        id: &str,
+        _p: &JsonObject,
+        data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        record(format!("before_insert {id} {}", Value::Object(data.clone())));
+        Ok(())
+    }
+
+    async fn before_update(
+        &self,
+        _cx: &mut HookContext<'_>,
+        id: &str,
+        _p: &JsonObject,
+        data: &mut JsonObject,
+    ) -> Result<(), HookError> {
+        record(format!("before_update {id} {}", Value::Object(data.clone())));
+        Ok(())
+    }
+
+    async fn before_delete(&self, _cx: &mut HookContext<'_>, id: &str, _p: &JsonObject) -> Result<(), HookError> {
+        record(format!("before_delete {id}"));
+        Ok(())
+    }
+
+    async fn after_mutation(&self, event: &MutationEvent<'_>) -> Result<(), HookError> {
+        record(format!(
+            "after {} {:?} {} #{} {}",
+            event.model_name,
+            event.action,
+            event.model_id,
+            event.sync_id,
+            Value::Object(event.data.clone())
+        ));
+        Ok(())
+    }
+}
+
+/// A standard model accepting every action, with recording hooks.
+#[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(name = "RecordedTask", group_key = workspace_id, actions = "IUDAV", hooks = Recording)]
+#[allow(dead_code)]
+struct RecordedTask {
+    id: Uuid,
+    #[sync(insert)]
+    workspace_id: Uuid,
+    #[sync(insert, update)]
+    title: String,
+    #[sync(skip)]
+    description: Option<String>,
+    #[sync(skip)]
+    priority: i32,
+    #[sync(skip)]
+    due_date: Option<NaiveDate>,
+    #[sync(skip)]
+    completed_at: Option<DateTime<Utc>>,
+    archived_at: Option<DateTime<Utc>>,
+    #[sync(skip)]
+    created_at: DateTime<Utc>,
+}
+
+/// A composite model (both of its actions), with recording hooks.
+#[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+#[diesel(table_name = task_labels)]
+#[sync(name = "RecordedTaskLabel", group_key = workspace_id, actions = "ID", cursor(task_id, label_id), hooks = Recording)]
+#[allow(dead_code)]
+struct RecordedTaskLabel {
+    #[sync(insert)]
+    task_id: Uuid,
+    #[sync(insert)]
+    label_id: Uuid,
+    #[sync(insert)]
+    workspace_id: Uuid,
+    #[sync(skip)]
+    created_at: DateTime<Utc>,
+}
+
+/// The current contract, for every action of both model kinds: the
+/// `before_*` hook of a standard insert, update and delete runs before the
+/// write; archive and unarchive, and every action of a composite model,
+/// run no `before_*` hook; `after_mutation` runs once after every
+/// committed action, with its sync id and logged data.
+#[tokio::test(flavor = "multi_thread")]
+async fn hooks_run_for_every_action_and_model_kind() {
+    let db = TestDb::new().await;
+    let engine = SyncEngine::new(
+        db.pool.clone(),
+        Registry::builder().model::<RecordedTask>().model::<RecordedTaskLabel>().build(),
+        taskboard::DevAuth::default(),
+    );
+    let (ws, label) = (new_id(), new_id());
+    db.execute(&format!(
+        "INSERT INTO workspaces (id, name) VALUES ('{ws}', 'W'); \
+         INSERT INTO labels (id, workspace_id, name, color) VALUES ('{label}', '{ws}', 'l', 'c')"
+    ))
+    .await;
+    let alice = user("alice", &[&ws]);
+    let task = new_id();
+    let link = json!({"taskId": task, "labelId": label, "workspaceId": ws});
+    let canonical = stratasync_core::composite_id::composite_id("RecordedTaskLabel", &[&task, &label]);
+    let steps = vec![
+        tx(Insert, "RecordedTask", &task, json!({"workspaceId": ws, "title": "t"})),
+        tx(Update, "RecordedTask", &task, json!({"title": "u"})),
+        tx(Archive, "RecordedTask", &task, json!({"archivedAt": 1718452800123i64})),
+        tx(Unarchive, "RecordedTask", &task, json!({})),
+        tx(Insert, "RecordedTaskLabel", "client-id", link.clone()),
+        tx(Delete, "RecordedTaskLabel", &canonical, link),
+        tx(Delete, "RecordedTask", &task, json!({})),
+    ];
+    CALLS.lock().unwrap().clear();
+    for step in steps {
+        let res = mutate(&engine, &alice, vec![step]).await;
+        assert!(res.success, "{}", to_json(&res));
+    }
+    let calls = std::mem::take(&mut *CALLS.lock().unwrap());
+    let inserted = format!(r#"{{"id":"{task}","workspaceId":"{ws}","title":"t"}}"#);
+    let row = format!(r#"{{"id":"{task}","workspaceId":"{ws}","title":"u","archivedAt":null}}"#);
+    let linked = format!(r#"{{"taskId":"{task}","labelId":"{label}","workspaceId":"{ws}"}}"#);
+    // A delete logs the row as stored, in wire form: a composite row with
+    // its sync id appended.
+    let deleted_link = format!(r#"{{"taskId":"{task}","labelId":"{label}","workspaceId":"{ws}","id":"{canonical}"}}"#);
+    assert_eq!(
+        calls,
+        [
+            format!("before_insert {task} {inserted}"),
+            format!("after RecordedTask Insert {task} #1 {inserted}"),
+            format!(r#"before_update {task} {{"title":"u"}}"#),
+            format!(r#"after RecordedTask Update {task} #2 {{"title":"u"}}"#),
+            format!(r#"after RecordedTask Archive {task} #3 {{"archivedAt":1718452800123}}"#),
+            format!(r#"after RecordedTask Unarchive {task} #4 {{"archivedAt":null}}"#),
+            format!("after RecordedTaskLabel Insert {canonical} #5 {linked}"),
+            format!("after RecordedTaskLabel Delete {canonical} #6 {deleted_link}"),
+            format!("before_delete {task}"),
+            format!("after RecordedTask Delete {task} #7 {row}"),
+        ]
+    );
 }

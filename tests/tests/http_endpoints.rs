@@ -206,7 +206,7 @@ async fn bootstrap_mutate_deltas_and_batch_round_trip() {
 #[actix_web::test]
 async fn query_validation_failures() {
     let db = TestDb::new().await;
-    two_workspaces(&db).await;
+    let (a, _) = two_workspaces(&db).await;
     let app = test::init_service(App::new().configure(routes(&db))).await;
     let before = db.fingerprint().await;
 
@@ -264,8 +264,16 @@ async fn query_validation_failures() {
     // The largest sync id is valid; a huge limit is clamped, not refused.
     let r = send(&app, get("/sync/bootstrap?type=partial&firstSyncId=9223372036854775807", Some("alice"))).await;
     assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.lines(),
+        [
+            json!({"lastSyncId": "0", "returnedModelsCount": {"Workspace": 1, "Task": 0, "Label": 0, "TaskLabel": 0},
+                   "schemaHash": "", "subscribedSyncGroups": [a, "alice"]}),
+            json!({"__class": "Workspace", "id": a, "name": "Alpha", "createdAt": 1718452800000i64})
+        ]
+    );
     let r = send(&app, get("/sync/deltas?limit=99999999999999999999999", Some("alice"))).await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, r#"{"actions":[],"hasMore":false,"lastSyncId":"0"}"#));
     assert_eq!(db.fingerprint().await, before);
 }
 
@@ -417,8 +425,18 @@ async fn body_failures() {
             )
         );
         let r = send(&app, raw(None, b"{}".to_vec())).await;
-        assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert_eq!(r.json()["message"], json!("Unsupported Media Type: undefined"));
+        assert_eq!(
+            (r.status, r.json()),
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                framework(
+                    415,
+                    "FST_ERR_CTP_INVALID_MEDIA_TYPE",
+                    "Unsupported Media Type",
+                    "Unsupported Media Type: undefined"
+                )
+            )
+        );
     }
     assert_eq!(db.fingerprint().await, before);
 }
@@ -565,7 +583,7 @@ async fn auth_failures() {
         TestRequest::get().uri("/sync/deltas").insert_header((header::AUTHORIZATION, "  bEaReR   token-alice  ")),
     )
     .await;
-    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, r#"{"actions":[],"hasMore":false,"lastSyncId":"0"}"#));
     assert_eq!(db.fingerprint().await, before);
 }
 
@@ -584,7 +602,8 @@ async fn stale_cursor_is_409() {
         assert_eq!((r.status, r.text().as_str()), (StatusCode::CONFLICT, body));
         assert_eq!(r.header(header::CONTENT_TYPE), Some(JSON_TYPE));
     }
-    assert_eq!(send(&app, get("/sync/deltas?after=1", Some("alice"))).await.status, StatusCode::OK);
+    let r = send(&app, get("/sync/deltas?after=1", Some("alice"))).await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, r#"{"actions":[],"hasMore":false,"lastSyncId":"1"}"#));
     assert_eq!(db.fingerprint().await, before);
 }
 
@@ -686,8 +705,13 @@ async fn storage_failures_are_generic() {
     assert_eq!(r.lines().last().unwrap(), &json!({"message": "Storage unavailable", "type": "error"}));
 
     let insert = mutate_body(vec![transaction("INSERT", "Task", &new_id(), json!({"workspaceId": a, "title": "t"}))]);
+    // A mutation whose log write fails is a retryable 503, never a 200
+    // (a `success:false` would make the client drop the edit).
     let r = send(&app, post_json("/sync/mutate", Some("alice"), &insert)).await;
-    assert!(r.status == StatusCode::SERVICE_UNAVAILABLE || r.status == StatusCode::OK, "{}", r.status);
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+    assert_eq!(r.header(header::RETRY_AFTER), Some("1"));
+    assert_eq!(r.header(header::CONTENT_TYPE), Some(JSON_TYPE));
+    assert_eq!(r.text(), r#"{"statusCode":503,"error":"Service Unavailable","message":"Storage unavailable"}"#);
     assert_eq!(db.scalar("SELECT count(*) FROM tasks").await, 0, "nothing is half-applied");
 }
 
@@ -709,22 +733,71 @@ async fn hostile_inputs_do_not_break_the_server() {
         b"{\"requests\":[{\"groupId\":\"\\u0000\",\"modelName\":\"Task\"}],\"firstSyncId\":\"00000000000000000000000000001\"}"
             .to_vec(),
     ];
+    let invalid_json = json!({"statusCode": 400, "code": "FST_ERR_CTP_INVALID_JSON_BODY", "error": "Bad Request",
+                              "message": "Body is not valid JSON but content-type is set to 'application/json'"});
+    let validation = |details: Value| json!({"details": details, "error": "Validation failed", "source": "body"});
+    let detail = |field: &str, message: &str| json!({"field": field, "message": message});
     for uri in ["/sync/batch", "/sync/mutate"] {
+        let mut answers = Vec::new();
         for body in &bodies {
             let req = TestRequest::post()
                 .uri(uri)
                 .insert_header((header::CONTENT_TYPE, "application/json"))
                 .insert_header((header::AUTHORIZATION, bearer("alice")))
                 .set_payload(body.clone());
-            let r = send(&app, req).await;
-            assert!(r.status.is_client_error() || r.status == StatusCode::OK, "{uri}: {}", r.status);
+            answers.push(send(&app, req).await);
+        }
+        // Too deep, a number out of range, not UTF-8: not JSON.
+        for r in &answers[..4] {
+            assert_eq!((r.status, r.json()), (StatusCode::BAD_REQUEST, invalid_json.clone()), "{uri}");
+        }
+        let (many, odd) = (&answers[4], &answers[5]);
+        assert_eq!(many.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(odd.status, if uri == "/sync/batch" { StatusCode::OK } else { StatusCode::BAD_REQUEST });
+        if uri == "/sync/batch" {
+            let want = validation(json!([detail("requests", "Invalid input: expected array, received undefined")]));
+            assert_eq!(without_request_id(many.json()), want);
+            // A group id nobody has: an empty answer.
+            assert_eq!(odd.text(), "");
+        } else {
+            // 20,000 empty transactions: every one named.
+            let body = without_request_id(many.json());
+            assert_eq!((body["error"].clone(), body["source"].clone()), (json!("Validation failed"), json!("body")));
+            let messages = [
+                r#"Invalid option: expected one of "INSERT"|"UPDATE"|"DELETE"|"ARCHIVE"|"UNARCHIVE""#,
+                "Invalid input: expected string, received undefined",
+                "Invalid input: expected record, received undefined",
+            ];
+            let details = body["details"].as_array().unwrap();
+            assert!(details.len() >= 20_000, "{}", details.len());
+            assert!(details.iter().all(|d| d["field"] == json!("transactions")
+                && messages.contains(&d["message"].as_str().unwrap_or_default())));
+            let want = validation(json!([
+                detail("batchId", "Invalid input: expected string, received undefined"),
+                detail("transactions", "Invalid input: expected array, received undefined")
+            ]));
+            assert_eq!(without_request_id(odd.json()), want);
         }
     }
     let long = format!("/sync/deltas?after={}&syncGroups={}", "9".repeat(10_000), "%FF,".repeat(2_000));
-    assert_eq!(send(&app, get(&long, Some("alice"))).await.status, StatusCode::BAD_REQUEST);
+    let r = send(&app, get(&long, Some("alice"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        without_request_id(r.json()),
+        json!({"details": [{"field": "after", "message": "After must be a numeric string"}],
+               "error": "Validation failed", "source": "query"})
+    );
+    // Undecodable names are names nobody has: no rows, no groups.
     let odd = "/sync/bootstrap?type=full&onlyModels=%ZZ%2C%00,%E2%82&syncGroups=%00&schemaHash=%F0%9F%92%A9&=x&&";
-    assert_eq!(send(&app, get(odd, Some("alice"))).await.status, StatusCode::OK);
+    let r = send(&app, get(odd, Some("alice"))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.lines(),
+        [json!({"lastSyncId": "0", "returnedModelsCount": {"%ZZ": 0, "\u{0}": 0, "\u{fffd}": 0},
+                "schemaHash": "\u{1f4a9}", "subscribedSyncGroups": []})]
+    );
     // Still serving.
-    assert_eq!(send(&app, get("/sync/deltas", Some("alice"))).await.status, StatusCode::OK);
+    let r = send(&app, get("/sync/deltas", Some("alice"))).await;
+    assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, r#"{"actions":[],"hasMore":false,"lastSyncId":"0"}"#));
     assert_eq!(db.fingerprint().await, before);
 }

@@ -282,7 +282,7 @@ async fn documented_errors_over_tcp() {
 
     assert_eq!(db.fingerprint().await, before, "no rejected request changed the database");
     // The server is still healthy after all of it.
-    let (status, _, _) = read(client.get(server.url("/health")).send().await.unwrap()).await;
-    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = read(client.get(server.url("/health")).send().await.unwrap()).await;
+    assert_eq!((status, text(&body)), (StatusCode::OK, r#"{"status":"ok"}"#));
     server.stop().await;
 }

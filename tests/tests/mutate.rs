@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Unarchive, Update};
-use stratasync_core::protocol::SyncId;
+use stratasync_core::protocol::{MutateRequest, SyncId};
 use stratasync_core::storage::RawJson;
 use stratasync_tests::*;
 
@@ -468,9 +468,16 @@ async fn deletes_log_rows_removed_by_cascade() {
     assert_eq!(db.scalar("SELECT count(*) FROM task_labels").await, 0);
 }
 
+/// The log's insert-order lock (taken by every group's log insert).
+const INSERT_ORDER_LOCK: &str = "pg_advisory_xact_lock(hashtext('stratasync:sync_actions'), hashtext('sync_actions'))";
+
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_batches_share_commits_and_keep_their_own_results() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use std::future::Future;
+    use std::pin::Pin;
     use stratasync_core::service::group_commit::GroupCommitConfig;
+    type Pending = Pin<Box<dyn Future<Output = (stratasync_core::protocol::MutateResponse, MutateRequest)> + Send>>;
     let db = TestDb::new().await;
     let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() });
     let ws = workspace(&db).await;
@@ -483,13 +490,40 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
             ])
         })
         .collect();
-    let runs = requests.iter().cloned().map(|request| {
+    let submit = |request: MutateRequest| -> Pending {
         let (engine, alice) = (engine.clone(), alice.clone());
-        tokio::spawn(async move { (engine.mutate(&alice, &request).await.expect("mutate"), request) })
-    });
+        Box::pin(async move { (engine.mutate(&alice, &request).await.expect("mutate"), request) })
+    };
+
+    // Hold the insert-order lock: the first request's group stops at its
+    // log insert, with the lane busy.
+    let mut holder = AsyncPgConnection::establish(&db.url).await.expect("connect");
+    holder.batch_execute(&format!("BEGIN; SELECT {INSERT_ORDER_LOCK}")).await.expect("lock");
+    let mut first = tokio::spawn(submit(requests[0].clone()));
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock' \
+         AND wait_event = 'advisory'",
+        db.name
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while db.scalar(&waiting).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first group never reached the log insert");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The other 39 queue behind it: one poll each puts a request on the
+    // lane's queue (and it waits there).
+    let mut rest: Vec<Pending> = requests[1..].iter().cloned().map(submit).collect();
+    tokio::task::yield_now().await;
+    for request in &mut rest {
+        assert!(futures_util::poll!(request.as_mut()).is_pending());
+    }
+    assert!(futures_util::poll!(&mut first).is_pending(), "the first group waits for the lock");
+    holder.batch_execute("COMMIT").await.expect("unlock");
+
+    let mut responses = vec![first.await.unwrap()];
+    responses.extend(futures_util::future::join_all(rest).await);
     let mut ids = Vec::new();
-    for run in futures_util::future::join_all(runs).await {
-        let (response, request) = run.unwrap();
+    for (response, request) in responses {
         let body = to_json(&response);
         assert_eq!(body["results"].as_array().unwrap().len(), 2, "each request gets its own results");
         assert_eq!(body["results"][0]["clientTxId"], json!(request.transactions[0].client_tx_id));
@@ -502,9 +536,13 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
     ids.dedup();
     assert_eq!(ids.len(), 40, "sync ids are unique");
     assert_eq!(db.scalar("SELECT count(*) FROM tasks").await, 40);
-    // Actions committed in one transaction share its start time.
-    let commits = db.scalar("SELECT count(DISTINCT created_at) FROM sync_actions").await;
-    assert!(commits < 40, "concurrent requests were grouped into fewer commits ({commits})");
+    // Two commits (each row's `xmin` is the transaction that wrote it): the
+    // first request alone, then the 39 that queued meanwhile, together.
+    assert_eq!(db.scalar("SELECT count(DISTINCT xmin::text) FROM sync_actions").await, 2);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM sync_actions WHERE xmin = (SELECT xmin FROM sync_actions WHERE id = 1)").await,
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,6 +11,12 @@ use stratasync_core::realtime::HubConfig;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
+/// How long a delivery through a Redis wake-up may take, at most: far
+/// below the one-minute poll of the nodes that rely on Redis, so a
+/// delivery within it came through Redis (a liveness bound, not a speed
+/// check).
+const VIA_REDIS: Duration = Duration::from_secs(20);
+
 /// A node: its own engine and live feed polling every `poll`, fan-out
 /// through `redis_url`, on its own port.
 async fn node(db: &TestDb, poll: Duration, redis_url: &str) -> (WsServer, RedisFanout) {
@@ -89,7 +95,7 @@ async fn a_mutation_on_one_node_reaches_the_other_through_redis() {
         let started = Instant::now();
         let id = insert_task(&one.engine, "alice", &a, &format!("measured {i}")).await;
         let committed = started.elapsed();
-        let frame = on_two.deltas(1, Duration::from_secs(5)).await.remove(0);
+        let frame = on_two.deltas(1, VIA_REDIS).await.remove(0);
         latencies.push((started.elapsed(), started.elapsed() - committed));
         assert_eq!(sync_id(&frame), id);
         ids.push(id);
@@ -108,19 +114,18 @@ async fn a_mutation_on_one_node_reaches_the_other_through_redis() {
         percentile(&total, 0.5),
         total.last().unwrap()
     );
-    assert!(*total.last().unwrap() < Duration::from_secs(5));
-    // The local socket on node 1 got them too, and bob on node 2 nothing.
+    // The local socket on node 1 got them too.
     assert_eq!(on_one.deltas_until(*ids.last().unwrap(), WAIT).await, ids);
-    bob_on_two.assert_quiet(Duration::from_millis(100)).await;
 
-    // The other direction, and bob's group.
+    // The other direction, and bob's group: bob's first frame on node 2 is
+    // his own write (none of alice's, all dispatched before it, leaked).
     let id = insert_task(&two.engine, "bob", &b, "from two").await;
     assert_eq!(bob_on_two.deltas_until(id, WAIT).await, [id]);
     let mut bob_on_one = one.connect("bob").await;
     let (replayed, _) = bob_on_one.subscribe_ok("bob", id, None).await;
     assert!(replayed.is_empty());
     let id = insert_task(&two.engine, "bob", &b, "from two, seen on one").await;
-    assert_eq!(bob_on_one.deltas_until(id, Duration::from_secs(2)).await, [id]);
+    assert_eq!(bob_on_one.deltas_until(id, VIA_REDIS).await, [id]);
 
     // Wire format (§6): exactly the reference's message, from node 1.
     let wanted = redis_message(&frames[0], fan_one.source_id());
@@ -136,8 +141,10 @@ async fn a_mutation_on_one_node_reaches_the_other_through_redis() {
     }
 
     // Another implementation's node (`@stratasync/server`) commits and
-    // publishes: node 2 wakes up. A malformed message or one carrying
-    // node 2's own `sourceId` does not wake it (the poll is a minute away).
+    // publishes: node 2 wakes up (the poll is a minute away). Which
+    // messages wake a node (not a malformed one, not one carrying its own
+    // `sourceId`) is `is_foreign_delta`'s unit test in stratasync-core: a
+    // wake-up that finds nothing new has no effect a test could observe.
     let publish = |payload: String| {
         let client = client.clone();
         async move {
@@ -157,13 +164,14 @@ async fn a_mutation_on_one_node_reaches_the_other_through_redis() {
                "groups": [a], "sourceId": source})
         .to_string()
     };
+    // Malformed messages and node 2's own do not stop its subscriber: the
+    // foreign message after them still wakes it.
     publish("not json".into()).await;
     publish(ts_message("sync-0badbad0", json!(ts_id))).await;
     publish(ts_message(fan_two.source_id(), json!(ts_id.to_string()))).await;
-    on_two.assert_quiet(Duration::from_millis(500)).await;
     let started = Instant::now();
     publish(ts_message("sync-7e57c0de", json!(ts_id.to_string()))).await;
-    let frame = on_two.deltas(1, Duration::from_secs(2)).await.remove(0);
+    let frame = on_two.deltas(1, VIA_REDIS).await.remove(0);
     println!("a foreign node's message woke node 2 in {:?}", started.elapsed());
     assert_eq!(sync_id(&frame), ts_id);
     assert_eq!(frame["packet"]["actions"][0]["data"], json!({"title": "from ts"}));
@@ -175,6 +183,15 @@ async fn a_mutation_on_one_node_reaches_the_other_through_redis() {
 /// User, requested groups, effective groups.
 type Subscriber<'a> = (&'a str, Option<Vec<&'a str>>, Vec<String>);
 
+/// Writes `n` tasks on `node`, alternating between alice's workspace `a`
+/// (two of three) and bob's `b`; every one must succeed.
+async fn write_tasks(node: &WsServer, a: &str, b: &str, n: usize, phase: &str) {
+    for i in 0..n {
+        let (who, ws) = if i % 3 == 2 { ("bob", b) } else { ("alice", a) };
+        insert_task(&node.engine, who, ws, &format!("{phase} {i}")).await;
+    }
+}
+
 #[actix_web::test]
 async fn no_action_is_lost_when_redis_stops_and_restarts() {
     let db = TestDb::new().await;
@@ -182,8 +199,9 @@ async fn no_action_is_lost_when_redis_stops_and_restarts() {
     let short = Duration::from_millis(200);
     let (one, _) = node(&db, short, &redis.url()).await;
     let (two, _) = node(&db, short, &redis.url()).await;
-    // Node 3 polls once a minute: it sees the outage's actions only when
-    // its subscriber reconnects and catches up from the log.
+    // Node 3 polls once a minute: it depends on Redis, and sees the
+    // outage's actions only when its subscriber reconnects and catches up
+    // from the log.
     let (three, _) = node(&db, Duration::from_secs(60), &redis.url()).await;
     let a = workspace(&db, &["alice", "carol"]).await;
     let b = workspace(&db, &["bob", "carol"]).await;
@@ -203,59 +221,45 @@ async fn no_action_is_lost_when_redis_stops_and_restarts() {
     }
     let mut on_three = three.connect("carol").await;
     on_three.subscribe_ok("carol", 0, None).await;
-    // Socket 0 has read up to `seen`; the others have read nothing yet.
+    // Socket 0 on node 2 has read up to `seen`, the others on node 2
+    // nothing yet; the socket on node 3 has read up to `seen_three`.
     let seen = warm_up(&one, &a, &mut on_two[0]).await;
-    warm_up(&one, &a, &mut on_three).await;
+    let seen_three = warm_up(&one, &a, &mut on_three).await;
 
-    // Keep writing on node 1 through the outage: kill Redis at 0.6 s,
-    // restart it at 1.8 s, stop writing at 3 s.
-    let started = Instant::now();
-    let (mut killed, mut restarted) = (None, None);
-    let mut writes = 0;
-    let mut slowest = Duration::ZERO;
-    while started.elapsed() < Duration::from_secs(3) {
-        let t = started.elapsed();
-        if killed.is_none() && t > Duration::from_millis(600) {
-            redis.kill();
-            killed = Some(t);
-        }
-        if restarted.is_none() && t > Duration::from_millis(1800) {
-            redis.restart().await;
-            restarted = Some(started.elapsed());
-        }
-        let (who, ws) = if writes % 3 == 2 { ("bob", &b) } else { ("alice", &a) };
-        let begun = Instant::now();
-        insert_task(&one.engine, who, ws, &format!("w{writes}")).await;
-        slowest = slowest.max(begun.elapsed());
-        writes += 1;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    println!(
-        "{writes} mutations on node 1 in 3 s, redis killed at {killed:?} and back at {restarted:?}; \
-         slowest mutation {slowest:?}"
-    );
+    // Writes on node 1 before, during and after an outage of Redis; every
+    // mutation succeeds while it is down.
+    write_tasks(&one, &a, &b, 15, "before").await;
+    redis.kill();
+    write_tasks(&one, &a, &b, 15, "during").await;
+    redis.restart().await;
+    write_tasks(&one, &a, &b, 15, "after").await;
 
-    // After the restart both ends reconnected by themselves: node 3
-    // (minute-long poll) catches up on everything and then gets a new
-    // write quickly.
-    let last_outage = db.scalar("SELECT max(id) FROM sync_actions").await as u64;
+    // Node 3 got exactly carol's actions after what it had read, in order,
+    // once: its subscriber reconnected by itself and the feed caught up.
+    let carol = vec![a.clone(), b.clone(), "carol".to_owned()];
+    let expected: Vec<u64> = visible_ids(&db, &carol).await.into_iter().filter(|id| *id > seen_three).collect();
+    assert_eq!(expected.len(), 45, "every write is carol's to see");
     let caught_up = Instant::now();
-    let ids = on_three.deltas_until(last_outage, Duration::from_secs(10)).await;
-    println!("node 3 (60 s poll) caught up {} actions {:?} after the writes", ids.len(), caught_up.elapsed());
-    let started = Instant::now();
+    assert_eq!(on_three.deltas_until(*expected.last().unwrap(), VIA_REDIS).await, expected, "node 3");
+    println!("node 3 (60 s poll) caught up {} actions {:?} after the writes", expected.len(), caught_up.elapsed());
+    // And a new write reaches it through Redis again.
     let fresh = insert_task(&one.engine, "carol", &b, "after the outage").await;
-    assert_eq!(on_three.deltas_until(fresh, Duration::from_secs(5)).await, [fresh]);
-    println!("after the restart, node 1 -> node 3 in {:?}", started.elapsed());
+    assert_eq!(on_three.deltas_until(fresh, VIA_REDIS).await, [fresh]);
 
-    // Every subscriber on node 2 got exactly its actions, in order, once.
+    // Every subscriber on node 2 (polling every 200 ms) got exactly its
+    // actions, in order, once.
     for (i, (socket, (who, groups, effective))) in on_two.iter_mut().zip(&subscribers).enumerate() {
         let read_before = if i == 0 { seen } else { 0 };
         let expected: Vec<u64> = visible_ids(&db, effective).await.into_iter().filter(|id| *id > read_before).collect();
         let got = socket.deltas_until(*expected.last().unwrap(), WAIT).await;
         assert_eq!(got, expected, "{who} {groups:?}");
-        assert!(got.len() >= writes / 4, "{who}: only {} of {writes} actions", got.len());
-        socket.assert_quiet(Duration::from_millis(100)).await;
     }
+    // Nothing more: a global marker is every socket's next frame.
+    let marker = global_marker(&db, &[&two.engine, &three.engine]).await;
+    for (socket, (who, groups, _)) in on_two.iter_mut().zip(&subscribers) {
+        assert_eq!(sync_id(&socket.deltas(1, WAIT).await[0]), marker, "{who} {groups:?}");
+    }
+    assert_eq!(sync_id(&on_three.deltas(1, WAIT).await[0]), marker, "node 3");
     one.stop().await;
     two.stop().await;
     three.stop().await;
@@ -284,7 +288,6 @@ async fn the_first_commit_after_a_redis_restart_still_wakes_the_other_node() {
     warm_up(&one, &a, &mut on_two).await;
 
     redis.kill();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     redis.restart().await;
     // Both subscribers are back; node 1 has not published since.
     let deadline = Instant::now() + WAIT;
@@ -294,7 +297,7 @@ async fn the_first_commit_after_a_redis_restart_still_wakes_the_other_node() {
     }
     let started = Instant::now();
     let id = insert_task(&one.engine, "alice", &a, "first after the restart").await;
-    assert_eq!(on_two.deltas_until(id, Duration::from_secs(5)).await, [id]);
+    assert_eq!(on_two.deltas_until(id, VIA_REDIS).await, [id]);
     println!("first commit after a redis restart reached node 2 in {:?}", started.elapsed());
     one.stop().await;
     two.stop().await;

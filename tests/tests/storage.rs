@@ -44,13 +44,34 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently_with_writers() {
 async fn fresh_databases_migrate_concurrently() {
     let db = TestDb::new().await;
     db.execute("DROP TABLE task_labels, labels, tasks, workspaces, sync_actions, sync_group_memberships, __diesel_schema_migrations").await;
+    // Each node reads the schema the moment its migration returns: none
+    // may return before the schema is complete.
     let nodes = (0..4).map(|_| {
         let url = db.url.clone();
-        tokio::spawn(async move { taskboard::migrate(&url).await })
+        tokio::spawn(async move {
+            taskboard::migrate(&url).await.expect("concurrent first migration");
+            schema_at(&url).await
+        })
     });
-    for node in futures_util::future::join_all(nodes).await {
-        node.unwrap().expect("concurrent first migration");
+    let seen = futures_util::future::join_all(nodes).await;
+    // The same schema, object for object, as one migration alone makes.
+    let reference = TestDb::new().await;
+    let expected = reference.schema().await;
+    for (i, got) in seen.into_iter().enumerate() {
+        assert_eq!(got.unwrap(), expected, "node {i} returned before the schema was complete");
     }
+    assert_eq!(db.schema().await, expected);
+    let tables = db
+        .text(
+            "SELECT string_agg(table_name::text, ' ' ORDER BY table_name) FROM information_schema.tables \
+             WHERE table_schema = 'public'",
+        )
+        .await;
+    assert_eq!(
+        tables,
+        "__diesel_schema_migrations labels sync_actions sync_group_memberships task_labels tasks workspaces"
+    );
+    assert_eq!(expected.lines().filter(|l| l.starts_with("migration ")).count(), 2, "{expected}");
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 0);
 }
 

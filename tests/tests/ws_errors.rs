@@ -8,14 +8,11 @@ use async_trait::async_trait;
 use awc::ws::Message;
 use bytes::Bytes;
 use serde_json::json;
-use std::time::Duration;
 use stratasync_core::auth::{AuthRejection, AuthUser, GroupResolutionError, SyncAuth};
 use stratasync_core::SyncEngine;
 use stratasync_tests::http_support::{assert_no_internals, json_of};
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
-
-const QUIET: Duration = Duration::from_millis(250);
 
 #[actix_web::test]
 async fn the_upgrade_requires_a_valid_token() {
@@ -75,18 +72,24 @@ async fn refused_subscribes_answer_with_an_error_frame_and_keep_the_socket() {
     socket.send_text(r#"{"type":"subscribe","token":"nope"}"#).await;
     assert_eq!(socket.recv_text().await, r#"{"message":"Invalid token","type":"error"}"#);
 
-    // None of them subscribed anything; the socket is still usable.
+    // None of them subscribed anything: once the feed has handed out a
+    // new action (to every session it had), a subscribe replays it, and
+    // the replay is the first thing on the socket (a live copy of it would
+    // have been queued before).
     let unseen = insert_task(&engine, "alice", &ws, "unseen").await;
-    socket.assert_quiet(QUIET).await;
+    hub_reached(&engine, unseen).await;
     let (replayed, subscribed) = socket.subscribe_ok("alice", ids[0], None).await;
     assert_eq!(replayed, [ids[1], unseen]);
     assert_eq!(subscribed["afterSyncId"], json!(unseen.to_string()));
 
-    // A refused re-subscribe resets the session: no more live frames.
+    // A refused re-subscribe resets the session: no more live frames. The
+    // next subscribe (from the new head) gets `subscribed` first.
     socket.send_text(r#"{"type":"subscribe","token":"bad"}"#).await;
     assert_eq!(socket.recv_text().await, r#"{"message":"Invalid token","type":"error"}"#);
-    insert_task(&engine, "alice", &ws, "after the reset").await;
-    socket.assert_quiet(QUIET).await;
+    let after_reset = insert_task(&engine, "alice", &ws, "after the reset").await;
+    hub_reached(&engine, after_reset).await;
+    let (replayed, _) = socket.subscribe_ok("alice", after_reset, None).await;
+    assert_eq!(replayed, [0u64; 0], "a live frame reached a reset session");
     server.stop().await;
 }
 
@@ -110,16 +113,16 @@ async fn stale_cursors_require_a_bootstrap() {
         socket.subscribe("alice", cursor, None).await;
         assert_eq!(socket.recv_text().await, STALE, "cursor {cursor}");
     }
-    // Not subscribed after a stale refusal.
-    insert_task(&engine, "alice", &ws, "unseen").await;
-    socket.assert_quiet(QUIET).await;
-
-    // `earliest - 1` misses nothing (unlike the reference, §10 #10), and 0
-    // is never stale.
+    // Not subscribed after a stale refusal: once the feed has handed out
+    // a new action, the next subscribe's replay is the first thing on the
+    // socket. `earliest - 1` misses nothing (unlike the reference, §10
+    // #10), and 0 is never stale.
+    let unseen = insert_task(&engine, "alice", &ws, "unseen").await;
+    hub_reached(&engine, unseen).await;
     let (replayed, _) = socket.subscribe_ok("alice", ids[2], None).await;
-    assert_eq!(replayed[..3], ids[3..]);
+    assert_eq!(replayed, [ids[3], ids[4], ids[5], unseen]);
     let (replayed, _) = socket.subscribe_ok("alice", 0, None).await;
-    assert_eq!(replayed.len(), 4);
+    assert_eq!(replayed, [ids[3], ids[4], ids[5], unseen]);
     server.stop().await;
 }
 
@@ -179,7 +182,9 @@ async fn malformed_frames_never_cause_an_internal_error_close() {
     for ignored in ["hello", "{", "42", "null", "\"subscribe\"", "[1,2]", r#"{"type":"yjs_update"}"#, ""] {
         socket.send_text(ignored).await;
     }
-    socket.assert_quiet(QUIET).await;
+    // None of them is answered: the first frame is the answer to the next.
+    socket.send_text(r#"{"type":"subscribe"}"#).await;
+    assert_eq!(socket.recv_text().await, r#"{"message":"Authentication required","type":"error"}"#);
     socket.subscribe_ok("alice", 0, None).await;
     for ignored in ["hello", "42", r#"{"type":"live_editing_cursor"}"#] {
         socket.send_text(ignored).await;

@@ -12,6 +12,15 @@ export const env = {
   get baseUrl() {
     return required("INTEROP_BASE_URL");
   },
+  /**
+   * The second node (http://127.0.0.1:<port>) when run.sh runs the suite on
+   * two nodes sharing a Redis: the second client of a scenario talks to it,
+   * so what one client writes reaches the other through Redis. Without
+   * one, the shared server.
+   */
+  get peerUrl() {
+    return process.env.INTEROP_PEER_URL || this.baseUrl;
+  },
   /** The shared server's database. */
   get databaseUrl() {
     return required("INTEROP_DATABASE_URL");

@@ -13,6 +13,7 @@ import {
   waitSettled,
 } from "../lib/client.mjs";
 import { rows } from "../lib/db.mjs";
+import { env } from "../lib/env.mjs";
 import { httpRequests } from "../lib/http-recorder.mjs";
 import { seedWorkspace, uniqueUser } from "../lib/server.mjs";
 import { compositeId } from "../lib/uuidv5.mjs";
@@ -34,7 +35,8 @@ describe("every action on every model reaches a second client over WebSocket", (
   before(async () => {
     workspaceId = await seedWorkspace({ tasks: 3, labels: 1, members: [alice, bob] });
     a = makeClient({ userId: alice });
-    b = makeClient({ userId: bob });
+    // B talks to the second node when run.sh runs the suite on two nodes.
+    b = makeClient({ userId: bob, baseUrl: env.peerUrl });
     await Promise.all([a.client.start(), b.client.start()]);
     await Promise.all([waitSettled(a), waitSettled(b)]);
     // Let B's start-up catch-up finish; from here on it must not fetch deltas.

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { assertViewEqualsDb, clientView, makeClient, stopClient, tokenFor, waitSettled } from "../lib/client.mjs";
 import { addMember, headSyncId } from "../lib/db.mjs";
 import { seedWorkspace, uniqueUser } from "../lib/server.mjs";
-import { sleep, waitFor } from "../lib/wait.mjs";
+import { waitFor } from "../lib/wait.mjs";
 import { wsDeltaActions, wsFrames } from "../lib/ws-recorder.mjs";
 import { wireCheckTest } from "../lib/wire-check.mjs";
 
@@ -32,17 +32,31 @@ describe("a user added to a workspace sees it after re-bootstrap", () => {
     await Promise.all([stopClient(a), stopClient(c)]);
   });
 
+  /** A label Alice creates in Carol's home workspace, once Carol's WebSocket delivered it. */
+  const markerInHome = async () => {
+    const txs = [];
+    await a.client.create("Label", { color: "#000000", id: generateUUID(), name: "marker", workspaceId: home }, {
+      onTransactionCreated: (tx) => txs.push(tx),
+    });
+    await waitFor(() => wsDeltaActions(tokenFor(carol)).some((x) => x.clientTxId === txs[0].clientTxId), {
+      message: "Carol's WebSocket to deliver the marker in her home workspace",
+    });
+    return txs[0];
+  };
+
   test("before joining: nothing of the other workspace reaches the user", async () => {
     await assertViewEqualsDb(c, home);
     const view = clientView(c, other);
     for (const model of Object.keys(view)) {
       assert.deepEqual(view[model], {}, `${model} rows of a foreign workspace`);
     }
-    const marker = generateUUID();
-    await a.client.create("Label", { color: "#abcdef", id: marker, name: "private", workspaceId: other });
+    const secret = generateUUID();
+    await a.client.create("Label", { color: "#abcdef", id: secret, name: "private", workspaceId: other });
     await waitSettled(a);
-    await sleep(300);
-    assert.ok(!wsDeltaActions(tokenFor(carol)).some((x) => x.modelId === marker), "a foreign delta reached Carol's WebSocket");
+    // A later action in Carol's own workspace: the server delivers in
+    // sync-id order, so once it arrived, the earlier one would have too.
+    await markerInHome();
+    assert.ok(!wsDeltaActions(tokenFor(carol)).some((x) => x.modelId === secret), "a foreign delta reached Carol's WebSocket");
     const packet = await c.transport.fetchDeltas("0");
     assert.ok(!packet.actions.some((x) => x.groupId === other), "a foreign delta reached Carol's delta fetch");
   });
@@ -51,8 +65,9 @@ describe("a user added to a workspace sees it after re-bootstrap", () => {
     await addMember(carol, other);
 
     // The running session is not told (the server never pushes group
-    // changes): it keeps its group set until it bootstraps again.
-    await sleep(200);
+    // changes): it keeps its group set until it bootstraps again (checked
+    // once a later action reached it).
+    await markerInHome();
     assert.deepEqual(clientView(c, other).Task, {});
 
     // A restart that bootstraps with the groups it stored asks for exactly

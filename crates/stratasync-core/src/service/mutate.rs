@@ -113,6 +113,9 @@ fn insert_group(spec_group: GroupKey, canonical: &str, data: &JsonObject) -> Res
         GroupKey::OwnId => Ok(Some(canonical.to_owned())),
         GroupKey::Field(k) => match data.get(k) {
             Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            // An integer group key: its wire form, as `SyncModel::group_id`
+            // gives it for the stored row.
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
             _ => Err(MutationError::MissingGroup),
         },
     }
