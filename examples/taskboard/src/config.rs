@@ -42,7 +42,7 @@ pub struct Cli {
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Run the sync server (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create a workspace with members, tasks, labels and task labels, and
     /// print its id.
     Seed(SeedArgs),
