@@ -5,6 +5,7 @@
 //! (PROTOCOL.md §10 #15): a boolean sent to a string field is
 //! `Invalid string value for <field>`, not a stored boolean.
 
+use super::key::parse_canonical_uuid;
 use super::time::{date_only_ms_from_json, instant_ms_from_json, now_ms};
 use crate::error::MutationError;
 use crate::model::{CodecKind, FieldSpec, JsonObject, ModelKind, ModelSpec};
@@ -69,10 +70,7 @@ pub fn normalize_update(spec: &ModelSpec, payload: &JsonObject) -> Result<JsonOb
 fn check(field: &FieldSpec, value: &Value) -> Result<Value, MutationError> {
     let normal = match field.codec {
         CodecKind::String => value.is_string().then(|| value.clone()),
-        CodecKind::Uuid => value
-            .as_str()
-            .and_then(|s| uuid::Uuid::parse_str(s).ok())
-            .map(|u| Value::String(u.hyphenated().to_string())),
+        CodecKind::Uuid => value.as_str().and_then(parse_canonical_uuid).map(|_| value.clone()),
         CodecKind::Number => value.is_number().then(|| value.clone()),
         CodecKind::Bool => value.is_boolean().then(|| value.clone()),
         CodecKind::Instant => instant_ms_from_json(value).map(Value::from),
@@ -162,5 +160,20 @@ mod tests {
             json!(null),
             "no now default on update"
         );
+    }
+
+    #[test]
+    fn uuid_fields_take_only_the_canonical_spelling() {
+        static UUIDS: [FieldSpec; 1] = [field("owner", CodecKind::Uuid, false)];
+        let spec = ModelSpec { fields: &UUIDS, ..SPEC };
+        let canonical = "0a0a0a0a-0000-4000-8000-000000000001";
+        let data = normalize_insert(&spec, "t1", &obj(json!({"owner": canonical}))).unwrap();
+        assert_eq!(data["owner"], json!(canonical));
+        for other in ["0A0A0A0A-0000-4000-8000-000000000001", "urn:uuid:0a0a0a0a-0000-4000-8000-000000000001"] {
+            let err = normalize_insert(&spec, "t1", &obj(json!({"owner": other}))).unwrap_err();
+            assert_eq!(err.to_string(), "Invalid uuid value for owner", "{other}");
+            let err = normalize_update(&spec, &obj(json!({"owner": other}))).unwrap_err();
+            assert_eq!(err.to_string(), "Invalid uuid value for owner", "{other}");
+        }
     }
 }

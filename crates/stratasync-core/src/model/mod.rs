@@ -2,6 +2,7 @@
 //! and the registry that holds an application's models.
 
 mod hooks;
+pub(crate) mod reference;
 mod registry;
 mod spec;
 
