@@ -80,17 +80,27 @@ impl<G> ReferenceGroup<G> for G {
 }
 
 /// Checks (and locks) that row `id` of `R` exists in `group`.
-pub async fn check_reference<R, T, G>(conn: &mut Conn, id: &T, group: &G) -> Result<(), MutationError>
+///
+/// A plain function returning a boxed future (not an `async fn`), so that
+/// rustc checks its bounds at the call only, once, where the derive puts
+/// the user's `references = ...` span.
+pub fn check_reference<'a, R, T, G>(
+    conn: &'a mut Conn,
+    id: &'a T,
+    group: &'a G,
+) -> BoxFuture<'a, Result<(), MutationError>>
 where
     R: Referenceable,
     R::Id: ReferenceId<T>,
     R::Group: ReferenceGroup<G>,
 {
-    if R::lock_in_group(conn, <R::Id as ReferenceId<T>>::cast(id), <R::Group as ReferenceGroup<G>>::cast(group))
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(MutationError::ForeignKey)
-    }
+    let (id, group) = (<R::Id as ReferenceId<T>>::cast(id), <R::Group as ReferenceGroup<G>>::cast(group));
+    let found = R::lock_in_group(conn, id, group);
+    Box::pin(async move {
+        if found.await? {
+            Ok(())
+        } else {
+            Err(MutationError::ForeignKey)
+        }
+    })
 }

@@ -82,7 +82,13 @@ pub fn helpers(model: &Model) -> TokenStream {
         let path = field.references.as_ref()?;
         let name = helper_name(field);
         let ty = &field.inner_ty;
-        let check = quote_spanned!(path.span()=> #p::check_reference::<#path, _, _>(conn, id, group));
+        // Every token of the call at the user's path (the runtime's path
+        // written out, not `#p`, whose tokens carry the macro's span), and
+        // the types given, not inferred: rustc then reports an unusable
+        // reference with the traits' own messages, at `references = ...`.
+        let check = quote_spanned! {path.span()=>
+            ::stratasync_core::__private::check_reference::<#path, #ty, #group_ty>(conn, id, group)
+        };
         Some(quote! {
             async fn #name(
                 conn: &mut #p::Conn,

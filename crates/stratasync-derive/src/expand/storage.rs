@@ -330,10 +330,16 @@ fn find(model: &Model) -> TokenStream {
             .map(|(i, k)| {
                 let field = &model.fields[k.index];
                 let var = format_ident!("__key{}", i);
-                let (wire, codec, column) = (&field.wire, codec(field), column(model, field));
+                let (wire, codec, kind, column) = (&field.wire, codec(field), codec_kind(field), column(model, field));
+                // An absent key names no row; a present one must fit the
+                // key's codec (a UUID in its canonical spelling, say).
                 let read = quote! {
-                    let ::std::option::Option::Some(#var) = payload.get(#wire).and_then(#codec::from_json) else {
-                        #none
+                    let ::std::option::Option::Some(#var) = payload.get(#wire) else { #none };
+                    let ::std::option::Option::Some(#var) = #codec::from_json(#var) else {
+                        return ::std::result::Result::Err(#p::MutationError::InvalidValue {
+                            kind: #kind,
+                            field: ::std::string::String::from(#wire),
+                        });
                     };
                 };
                 (read, quote!(.filter(#column.eq(#var))))
