@@ -3,14 +3,41 @@
 //! and ids are accepted in their canonical spelling only, so reads, writes
 //! and the log agree on every id.
 
+use diesel::prelude::*;
 use diesel_async::{AnsiTransactionManager, TransactionManager};
 use serde_json::{json, Value};
 use stratasync_core::__private::Referenceable;
 use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Update};
 use stratasync_core::service::batch::{BatchItem, BatchParams};
 use stratasync_core::service::bootstrap::BootstrapParams;
+use stratasync_core::{Registry, SyncEngine, SyncModel};
 use stratasync_tests::*;
 use taskboard::Task;
+use uuid::Uuid;
+
+diesel::table! {
+    notes (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        task_id -> Nullable<Uuid>,
+        body -> Text,
+    }
+}
+
+/// A note that may point at a task of its workspace, and be re-pointed by
+/// updates (an optional reference on an update field).
+#[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+#[diesel(table_name = notes)]
+#[sync(name = "Note", group_key = workspace_id, actions = "IU")]
+struct Note {
+    id: Uuid,
+    #[sync(insert)]
+    workspace_id: Uuid,
+    #[sync(insert, update, references = Task)]
+    task_id: Option<Uuid>,
+    #[sync(insert, update)]
+    body: String,
+}
 
 const REFERENCE_NOT_FOUND: &str = "Invalid mutation: referenced record not found";
 const NON_CANONICAL_MODEL_ID: &str = "Invalid mutation: modelId must be in canonical form (a UUID in lower case, with hyphens)";
@@ -234,4 +261,48 @@ async fn reads_match_nothing_for_other_spellings() {
         assert_eq!(lines.len(), 1, "only the metadata line: {lines:?}");
         assert_eq!(lines[0]["returnedModelsCount"], json!({"Task": 0, "Label": 0}), "{spelled}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn updates_check_references_in_the_rows_group_and_null_references_nothing() {
+    let db = TestDb::new().await;
+    db.execute(
+        "CREATE TABLE notes (id uuid PRIMARY KEY, workspace_id uuid NOT NULL, task_id uuid, body text NOT NULL DEFAULT '')",
+    )
+    .await;
+    let registry = Registry::builder().model::<Task>().model::<taskboard::Label>().model::<Note>().build();
+    let engine = SyncEngine::new(db.pool.clone(), registry, taskboard::DevAuth::default());
+    let (ws_a, ws_b) = (workspace(&db).await, workspace(&db).await);
+    let (task_a, _) = task_and_label(&engine, &ws_a).await;
+    let (other_a, _) = task_and_label(&engine, &ws_a).await;
+    let (task_b, _) = task_and_label(&engine, &ws_b).await;
+    let alice = user("alice", &[&ws_a]);
+    let note = new_id();
+    let pointing_at_task_a = format!("SELECT count(*) FROM notes WHERE task_id = '{task_a}'");
+
+    let res = mutate(&engine, &alice, vec![tx(Insert, "Note", &new_id(), json!({"workspaceId": ws_a, "taskId": task_b}))])
+        .await;
+    assert_eq!(error_of(&res), json!(REFERENCE_NOT_FOUND), "insert pointing into another workspace");
+    let res = mutate(&engine, &alice, vec![tx(Insert, "Note", &note, json!({"workspaceId": ws_a, "taskId": task_a}))]).await;
+    assert!(res.success, "{res:?}");
+    let res = mutate(&engine, &alice, vec![tx(Insert, "Note", &new_id(), json!({"workspaceId": ws_a, "taskId": null}))]).await;
+    assert!(res.success, "a null reference references nothing: {res:?}");
+
+    let before = db.fingerprint().await;
+    for (target, what) in [(task_b.clone(), "another workspace's task"), (new_id(), "a missing task")] {
+        let res = mutate(&engine, &alice, vec![tx(Update, "Note", &note, json!({"taskId": target, "body": "x"}))]).await;
+        assert_eq!(error_of(&res), json!(REFERENCE_NOT_FOUND), "update to {what}");
+    }
+    assert_eq!(db.fingerprint().await, before, "a refused update wrote something");
+    assert_eq!(db.scalar(&pointing_at_task_a).await, 1);
+
+    for (payload, what) in [
+        (json!({"body": "only the body"}), "an update that leaves the reference alone"),
+        (json!({"taskId": other_a}), "another task of the workspace"),
+        (json!({"taskId": null}), "no task"),
+    ] {
+        let res = mutate(&engine, &alice, vec![tx(Update, "Note", &note, payload)]).await;
+        assert!(res.success, "{what}: {res:?}");
+    }
+    assert_eq!(db.scalar(&pointing_at_task_a).await, 0);
 }
