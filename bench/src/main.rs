@@ -34,6 +34,7 @@ mod load;
 mod pg;
 mod plan;
 mod report;
+mod scale;
 mod servers;
 mod stats;
 
@@ -180,116 +181,129 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     let pg = Pg::new(&args.pg);
     let postgres = pg.describe().await.map_err(|e| format!("PostgreSQL at {} is not reachable: {e}", args.pg))?;
     let mut machine = Machine::probe(postgres, reference.clone().unwrap_or_else(|e| format!("n/a ({e})")));
-    let template = pg.name("template");
-    let db_rust = pg.name("rust");
-    let db_ref = pg.name("reference");
-    let db_base = pg.name("baseline");
-    phase!(
-        "seeding {template}: {} tasks, {} labels, {} task labels, {} actions, {} fan-out workspaces",
-        plan.tasks,
-        plan.labels,
-        plan.tasks,
-        plan.actions,
-        plan.fan_workspaces
-    );
-    let t = Instant::now();
-    pg.create_db(&template, None).await?;
-    pg::seed_template(&pg, &template, &plan).await?;
-    for db in [&db_rust, &db_ref, &db_base] {
-        pg.create_db(db, Some(&template)).await?;
-    }
-    eprintln!("    seeded and cloned in {:.1} s", t.elapsed().as_secs_f64());
-
-    let redis = match Redis::start(&log_dir).await {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            notes.0.push(format!("redis: {e}"));
-            Err(short(&e))
+    // The main table's workloads.
+    let (baselines, rust, reference_results, have_redis) = if plan.only.runs_main() {
+        let template = pg.name("template");
+        let db_rust = pg.name("rust");
+        let db_ref = pg.name("reference");
+        let db_base = pg.name("baseline");
+        phase!(
+            "seeding {template}: {} tasks, {} labels, {} task labels, {} actions, {} fan-out workspaces",
+            plan.tasks,
+            plan.labels,
+            plan.tasks,
+            plan.actions,
+            plan.fan_workspaces
+        );
+        let t = Instant::now();
+        pg.create_db(&template, None).await?;
+        pg::seed_template(&pg, &template, &plan).await?;
+        for db in [&db_rust, &db_ref, &db_base] {
+            pg.create_db(db, Some(&template)).await?;
         }
-    };
+        eprintln!("    seeded and cloned in {:.1} s", t.elapsed().as_secs_f64());
 
-    // Baselines.
-    let baselines = if plan.only.runs(Workload::Baselines) {
-        phase!("baseline: COPY (SELECT row_to_json …) TO STDOUT");
-        let copy = copy_baseline(&pg, &db_base, &plan).await;
-        let copy = notes.fail("baseline COPY", copy);
-        phase!("baseline: single-row INSERT + COMMIT, {} connections", plan.clients);
-        let sampler = pg::WaitSampler::start(&pg, &db_base).await;
-        let insert = pg::insert_baseline(&pg, &db_base, plan.clients, plan.warmup, plan.measure)
-            .await
-            .map(|b| (b.commits as f64 / b.elapsed.as_secs_f64(), b.latency));
-        let insert_waits = match sampler {
-            Ok(s) => s.finish().await,
-            Err(e) => format!("not sampled: {e}"),
+        let redis = match Redis::start(&log_dir).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                notes.0.push(format!("redis: {e}"));
+                Err(short(&e))
+            }
         };
-        let insert = notes.fail("baseline INSERT", insert);
-        Baselines { copy, insert, insert_waits }
+
+        // Baselines.
+        let baselines = if plan.only.runs(Workload::Baselines) {
+            phase!("baseline: COPY (SELECT row_to_json …) TO STDOUT");
+            let copy = copy_baseline(&pg, &db_base, plan.read_runs, plan.bootstrap_rows()).await;
+            let copy = notes.fail("baseline COPY", copy);
+            phase!("baseline: single-row INSERT + COMMIT, {} connections", plan.clients);
+            let sampler = pg::WaitSampler::start(&pg, &db_base).await;
+            let insert = pg::insert_baseline(&pg, &db_base, plan.clients, plan.warmup, plan.measure)
+                .await
+                .map(|b| (b.commits as f64 / b.elapsed.as_secs_f64(), b.latency));
+            let insert_waits = match sampler {
+                Ok(s) => s.finish().await,
+                Err(e) => format!("not sampled: {e}"),
+            };
+            let insert = notes.fail("baseline INSERT", insert);
+            Baselines { copy, insert, insert_waits }
+        } else {
+            Baselines { copy: Err(SKIPPED.to_owned()), insert: Err(SKIPPED.to_owned()), insert_waits: SKIPPED.to_owned() }
+        };
+
+        // The servers under test, one after the other.
+        let rust = run_server(Kind::Rust, &launch, &pg, &db_rust, &plan, redis.as_ref().ok(), &redis, &mut notes).await;
+        let reference_results = match &reference {
+            Ok(_) => {
+                run_server(Kind::Reference, &launch, &pg, &db_ref, &plan, redis.as_ref().ok(), &redis, &mut notes).await
+            }
+            Err(reason) => ServerResults::not_run(reason),
+        };
+        let have_redis = redis.is_ok();
+        if let Ok(r) = redis {
+            r.stop().await;
+        }
+        if !args.keep_databases {
+            for db in [&db_rust, &db_ref, &db_base, &template] {
+                let _ = pg.drop_db(db).await;
+            }
+        }
+        (baselines, rust, reference_results, have_redis)
     } else {
-        Baselines { copy: Err(SKIPPED.to_owned()), insert: Err(SKIPPED.to_owned()), insert_waits: SKIPPED.to_owned() }
+        let skipped =
+            Baselines { copy: Err(SKIPPED.to_owned()), insert: Err(SKIPPED.to_owned()), insert_waits: SKIPPED.to_owned() };
+        (skipped, ServerResults::not_run(SKIPPED), ServerResults::not_run(SKIPPED), true)
     };
 
-    // The servers under test, one after the other.
-    let rust = run_server(Kind::Rust, &launch, &pg, &db_rust, &plan, redis.as_ref().ok(), &redis, &mut notes).await;
-    let reference_results = match &reference {
-        Ok(_) => {
-            run_server(Kind::Reference, &launch, &pg, &db_ref, &plan, redis.as_ref().ok(), &redis, &mut notes).await
-        }
-        Err(reason) => ServerResults::not_run(reason),
+    // The scale run.
+    let scale = if plan.only.runs(Workload::Scale) {
+        let r = match http_client() {
+            Ok(client) => scale::run(&launch, &pg, &plan, &client, args.keep_databases).await,
+            Err(e) => Err(e),
+        };
+        Some(notes.fail("scale run", r))
+    } else {
+        None
     };
-    let have_redis = redis.is_ok();
-    if let Ok(r) = redis {
-        r.stop().await;
-    }
-    if !args.keep_databases {
-        for db in [&db_rust, &db_ref, &db_base, &template] {
-            let _ = pg.drop_db(db).await;
-        }
-    }
     machine.load_end = report::loadavg();
 
-    // The report.
-    let rows = report::rows(
-        &rust,
-        &reference_results,
-        &baselines,
-        plan.subscribers,
-        plan.fan_workspaces,
-        plan.clients,
-        plan.batch,
-    );
-    let table = report::markdown_table(&rows);
+    // The report: the main table if its workloads ran, the scale section
+    // if the scale run did; RESULTS.md keeps the part a run did not redo.
     let size = match plan.size {
         Size::Full => "full",
         Size::Small => "small",
     };
-    println!();
-    for l in machine.lines() {
-        println!("{l}");
-    }
-    println!();
-    print!("{table}");
-    let svg = out_dir.join("latency.svg");
-    let chart = write_chart(&svg, size, &rust, &reference_results, &baselines, plan.batch, plan.fan_workspaces);
-    if let Err(e) = &chart {
-        notes.0.push(format!("chart: {e}"));
-    }
-    let md = results_markdown(
-        &plan,
-        size,
-        started_at,
-        started.elapsed(),
-        &machine,
-        &table,
-        &notes,
-        &reference_dir,
-        chart.is_ok(),
-        &rust,
-        &reference_results,
-        &baselines,
-    );
+    let main_md = if plan.only.runs_main() {
+        Some(main_report(
+            &plan,
+            size,
+            started_at,
+            started.elapsed(),
+            &machine,
+            &mut notes,
+            &reference_dir,
+            &out_dir,
+            &rust,
+            &reference_results,
+            &baselines,
+        ))
+    } else {
+        None
+    };
+    let scale_md = match &scale {
+        Some(Ok(r)) => {
+            println!();
+            for l in scale::summary(r) {
+                println!("{l}");
+            }
+            Some(scale::markdown(r, size, &machine, started_at))
+        }
+        _ => None,
+    };
     let md_path = out_dir.join("RESULTS.md");
-    std::fs::write(&md_path, md)?;
-    phase!("wrote {} and {} ({:.0} s in all)", md_path.display(), svg.display(), started.elapsed().as_secs_f64());
+    let previous = std::fs::read_to_string(&md_path).ok();
+    std::fs::write(&md_path, scale::splice(previous.as_deref(), main_md, scale_md))?;
+    phase!("wrote {} ({:.0} s in all)", md_path.display(), started.elapsed().as_secs_f64());
 
     // The verdict: every Rust workload ran, and every delivery arrived.
     let mut ok = true;
@@ -298,6 +312,9 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         ok = false;
     };
     let ran = |w: Workload| plan.only.runs(w);
+    if ran(Workload::Scale) && !matches!(scale, Some(Ok(_))) {
+        fail("rust scale run");
+    }
     if ran(Workload::Bootstrap) && rust.bootstrap.is_err() {
         fail("rust bootstrap");
     }
@@ -345,23 +362,77 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     Ok(ok)
 }
 
+/// Prints the main table and writes the latency chart; returns the main
+/// part of `RESULTS.md`.
+#[allow(clippy::too_many_arguments)]
+fn main_report(
+    plan: &Plan,
+    size: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+    took: Duration,
+    machine: &Machine,
+    notes: &mut Notes,
+    reference_dir: &Path,
+    out_dir: &Path,
+    rust: &ServerResults,
+    reference: &ServerResults,
+    baselines: &Baselines,
+) -> String {
+    let rows =
+        report::rows(rust, reference, baselines, plan.subscribers, plan.fan_workspaces, plan.clients, plan.batch);
+    let table = report::markdown_table(&rows);
+    println!();
+    for l in machine.lines() {
+        println!("{l}");
+    }
+    println!();
+    print!("{table}");
+    let svg = out_dir.join("latency.svg");
+    let chart = write_chart(&svg, size, rust, reference, baselines, plan.batch, plan.fan_workspaces);
+    match &chart {
+        Ok(()) => phase!("wrote {}", svg.display()),
+        Err(e) => notes.0.push(format!("chart: {e}")),
+    }
+    results_markdown(
+        plan,
+        size,
+        started_at,
+        took,
+        machine,
+        &table,
+        notes,
+        reference_dir,
+        chart.is_ok(),
+        rust,
+        reference,
+        baselines,
+    )
+}
+
 /// What a workload left out by `--only` reads.
 const SKIPPED: &str = "not run: --only";
 
-async fn copy_baseline(pg: &Pg, db: &str, plan: &Plan) -> Result<BootstrapSummary, BoxError> {
+/// `runs` COPY baselines of the main workspace of `db`, which must return
+/// `expected` rows (medians).
+pub(crate) async fn copy_baseline(
+    pg: &Pg,
+    db: &str,
+    runs: usize,
+    expected: u64,
+) -> Result<BootstrapSummary, BoxError> {
     let mut rates = Vec::new();
     let mut ttfb = Vec::new();
     let mut totals = Vec::new();
     let mut rows = 0;
-    for _ in 0..plan.read_runs {
+    for _ in 0..runs {
         let (n, first, total) = pg::copy_bootstrap(pg, db).await?;
         rows = n;
         rates.push(n as f64 / total.as_secs_f64());
         ttfb.push(first.as_secs_f64() * 1000.0);
         totals.push(total.as_secs_f64());
     }
-    if rows != plan.bootstrap_rows() {
-        return Err(format!("COPY returned {rows} rows, expected {}", plan.bootstrap_rows()).into());
+    if rows != expected {
+        return Err(format!("COPY returned {rows} rows, expected {expected}").into());
     }
     Ok(BootstrapSummary {
         rows,
@@ -422,7 +493,7 @@ async fn run_server(
         phase!("{label}: bootstrap ×{} ({} rows)", plan.read_runs, plan.bootstrap_rows());
         let meter = Meter::start(&server);
         let sampler = pg::WaitSampler::start(pg, db).await;
-        let r = bootstrap_phase(&server, &client, plan).await;
+        let r = bootstrap_runs(&server, &client, plan.read_runs, plan.bootstrap_rows()).await;
         meter.stop(&server, "bootstrap", &mut res);
         if let Ok(s) = sampler {
             res.waits.push(("bootstrap".to_owned(), s.finish().await));
@@ -682,10 +753,17 @@ fn crashed(mut res: ServerResults, reason: String, notes: &mut Notes, label: &st
     res
 }
 
-async fn bootstrap_phase(server: &Server, client: &reqwest::Client, plan: &Plan) -> Result<BootstrapSummary, BoxError> {
+/// `runs` full bootstraps of the main workspace as its member, which must
+/// return `expected` rows (medians, and the server's peak RSS after them).
+pub(crate) async fn bootstrap_runs(
+    server: &Server,
+    client: &reqwest::Client,
+    runs: usize,
+    expected: u64,
+) -> Result<BootstrapSummary, BoxError> {
     let (mut rates, mut ttfb, mut totals, mut mib) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut rows = 0;
-    for i in 0..plan.read_runs {
+    for i in 0..runs {
         let b = load::bootstrap(client, &server.base(), MAIN_USER).await?;
         eprintln!(
             "    run {}: {} rows in {:.2} s, first byte after {:.1} ms",
@@ -694,8 +772,8 @@ async fn bootstrap_phase(server: &Server, client: &reqwest::Client, plan: &Plan)
             b.total.as_secs_f64(),
             b.ttfb.as_secs_f64() * 1000.0
         );
-        if b.rows != plan.bootstrap_rows() {
-            return Err(format!("returned {} rows, expected {}", b.rows, plan.bootstrap_rows()).into());
+        if b.rows != expected {
+            return Err(format!("returned {} rows, expected {expected}", b.rows).into());
         }
         rows = b.rows;
         rates.push(b.rows as f64 / b.total.as_secs_f64());

@@ -177,6 +177,29 @@ pub(crate) async fn seed_template(pg: &Pg, db: &str, plan: &Plan) -> Result<(), 
     Ok(())
 }
 
+/// The id of the scale run's second workspace, whose rows share the tables
+/// with the measured one's and must not be read by its bootstrap.
+pub(crate) const NOISE_WORKSPACE: Uuid = Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0002);
+
+/// Creates the schema and the scale run's data in `db`: the main workspace
+/// with `tasks` tasks, a hundredth as many labels and one label per task
+/// (member `alice`), and a second workspace a tenth that size (member
+/// `bob`), analyzed.
+pub(crate) async fn seed_scale(pg: &Pg, db: &str, tasks: i64) -> Result<(), BoxError> {
+    let url = pg.url(db);
+    taskboard::migrate(&url).await?;
+    let pool = storage::connect(&url, &PoolConfig::default())?;
+    for (workspace, member, n) in [(MAIN_WORKSPACE, MAIN_USER, tasks), (NOISE_WORKSPACE, "bob", (tasks / 10).max(1))] {
+        let mut opts = SeedOptions::new(&[member], n);
+        opts.workspace_id = workspace;
+        opts.labels = crate::plan::scale_labels(n);
+        seed(&pool, &opts).await?;
+    }
+    drop(pool);
+    pg.connect(db).await?.batch_execute("VACUUM ANALYZE").await?;
+    Ok(())
+}
+
 /// The highest sync id in `db` (0 when the log is empty).
 pub(crate) async fn head(pg: &Pg, db: &str) -> Result<u64, BoxError> {
     let c = pg.connect(db).await?;
