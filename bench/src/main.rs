@@ -214,7 +214,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         // Baselines.
         let baselines = if plan.only.runs(Workload::Baselines) {
             phase!("baseline: COPY (SELECT row_to_json …) TO STDOUT");
-            let copy = copy_baseline(&pg, &db_base, plan.read_runs, plan.bootstrap_rows()).await;
+            let copy = copy_baseline(&pg, &db_base, &plan).await;
             let copy = notes.fail("baseline COPY", copy);
             phase!("baseline: single-row INSERT + COMMIT, {} connections", plan.clients);
             let sampler = pg::WaitSampler::start(&pg, &db_base).await;
@@ -412,27 +412,20 @@ fn main_report(
 /// What a workload left out by `--only` reads.
 const SKIPPED: &str = "not run: --only";
 
-/// `runs` COPY baselines of the main workspace of `db`, which must return
-/// `expected` rows (medians).
-pub(crate) async fn copy_baseline(
-    pg: &Pg,
-    db: &str,
-    runs: usize,
-    expected: u64,
-) -> Result<BootstrapSummary, BoxError> {
+async fn copy_baseline(pg: &Pg, db: &str, plan: &Plan) -> Result<BootstrapSummary, BoxError> {
     let mut rates = Vec::new();
     let mut ttfb = Vec::new();
     let mut totals = Vec::new();
     let mut rows = 0;
-    for _ in 0..runs {
+    for _ in 0..plan.read_runs {
         let (n, first, total) = pg::copy_bootstrap(pg, db).await?;
         rows = n;
         rates.push(n as f64 / total.as_secs_f64());
         ttfb.push(first.as_secs_f64() * 1000.0);
         totals.push(total.as_secs_f64());
     }
-    if rows != expected {
-        return Err(format!("COPY returned {rows} rows, expected {expected}").into());
+    if rows != plan.bootstrap_rows() {
+        return Err(format!("COPY returned {rows} rows, expected {}", plan.bootstrap_rows()).into());
     }
     Ok(BootstrapSummary {
         rows,
@@ -493,7 +486,7 @@ async fn run_server(
         phase!("{label}: bootstrap ×{} ({} rows)", plan.read_runs, plan.bootstrap_rows());
         let meter = Meter::start(&server);
         let sampler = pg::WaitSampler::start(pg, db).await;
-        let r = bootstrap_runs(&server, &client, plan.read_runs, plan.bootstrap_rows()).await;
+        let r = bootstrap_phase(&server, &client, plan).await;
         meter.stop(&server, "bootstrap", &mut res);
         if let Ok(s) = sampler {
             res.waits.push(("bootstrap".to_owned(), s.finish().await));
@@ -753,17 +746,10 @@ fn crashed(mut res: ServerResults, reason: String, notes: &mut Notes, label: &st
     res
 }
 
-/// `runs` full bootstraps of the main workspace as its member, which must
-/// return `expected` rows (medians, and the server's peak RSS after them).
-pub(crate) async fn bootstrap_runs(
-    server: &Server,
-    client: &reqwest::Client,
-    runs: usize,
-    expected: u64,
-) -> Result<BootstrapSummary, BoxError> {
+async fn bootstrap_phase(server: &Server, client: &reqwest::Client, plan: &Plan) -> Result<BootstrapSummary, BoxError> {
     let (mut rates, mut ttfb, mut totals, mut mib) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut rows = 0;
-    for i in 0..runs {
+    for i in 0..plan.read_runs {
         let b = load::bootstrap(client, &server.base(), MAIN_USER).await?;
         eprintln!(
             "    run {}: {} rows in {:.2} s, first byte after {:.1} ms",
@@ -772,8 +758,8 @@ pub(crate) async fn bootstrap_runs(
             b.total.as_secs_f64(),
             b.ttfb.as_secs_f64() * 1000.0
         );
-        if b.rows != expected {
-            return Err(format!("returned {} rows, expected {expected}", b.rows).into());
+        if b.rows != plan.bootstrap_rows() {
+            return Err(format!("returned {} rows, expected {}", b.rows, plan.bootstrap_rows()).into());
         }
         rows = b.rows;
         rates.push(b.rows as f64 / b.total.as_secs_f64());

@@ -54,6 +54,9 @@ pub(crate) struct Plan {
     /// The scale run's sizes, in tasks (each with as many task labels and
     /// a hundredth as many labels), smallest first.
     pub scale_tasks: [i64; 2],
+    /// Rounds of the scale run: each measures every size once, in turn, so
+    /// a change in the machine's load affects both sizes alike.
+    pub scale_rounds: usize,
 }
 
 impl Plan {
@@ -79,6 +82,7 @@ impl Plan {
                 fan_grace: Duration::from_secs(120),
                 fan_stall: Duration::from_secs(5),
                 scale_tasks: [100_000, 1_000_000],
+                scale_rounds: 5,
             },
             Size::Small => Plan {
                 size,
@@ -100,6 +104,7 @@ impl Plan {
                 fan_grace: Duration::from_secs(10),
                 fan_stall: Duration::from_secs(3),
                 scale_tasks: [1_000, 10_000],
+                scale_rounds: 1,
             },
         }
     }

@@ -3,21 +3,25 @@
 //! For two sizes ten times apart (full: 100,000 and 1,000,000 tasks, each
 //! with as many task labels and a hundredth as many labels, so 201,001 and
 //! 2,010,001 rows), a database of its own is seeded with that workspace
-//! and a second one a tenth its size (rows the bootstrap must not read).
-//! On it the harness runs the COPY baseline (the same rows, streamed by
-//! PostgreSQL) and then, on a fresh Rust server, full bootstraps of the
-//! workspace, median of the runs, with the server's peak memory. Linear
-//! cost shows as the same rows/s at both sizes.
+//! and a second one a tenth its size (rows the bootstrap must not read),
+//! and a fresh Rust server is started on each. Then, in rounds, each size
+//! in turn: the COPY baseline (the same rows, streamed by PostgreSQL), the
+//! server's page statements run by PostgreSQL alone, and a full bootstrap
+//! through the server. Rounds take the sizes in turn so that the load of a
+//! shared machine weighs on both alike; figures are medians, with each
+//! server's peak memory. Linear cost shows as the same rows/s at both
+//! sizes.
 //!
 //! Its section of `RESULTS.md` sits between two markers, so a run of the
 //! scale workload alone rewrites that section and keeps the rest, and a
 //! run without it keeps the section from the last scale run.
 
-use crate::pg::{self, Pg};
+use crate::load;
+use crate::pg::{self, Pg, MAIN_USER};
 use crate::plan::{scale_labels, scale_rows, Plan};
 use crate::report::{BootstrapSummary, Machine};
-use crate::servers::{self, Kind, Launch};
-use crate::stats;
+use crate::servers::{self, Kind, Launch, Server};
+use crate::stats::{self, median};
 use crate::BoxError;
 use std::time::{Duration, Instant};
 
@@ -39,13 +43,19 @@ pub(crate) struct ScalePoint {
     pub server: BootstrapSummary,
     /// COPY of the same rows (medians).
     pub copy: BootstrapSummary,
-    /// Server CPU seconds over its bootstrap runs.
+    /// The server's page statements run by PostgreSQL alone: rows/s
+    /// (median).
+    pub keyset_rows_per_s: f64,
+    /// The slowest and fastest of the server's rounds, rows/s.
+    pub server_range: (f64, f64),
+    /// Server CPU seconds over all its bootstrap runs.
     pub server_cpu: Option<f64>,
 }
 
 /// Both sizes, smallest first.
 pub(crate) struct ScaleResult {
     pub points: Vec<ScalePoint>,
+    /// Rounds (samples per figure).
     pub runs: usize,
     pub took: Duration,
 }
@@ -59,13 +69,24 @@ impl ScaleResult {
         }
     }
 
+    /// The same ratio for PostgreSQL running the page statements alone.
+    fn keyset_linearity(&self) -> Option<f64> {
+        match self.points.as_slice() {
+            [small, .., big] => Some(big.keyset_rows_per_s / small.keyset_rows_per_s),
+            _ => None,
+        }
+    }
+
     /// Rows/s of the server ÷ rows/s of COPY at the larger size.
     fn share_of_copy(&self) -> Option<f64> {
         self.points.last().map(|p| p.server.rows_per_s / p.copy.rows_per_s)
     }
 }
 
-/// Runs the scale workload.
+/// Runs the scale workload: seeds a database per size, starts a fresh
+/// server on each, then measures in rounds (COPY, the page statements in
+/// PostgreSQL alone, and a bootstrap through the server, for each size in
+/// turn), and reports medians.
 pub(crate) async fn run(
     launch: &Launch,
     pg: &Pg,
@@ -74,56 +95,137 @@ pub(crate) async fn run(
     keep_databases: bool,
 ) -> Result<ScaleResult, BoxError> {
     let started = Instant::now();
-    let mut points = Vec::new();
-    for tasks in plan.scale_tasks {
-        let db = pg.name(&format!("scale_{tasks}"));
-        phase!(
-            "scale: seeding {db}: {tasks} tasks, {} labels, {tasks} task labels (+ a workspace a tenth that size)",
-            scale_labels(tasks)
-        );
-        let t = Instant::now();
-        pg.create_db(&db, None).await?;
-        let point = async {
-            pg::seed_scale(pg, &db, tasks).await?;
-            eprintln!("    seeded in {:.1} s", t.elapsed().as_secs_f64());
-            measure(launch, pg, &db, plan, client, tasks).await
+    let dbs: Vec<String> = plan.scale_tasks.iter().map(|tasks| pg.name(&format!("scale_{tasks}"))).collect();
+    let result = measure(launch, pg, plan, client, &dbs).await;
+    if !keep_databases {
+        for db in &dbs {
+            let _ = pg.drop_db(db).await;
         }
-        .await;
-        if !keep_databases {
-            let _ = pg.drop_db(&db).await;
-        }
-        points.push(point?);
     }
-    Ok(ScaleResult { points, runs: plan.read_runs, took: started.elapsed() })
+    Ok(ScaleResult { points: result?, runs: plan.scale_rounds, took: started.elapsed() })
 }
 
-/// COPY, then a fresh server, on the seeded database `db`.
+/// One size's samples.
+#[derive(Default)]
+struct Samples {
+    copy: Vec<(u64, Duration, Duration)>,
+    keyset: Vec<f64>,
+    server: Vec<load::BootstrapRun>,
+}
+
 async fn measure(
     launch: &Launch,
     pg: &Pg,
-    db: &str,
     plan: &Plan,
     client: &reqwest::Client,
-    tasks: i64,
-) -> Result<ScalePoint, BoxError> {
-    let rows = scale_rows(tasks);
-    phase!("scale: COPY baseline ×{} ({rows} rows)", plan.read_runs);
-    let copy = crate::copy_baseline(pg, db, plan.read_runs, rows).await?;
-    eprintln!("    COPY: {:.0} rows/s", copy.rows_per_s);
-    phase!("scale: rust bootstrap ×{} ({rows} rows, fresh server)", plan.read_runs);
-    let mut server = servers::start(launch, Kind::Rust, &format!("rust-scale-{tasks}"), &pg.url(db), None).await?;
-    let cpu = stats::cpu_seconds(Some(server.pid));
-    let result = crate::bootstrap_runs(&server, client, plan.read_runs, rows).await;
-    let server_cpu = cpu.zip(stats::cpu_seconds(Some(server.pid))).map(|(a, b)| b - a);
-    let alive = server.alive();
-    let tail = server.log_tail();
-    server.stop().await;
-    let _ = pg.settle(db).await;
-    if !alive {
-        return Err(format!("the server exited: {tail}").into());
+    dbs: &[String],
+) -> Result<Vec<ScalePoint>, BoxError> {
+    for (tasks, db) in plan.scale_tasks.iter().zip(dbs) {
+        phase!(
+            "scale: seeding {db}: {tasks} tasks, {} labels, {tasks} task labels (+ a workspace a tenth that size)",
+            scale_labels(*tasks)
+        );
+        let t = Instant::now();
+        pg.create_db(db, None).await?;
+        pg::seed_scale(pg, db, *tasks).await?;
+        eprintln!("    seeded in {:.1} s", t.elapsed().as_secs_f64());
     }
-    let server = result?;
-    Ok(ScalePoint { tasks, server, copy, server_cpu })
+    let mut servers = Vec::new();
+    for (tasks, db) in plan.scale_tasks.iter().zip(dbs) {
+        match servers::start(launch, Kind::Rust, &format!("rust-scale-{tasks}"), &pg.url(db), None).await {
+            Ok(server) => servers.push(server),
+            Err(e) => {
+                for s in servers {
+                    s.stop().await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let cpu: Vec<Option<f64>> = servers.iter().map(|s| stats::cpu_seconds(Some(s.pid))).collect();
+    let sampled = rounds(pg, plan, client, dbs, &servers).await;
+    let mut points = Vec::new();
+    let mut failure = None;
+    for (i, mut server) in servers.into_iter().enumerate() {
+        let server_cpu = cpu[i].zip(stats::cpu_seconds(Some(server.pid))).map(|(a, b)| b - a);
+        let peak_rss = server.hwm();
+        if !server.alive() {
+            failure.get_or_insert_with(|| format!("the server exited: {}", server.log_tail()));
+        }
+        server.stop().await;
+        let _ = pg.settle(&dbs[i]).await;
+        if let Ok(samples) = &sampled {
+            points.push(point(plan.scale_tasks[i], &samples[i], peak_rss, server_cpu));
+        }
+    }
+    if let Some(f) = failure {
+        return Err(f.into());
+    }
+    sampled?;
+    Ok(points)
+}
+
+/// The measurement rounds.
+async fn rounds(
+    pg: &Pg,
+    plan: &Plan,
+    client: &reqwest::Client,
+    dbs: &[String],
+    servers: &[Server],
+) -> Result<Vec<Samples>, BoxError> {
+    let mut samples: Vec<Samples> = dbs.iter().map(|_| Samples::default()).collect();
+    for round in 1..=plan.scale_rounds {
+        for (i, db) in dbs.iter().enumerate() {
+            let rows = scale_rows(plan.scale_tasks[i]);
+            phase!("scale: round {round}/{}, {rows} rows", plan.scale_rounds);
+            let copy = pg::copy_bootstrap(pg, db).await?;
+            let (keyset_rows, keyset_took) = pg::keyset_bootstrap(pg, db).await?;
+            let server = load::bootstrap(client, &servers[i].base(), MAIN_USER).await?;
+            for (what, n) in [("COPY", copy.0), ("the page statements", keyset_rows), ("the server", server.rows)] {
+                if n != rows {
+                    return Err(format!("{what} returned {n} rows, expected {rows}").into());
+                }
+            }
+            eprintln!(
+                "    COPY {:.0} rows/s, page statements alone {:.0} rows/s, server {:.0} rows/s",
+                rows as f64 / copy.2.as_secs_f64(),
+                rows as f64 / keyset_took.as_secs_f64(),
+                rows as f64 / server.total.as_secs_f64()
+            );
+            samples[i].copy.push(copy);
+            samples[i].keyset.push(rows as f64 / keyset_took.as_secs_f64());
+            samples[i].server.push(server);
+        }
+    }
+    Ok(samples)
+}
+
+/// Medians of one size's samples.
+fn point(tasks: i64, s: &Samples, peak_rss: Option<u64>, server_cpu: Option<f64>) -> ScalePoint {
+    let rows = scale_rows(tasks);
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let secs = |d: Duration| d.as_secs_f64();
+    let of = |v: Vec<f64>| median(&v);
+    let server = BootstrapSummary {
+        rows,
+        rows_per_s: of(s.server.iter().map(|r| rate(r.total)).collect()),
+        ttfb_ms: of(s.server.iter().map(|r| ms(r.ttfb)).collect()),
+        total_s: of(s.server.iter().map(|r| secs(r.total)).collect()),
+        mib: of(s.server.iter().map(|r| r.bytes as f64 / 1048576.0).collect()),
+        peak_rss,
+    };
+    let copy = BootstrapSummary {
+        rows,
+        rows_per_s: of(s.copy.iter().map(|c| rate(c.2)).collect()),
+        ttfb_ms: of(s.copy.iter().map(|c| ms(c.1)).collect()),
+        total_s: of(s.copy.iter().map(|c| secs(c.2)).collect()),
+        mib: 0.0,
+        peak_rss: None,
+    };
+    let rates: Vec<f64> = s.server.iter().map(|r| rate(r.total)).collect();
+    let server_range = (rates.iter().copied().fold(f64::INFINITY, f64::min), rates.iter().copied().fold(0.0, f64::max));
+    ScalePoint { tasks, server, copy, keyset_rows_per_s: median(&s.keyset), server_range, server_cpu }
 }
 
 /// The scale figures as lines for the terminal.
@@ -170,6 +272,11 @@ fn targets(r: &ScaleResult) -> Vec<String> {
             verdict(l >= LINEAR_TARGET)
         ));
     }
+    if let Some(k) = r.keyset_linearity() {
+        out.push(format!(
+            "the same ratio for PostgreSQL running the server's page statements alone (no target): {k:.2}"
+        ));
+    }
     if let Some(c) = r.share_of_copy() {
         out.push(format!(
             "rows/s of the Rust server ÷ rows/s of COPY at {} rows: {c:.2} (target ≥ {COPY_TARGET:.2}: {})",
@@ -197,22 +304,26 @@ pub(crate) fn markdown(r: &ScaleResult, size: &str, machine: &Machine, at: chron
     ));
     s.push_str(&format!(
         "Full bootstrap of one workspace (its tasks, a hundredth as many labels and one task label per task) \
-         whose tables also hold a second workspace a tenth its size; median of {} runs on a fresh server \
-         per size; COPY of the same rows in the same run.\n\n",
+         whose tables also hold a second workspace a tenth its size, on a fresh server per size; median of {} \
+         rounds, each measuring both sizes in turn; COPY of the same rows, and the server's page statements \
+         run by PostgreSQL alone, in the same rounds.\n\n",
         r.runs
     ));
     s.push_str(
-        "| Rows | Rust rows/s | COPY rows/s | Rust ÷ COPY | Rust total | COPY total | Rust first byte \
-         | Peak server RSS (VmHWM) | Server CPU (all runs) |\n",
+        "| Rows | Rust rows/s | Rust rows/s, slowest–fastest round | COPY rows/s | PostgreSQL page statements alone, rows/s | Rust ÷ COPY \
+         | Rust total | COPY total | Rust first byte | Peak server RSS (VmHWM) | Server CPU (all runs) |\n",
     );
-    s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for p in &r.points {
         s.push_str(&format!(
-            "| {} ({} tasks) | {:.0} | {:.0} | {:.2} | {:.1} s | {:.1} s | {:.1} ms | {} | {} |\n",
+            "| {} ({} tasks) | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {:.2} | {:.1} s | {:.1} s | {:.1} ms | {} | {} |\n",
             p.server.rows,
             p.tasks,
             p.server.rows_per_s,
+            p.server_range.0,
+            p.server_range.1,
             p.copy.rows_per_s,
+            p.keyset_rows_per_s,
             p.server.rows_per_s / p.copy.rows_per_s,
             p.server.total_s,
             p.copy.total_s,
