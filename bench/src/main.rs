@@ -228,7 +228,11 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             let insert = notes.fail("baseline INSERT", insert);
             Baselines { copy, insert, insert_waits }
         } else {
-            Baselines { copy: Err(SKIPPED.to_owned()), insert: Err(SKIPPED.to_owned()), insert_waits: SKIPPED.to_owned() }
+            Baselines {
+                copy: Err(SKIPPED.to_owned()),
+                insert: Err(SKIPPED.to_owned()),
+                insert_waits: SKIPPED.to_owned(),
+            }
         };
 
         // The servers under test, one after the other.
@@ -250,8 +254,11 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         }
         (baselines, rust, reference_results, have_redis)
     } else {
-        let skipped =
-            Baselines { copy: Err(SKIPPED.to_owned()), insert: Err(SKIPPED.to_owned()), insert_waits: SKIPPED.to_owned() };
+        let skipped = Baselines {
+            copy: Err(SKIPPED.to_owned()),
+            insert: Err(SKIPPED.to_owned()),
+            insert_waits: SKIPPED.to_owned(),
+        };
         (skipped, ServerResults::not_run(SKIPPED), ServerResults::not_run(SKIPPED), true)
     };
 

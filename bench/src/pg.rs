@@ -189,12 +189,13 @@ pub(crate) async fn keyset_bootstrap(pg: &Pg, db: &str) -> Result<(u64, Duration
     let c = pg.connect(db).await?;
     let ws = MAIN_WORKSPACE;
     let t0 = Instant::now();
-    let mut rows = c.query("SELECT * FROM workspaces WHERE id = ANY($1) ORDER BY id LIMIT 1000", &[&vec![ws]]).await?.len()
-        as u64;
+    let mut rows =
+        c.query("SELECT * FROM workspaces WHERE id = ANY($1) ORDER BY id LIMIT 1000", &[&vec![ws]]).await?.len() as u64;
     for table in ["tasks", "labels"] {
         let first = c.prepare(&format!("SELECT * FROM {table} WHERE workspace_id = $1 ORDER BY id LIMIT $2")).await?;
-        let next =
-            c.prepare(&format!("SELECT * FROM {table} WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3")).await?;
+        let next = c
+            .prepare(&format!("SELECT * FROM {table} WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+            .await?;
         let mut page = c.query(&first, &[&ws, &PAGE]).await?;
         loop {
             rows += page.len() as u64;

@@ -15,14 +15,18 @@ use stratasync_tests::*;
 use taskboard::Task;
 use uuid::Uuid;
 
-diesel::table! {
-    notes (id) {
-        id -> Uuid,
-        workspace_id -> Uuid,
-        task_id -> Nullable<Uuid>,
-        body -> Text,
+mod schema {
+    diesel::table! {
+        notes (id) {
+            id -> Uuid,
+            workspace_id -> Uuid,
+            task_id -> Nullable<Uuid>,
+            body -> Text,
+        }
     }
 }
+
+use schema::notes;
 
 /// A note that may point at a task of its workspace, and be re-pointed by
 /// updates (an optional reference on an update field).
@@ -40,7 +44,8 @@ struct Note {
 }
 
 const REFERENCE_NOT_FOUND: &str = "Invalid mutation: referenced record not found";
-const NON_CANONICAL_MODEL_ID: &str = "Invalid mutation: modelId must be in canonical form (a UUID in lower case, with hyphens)";
+const NON_CANONICAL_MODEL_ID: &str =
+    "Invalid mutation: modelId must be in canonical form (a UUID in lower case, with hyphens)";
 
 async fn workspace(db: &TestDb) -> String {
     stratasync_tests::ws_support::workspace(db, &[]).await
@@ -111,7 +116,8 @@ async fn task_labels_link_only_tasks_and_labels_of_their_own_workspace() {
         1
     );
     assert_eq!(
-        db.scalar(&format!("SELECT count(*) FROM sync_actions WHERE model = 'TaskLabel' AND group_id = '{ws_a}'")).await,
+        db.scalar(&format!("SELECT count(*) FROM sync_actions WHERE model = 'TaskLabel' AND group_id = '{ws_a}'"))
+            .await,
         1
     );
 }
@@ -172,21 +178,24 @@ async fn writes_refuse_other_spellings_of_ids_and_keys() {
     let before = db.fingerprint().await;
     let fresh = new_id();
     for spelled in other_spellings(&fresh) {
-        let res = mutate(&engine, &alice, vec![tx(Insert, "Task", &spelled, json!({"workspaceId": ws, "title": "t"}))])
-            .await;
+        let res =
+            mutate(&engine, &alice, vec![tx(Insert, "Task", &spelled, json!({"workspaceId": ws, "title": "t"}))]).await;
         assert_eq!(error_of(&res), json!(NON_CANONICAL_MODEL_ID), "insert as {spelled}");
     }
     for spelled in other_spellings(&task) {
-        for (action, payload) in
-            [(Update, json!({"title": "u"})), (Archive, json!({"archivedAt": 1_700_000_000_000i64})), (Delete, json!({}))]
-        {
+        for (action, payload) in [
+            (Update, json!({"title": "u"})),
+            (Archive, json!({"archivedAt": 1_700_000_000_000i64})),
+            (Delete, json!({})),
+        ] {
             let res = mutate(&engine, &alice, vec![tx(action, "Task", &spelled, payload)]).await;
             assert_eq!(error_of(&res), json!(NON_CANONICAL_MODEL_ID), "{action:?} as {spelled}");
         }
     }
     for spelled in other_spellings(&ws) {
-        let res = mutate(&engine, &alice, vec![tx(Insert, "Task", &fresh, json!({"workspaceId": spelled, "title": "t"}))])
-            .await;
+        let res =
+            mutate(&engine, &alice, vec![tx(Insert, "Task", &fresh, json!({"workspaceId": spelled, "title": "t"}))])
+                .await;
         assert_eq!(error_of(&res), json!("Invalid uuid value for workspaceId"), "{spelled}");
     }
     for spelled in other_spellings(&task) {
@@ -280,17 +289,22 @@ async fn updates_check_references_in_the_rows_group_and_null_references_nothing(
     let note = new_id();
     let pointing_at_task_a = format!("SELECT count(*) FROM notes WHERE task_id = '{task_a}'");
 
-    let res = mutate(&engine, &alice, vec![tx(Insert, "Note", &new_id(), json!({"workspaceId": ws_a, "taskId": task_b}))])
-        .await;
+    let res =
+        mutate(&engine, &alice, vec![tx(Insert, "Note", &new_id(), json!({"workspaceId": ws_a, "taskId": task_b}))])
+            .await;
     assert_eq!(error_of(&res), json!(REFERENCE_NOT_FOUND), "insert pointing into another workspace");
-    let res = mutate(&engine, &alice, vec![tx(Insert, "Note", &note, json!({"workspaceId": ws_a, "taskId": task_a}))]).await;
+    let res =
+        mutate(&engine, &alice, vec![tx(Insert, "Note", &note, json!({"workspaceId": ws_a, "taskId": task_a}))]).await;
     assert!(res.success, "{res:?}");
-    let res = mutate(&engine, &alice, vec![tx(Insert, "Note", &new_id(), json!({"workspaceId": ws_a, "taskId": null}))]).await;
+    let res =
+        mutate(&engine, &alice, vec![tx(Insert, "Note", &new_id(), json!({"workspaceId": ws_a, "taskId": null}))])
+            .await;
     assert!(res.success, "a null reference references nothing: {res:?}");
 
     let before = db.fingerprint().await;
     for (target, what) in [(task_b.clone(), "another workspace's task"), (new_id(), "a missing task")] {
-        let res = mutate(&engine, &alice, vec![tx(Update, "Note", &note, json!({"taskId": target, "body": "x"}))]).await;
+        let res =
+            mutate(&engine, &alice, vec![tx(Update, "Note", &note, json!({"taskId": target, "body": "x"}))]).await;
         assert_eq!(error_of(&res), json!(REFERENCE_NOT_FOUND), "update to {what}");
     }
     assert_eq!(db.fingerprint().await, before, "a refused update wrote something");

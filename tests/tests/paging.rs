@@ -91,8 +91,11 @@ async fn seeded() -> (TestDb, Uuid, Uuid) {
         seed(&db.pool, &opts).await.expect("seed");
         ids.push(opts.workspace_id);
     }
-    TestDb::execute(&db, &format!("INSERT INTO workspaces (id, name) SELECT gen_random_uuid(), 'W' FROM generate_series(1, {ROWS})"))
-        .await;
+    TestDb::execute(
+        &db,
+        &format!("INSERT INTO workspaces (id, name) SELECT gen_random_uuid(), 'W' FROM generate_series(1, {ROWS})"),
+    )
+    .await;
     TestDb::execute(&db, "VACUUM ANALYZE").await;
     (db, ids[0], ids[1])
 }
@@ -139,7 +142,12 @@ async fn page_statement(conn: &mut AsyncPgConnection, table: &str) -> Prepared {
     .load(conn)
     .await
     .expect("prepared statements");
-    assert_eq!(found.len(), 1, "one page statement on {table}: {:?}", found.iter().map(|p| &p.statement).collect::<Vec<_>>());
+    assert_eq!(
+        found.len(),
+        1,
+        "one page statement on {table}: {:?}",
+        found.iter().map(|p| &p.statement).collect::<Vec<_>>()
+    );
     found.into_iter().next().unwrap()
 }
 
@@ -306,7 +314,8 @@ async fn pages_of_own_id_global_and_custom_scopes_read_only_their_rows() {
     assert_eq!(page.iter().map(|w| w.id).collect::<Vec<_>>(), member_of[depth + 1..depth + 1 + PAGE as usize]);
     let statement = page_statement(&mut conn, "workspaces").await;
     let array = format!("'{{{}}}'", groups.join(","));
-    assert_linear(&mut conn, &statement, &[array, lit(after.id), PAGE.to_string()], Access::ProbePerRow, "Workspace").await;
+    assert_linear(&mut conn, &statement, &[array, lit(after.id), PAGE.to_string()], Access::ProbePerRow, "Workspace")
+        .await;
 
     // Global, simple and composite cursors: the primary key.
     let after: AllTasks =
@@ -356,7 +365,14 @@ async fn pages_of_own_id_global_and_custom_scopes_read_only_their_rows() {
     let mut conn = fresh(&db).await;
     assert_eq!(FirstGroupTasks::page(&mut conn, &scope, Some(&after), PAGE).await.unwrap().len() as i64, PAGE);
     let statement = page_statement(&mut conn, "tasks").await;
-    assert_linear(&mut conn, &statement, &[lit(ws), lit(after.id), PAGE.to_string()], Access::Range, "custom scope, simple").await;
+    assert_linear(
+        &mut conn,
+        &statement,
+        &[lit(ws), lit(after.id), PAGE.to_string()],
+        Access::Range,
+        "custom scope, simple",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

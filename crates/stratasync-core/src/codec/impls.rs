@@ -1,9 +1,9 @@
 //! `Codec` implementations for the supported Rust field types.
 
+use super::key::parse_canonical_uuid;
 use super::time::{
     date_from_ms, date_only_ms_from_json, instant_from_ms, instant_ms_from_json, ms_from_date, ms_from_instant,
 };
-use super::key::parse_canonical_uuid;
 use super::{kind, write_int, write_str, Codec};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
