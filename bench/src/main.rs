@@ -7,7 +7,12 @@
 //! ```text
 //! cargo run --release -p stratasync-bench                 # full run, writes bench/RESULTS.md
 //! cargo run --release -p stratasync-bench -- --size small # smoke run (CI)
+//! cargo run --release -p stratasync-bench -- --only scale --no-reference # the scale run alone
 //! ```
+//!
+//! The scale run (`scale.rs`: bootstrap at two sizes ten times apart) has
+//! its own section of `RESULTS.md`; a run rewrites only the parts whose
+//! workloads it ran.
 //!
 //! It creates one seeded template database and clones it for each server
 //! (identical data), builds and starts the servers, drives the workloads

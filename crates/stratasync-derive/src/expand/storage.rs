@@ -2,8 +2,11 @@
 //!
 //! Reads go through one boxed, scoped `SELECT` (`__stratasync_scoped`);
 //! mutations address a row by its cursor columns (the id, or the composite
-//! key). Rows are always read in cursor order, so locks are taken in a
-//! stable order too.
+//! key). Rows are always read in cursor order (group by group for pages of
+//! a model grouped by a field), so locks are taken in a stable order too.
+//! Inserts and updates run through `Prepared`, so they stay prepared on the
+//! connection (Diesel would prepare them again on every run, one more round
+//! trip each).
 //!
 //! Pages are keyset ranges that PostgreSQL reads straight off an index: the
 //! cursor condition is a row-value comparison `(a, b) > ($1, $2)` (never
@@ -11,9 +14,7 @@
 //! grouped by a field pages one group at a time (`group = $g`, never
 //! `group = ANY(...)`, under which an index scan starts at the beginning of
 //! the group on every page). With an index on `(group, cursor...)` each page
-//! reads the rows it returns and no others. Inserts and updates run through `Prepared`, so they
-//! stay prepared on the connection (Diesel would prepare them again on
-//! every run, one more round trip each).
+//! reads the rows it returns and no others.
 
 use super::{codec, codec_kind, column, key_value, private, reference};
 use crate::model::{Field, Group, Kind, Model};
