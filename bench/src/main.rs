@@ -7,7 +7,12 @@
 //! ```text
 //! cargo run --release -p stratasync-bench                 # full run, writes bench/RESULTS.md
 //! cargo run --release -p stratasync-bench -- --size small # smoke run (CI)
+//! cargo run --release -p stratasync-bench -- --only scale --no-reference # the scale run alone
 //! ```
+//!
+//! The scale run (`scale.rs`: bootstrap at two sizes ten times apart) has
+//! its own section of `RESULTS.md`; a run rewrites only the parts whose
+//! workloads it ran.
 //!
 //! It creates one seeded template database and clones it for each server
 //! (identical data), builds and starts the servers, drives the workloads
@@ -39,6 +44,7 @@ mod load;
 mod pg;
 mod plan;
 mod report;
+mod scale;
 mod servers;
 mod stats;
 
@@ -185,115 +191,135 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     let pg = Pg::new(&args.pg);
     let postgres = pg.describe().await.map_err(|e| format!("PostgreSQL at {} is not reachable: {e}", args.pg))?;
     let mut machine = Machine::probe(postgres, reference.clone().unwrap_or_else(|e| format!("n/a ({e})")));
-    let template = pg.name("template");
-    let db_rust = pg.name("rust");
-    let db_ref = pg.name("reference");
-    let db_base = pg.name("baseline");
-    phase!(
-        "seeding {template}: {} tasks, {} labels, {} task labels, {} actions, {} fan-out workspaces",
-        plan.tasks,
-        plan.labels,
-        plan.tasks,
-        plan.actions,
-        plan.fan_workspaces
-    );
-    let t = Instant::now();
-    pg.create_db(&template, None).await?;
-    pg::seed_template(&pg, &template, &plan).await?;
-    for db in [&db_rust, &db_ref, &db_base] {
-        pg.create_db(db, Some(&template)).await?;
-    }
-    eprintln!("    seeded and cloned in {:.1} s", t.elapsed().as_secs_f64());
-
-    let redis = match Redis::start(&log_dir).await {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            notes.0.push(format!("redis: {e}"));
-            Err(short(&e))
+    // The main table's workloads.
+    let (baselines, rust, reference_results) = if plan.only.runs_main() {
+        let template = pg.name("template");
+        let db_rust = pg.name("rust");
+        let db_ref = pg.name("reference");
+        let db_base = pg.name("baseline");
+        phase!(
+            "seeding {template}: {} tasks, {} labels, {} task labels, {} actions, {} fan-out workspaces",
+            plan.tasks,
+            plan.labels,
+            plan.tasks,
+            plan.actions,
+            plan.fan_workspaces
+        );
+        let t = Instant::now();
+        pg.create_db(&template, None).await?;
+        pg::seed_template(&pg, &template, &plan).await?;
+        for db in [&db_rust, &db_ref, &db_base] {
+            pg.create_db(db, Some(&template)).await?;
         }
-    };
+        eprintln!("    seeded and cloned in {:.1} s", t.elapsed().as_secs_f64());
 
-    // Baselines.
-    let baselines = if plan.only.runs(Workload::Baselines) {
-        phase!("baseline: COPY (SELECT row_to_json …) TO STDOUT");
-        let copy = copy_baseline(&pg, &db_base, &plan).await;
-        let copy = notes.fail("baseline COPY", copy);
-        phase!("baseline: single-row INSERT + COMMIT, {} connections", plan.clients);
-        let sampler = pg::WaitSampler::start(&pg, &db_base).await;
-        let insert = pg::insert_baseline(&pg, &db_base, plan.clients, plan.warmup, plan.measure)
-            .await
-            .map(|b| (b.commits as f64 / b.elapsed.as_secs_f64(), b.latency));
-        let insert_waits = match sampler {
-            Ok(s) => s.finish().await,
-            Err(e) => format!("not sampled: {e}"),
+        let redis = match Redis::start(&log_dir).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                notes.0.push(format!("redis: {e}"));
+                Err(short(&e))
+            }
         };
-        let insert = notes.fail("baseline INSERT", insert);
-        Baselines { copy, insert, insert_waits }
+
+        // Baselines.
+        let baselines = if plan.only.runs(Workload::Baselines) {
+            phase!("baseline: COPY (SELECT row_to_json …) TO STDOUT");
+            let copy = copy_baseline(&pg, &db_base, &plan).await;
+            let copy = notes.fail("baseline COPY", copy);
+            phase!("baseline: single-row INSERT + COMMIT, {} connections", plan.clients);
+            let sampler = pg::WaitSampler::start(&pg, &db_base).await;
+            let insert = pg::insert_baseline(&pg, &db_base, plan.clients, plan.warmup, plan.measure)
+                .await
+                .map(|b| (b.commits as f64 / b.elapsed.as_secs_f64(), b.latency));
+            let insert_waits = match sampler {
+                Ok(s) => s.finish().await,
+                Err(e) => format!("not sampled: {e}"),
+            };
+            let insert = notes.fail("baseline INSERT", insert);
+            Baselines { copy, insert, insert_waits }
+        } else {
+            Baselines {
+                copy: Err(SKIPPED.to_owned()),
+                insert: Err(SKIPPED.to_owned()),
+                insert_waits: SKIPPED.to_owned(),
+            }
+        };
+
+        // The servers under test, one after the other.
+        let rust = run_server(Kind::Rust, &launch, &pg, &db_rust, &plan, redis.as_ref().ok(), &redis, &mut notes).await;
+        let reference_results = match &reference {
+            Ok(_) => {
+                run_server(Kind::Reference, &launch, &pg, &db_ref, &plan, redis.as_ref().ok(), &redis, &mut notes).await
+            }
+            Err(reason) => ServerResults::not_run(reason),
+        };
+        if let Ok(r) = redis {
+            r.stop().await;
+        }
+        if !args.keep_databases {
+            for db in [&db_rust, &db_ref, &db_base, &template] {
+                let _ = pg.drop_db(db).await;
+            }
+        }
+        (baselines, rust, reference_results)
     } else {
-        Baselines { copy: Err(SKIPPED.to_owned()), insert: Err(SKIPPED.to_owned()), insert_waits: SKIPPED.to_owned() }
+        let skipped = Baselines {
+            copy: Err(SKIPPED.to_owned()),
+            insert: Err(SKIPPED.to_owned()),
+            insert_waits: SKIPPED.to_owned(),
+        };
+        (skipped, ServerResults::not_run(SKIPPED), ServerResults::not_run(SKIPPED))
     };
 
-    // The servers under test, one after the other.
-    let rust = run_server(Kind::Rust, &launch, &pg, &db_rust, &plan, redis.as_ref().ok(), &redis, &mut notes).await;
-    let reference_results = match &reference {
-        Ok(_) => {
-            run_server(Kind::Reference, &launch, &pg, &db_ref, &plan, redis.as_ref().ok(), &redis, &mut notes).await
-        }
-        Err(reason) => ServerResults::not_run(reason),
+    // The scale run.
+    let scale = if plan.only.runs(Workload::Scale) {
+        let r = match http_client() {
+            Ok(client) => scale::run(&launch, &pg, &plan, &client, args.keep_databases).await,
+            Err(e) => Err(e),
+        };
+        Some(notes.fail("scale run", r))
+    } else {
+        None
     };
-    if let Ok(r) = redis {
-        r.stop().await;
-    }
-    if !args.keep_databases {
-        for db in [&db_rust, &db_ref, &db_base, &template] {
-            let _ = pg.drop_db(db).await;
-        }
-    }
     machine.load_end = report::loadavg();
 
-    // The report.
-    let rows = report::rows(
-        &rust,
-        &reference_results,
-        &baselines,
-        plan.subscribers,
-        plan.fan_workspaces,
-        plan.clients,
-        plan.batch,
-    );
-    let table = report::markdown_table(&rows);
+    // The report: the main table if its workloads ran, the scale section
+    // if the scale run did; RESULTS.md keeps the part a run did not redo.
     let size = match plan.size {
         Size::Full => "full",
         Size::Small => "small",
     };
-    println!();
-    for l in machine.lines() {
-        println!("{l}");
-    }
-    println!();
-    print!("{table}");
-    let svg = out_dir.join("latency.svg");
-    let chart = write_chart(&svg, size, &rust, &reference_results, &baselines, plan.batch, plan.fan_workspaces);
-    if let Err(e) = &chart {
-        notes.0.push(format!("chart: {e}"));
-    }
-    let md = results_markdown(
-        &plan,
-        size,
-        started_at,
-        started.elapsed(),
-        &machine,
-        &table,
-        &notes,
-        &reference_dir,
-        chart.is_ok(),
-        &rust,
-        &reference_results,
-        &baselines,
-    );
+    let main_md = if plan.only.runs_main() {
+        Some(main_report(
+            &plan,
+            size,
+            started_at,
+            started.elapsed(),
+            &machine,
+            &mut notes,
+            &reference_dir,
+            &out_dir,
+            &rust,
+            &reference_results,
+            &baselines,
+        ))
+    } else {
+        None
+    };
+    let scale_md = match &scale {
+        Some(Ok(r)) => {
+            println!();
+            for l in scale::summary(r) {
+                println!("{l}");
+            }
+            Some(scale::markdown(r, size, &machine, started_at))
+        }
+        _ => None,
+    };
     let md_path = out_dir.join("RESULTS.md");
-    std::fs::write(&md_path, md)?;
-    phase!("wrote {} and {} ({:.0} s in all)", md_path.display(), svg.display(), started.elapsed().as_secs_f64());
+    let previous = std::fs::read_to_string(&md_path).ok();
+    std::fs::write(&md_path, scale::splice(previous.as_deref(), main_md, scale_md))?;
+    phase!("wrote {} ({:.0} s in all)", md_path.display(), started.elapsed().as_secs_f64());
 
     // The verdict: every workload of both servers ran to its end (the
     // reference's too, unless --no-reference), with row content, delivery
@@ -304,6 +330,9 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         ok = false;
     };
     let ran = |w: Workload| plan.only.runs(w);
+    if ran(Workload::Scale) && !matches!(scale, Some(Ok(_))) {
+        fail("rust scale run".to_owned());
+    }
     for (who, r) in [("rust", &rust), ("reference", &reference_results)] {
         let rust_server = who == "rust";
         if !rust_server {
@@ -383,6 +412,53 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         eprintln!("server logs: {}", log_dir.display());
     }
     Ok(ok)
+}
+
+/// Prints the main table and writes the latency chart; returns the main
+/// part of `RESULTS.md`.
+#[allow(clippy::too_many_arguments)]
+fn main_report(
+    plan: &Plan,
+    size: &str,
+    started_at: chrono::DateTime<chrono::Utc>,
+    took: Duration,
+    machine: &Machine,
+    notes: &mut Notes,
+    reference_dir: &Path,
+    out_dir: &Path,
+    rust: &ServerResults,
+    reference: &ServerResults,
+    baselines: &Baselines,
+) -> String {
+    let rows =
+        report::rows(rust, reference, baselines, plan.subscribers, plan.fan_workspaces, plan.clients, plan.batch);
+    let table = report::markdown_table(&rows);
+    println!();
+    for l in machine.lines() {
+        println!("{l}");
+    }
+    println!();
+    print!("{table}");
+    let svg = out_dir.join("latency.svg");
+    let chart = write_chart(&svg, size, rust, reference, baselines, plan.batch, plan.fan_workspaces);
+    match &chart {
+        Ok(()) => phase!("wrote {}", svg.display()),
+        Err(e) => notes.0.push(format!("chart: {e}")),
+    }
+    results_markdown(
+        plan,
+        size,
+        started_at,
+        took,
+        machine,
+        &table,
+        notes,
+        reference_dir,
+        chart.is_ok(),
+        rust,
+        reference,
+        baselines,
+    )
 }
 
 /// What a workload left out by `--only` reads.

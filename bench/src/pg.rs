@@ -177,6 +177,80 @@ pub(crate) async fn seed_template(pg: &Pg, db: &str, plan: &Plan) -> Result<(), 
     Ok(())
 }
 
+/// One bootstrap's worth of keyset pages run by PostgreSQL alone: the
+/// main workspace's rows read with the statements the Rust server's
+/// generated code runs (`workspace_id = $1 AND id > $2 ORDER BY id LIMIT
+/// 1000`, and `(task_id, label_id) > ($2, $3)` for task labels), fetched
+/// over the wire but not encoded. Returns (rows, total time). The server's
+/// rows/s against this shows its own cost; this against itself at two
+/// sizes shows PostgreSQL's.
+pub(crate) async fn keyset_bootstrap(pg: &Pg, db: &str) -> Result<(u64, Duration), BoxError> {
+    const PAGE: i64 = 1000;
+    let c = pg.connect(db).await?;
+    let ws = MAIN_WORKSPACE;
+    let t0 = Instant::now();
+    let mut rows =
+        c.query("SELECT * FROM workspaces WHERE id = ANY($1) ORDER BY id LIMIT 1000", &[&vec![ws]]).await?.len() as u64;
+    for table in ["tasks", "labels"] {
+        let first = c.prepare(&format!("SELECT * FROM {table} WHERE workspace_id = $1 ORDER BY id LIMIT $2")).await?;
+        let next = c
+            .prepare(&format!("SELECT * FROM {table} WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3"))
+            .await?;
+        let mut page = c.query(&first, &[&ws, &PAGE]).await?;
+        loop {
+            rows += page.len() as u64;
+            let Some(last) = page.last() else { break };
+            if (page.len() as i64) < PAGE {
+                break;
+            }
+            let after: Uuid = last.try_get("id")?;
+            page = c.query(&next, &[&ws, &after, &PAGE]).await?;
+        }
+    }
+    let first =
+        c.prepare("SELECT * FROM task_labels WHERE workspace_id = $1 ORDER BY task_id, label_id LIMIT $2").await?;
+    let next = c
+        .prepare(
+            "SELECT * FROM task_labels WHERE workspace_id = $1 AND (task_id, label_id) > ($2, $3) \
+             ORDER BY task_id, label_id LIMIT $4",
+        )
+        .await?;
+    let mut page = c.query(&first, &[&ws, &PAGE]).await?;
+    loop {
+        rows += page.len() as u64;
+        let Some(last) = page.last() else { break };
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+        let (task, label): (Uuid, Uuid) = (last.try_get("task_id")?, last.try_get("label_id")?);
+        page = c.query(&next, &[&ws, &task, &label, &PAGE]).await?;
+    }
+    Ok((rows, t0.elapsed()))
+}
+
+/// The id of the scale run's second workspace, whose rows share the tables
+/// with the measured one's and must not be read by its bootstrap.
+pub(crate) const NOISE_WORKSPACE: Uuid = Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0002);
+
+/// Creates the schema and the scale run's data in `db`: the main workspace
+/// with `tasks` tasks, a hundredth as many labels and one label per task
+/// (member `alice`), and a second workspace a tenth that size (member
+/// `bob`), analyzed.
+pub(crate) async fn seed_scale(pg: &Pg, db: &str, tasks: i64) -> Result<(), BoxError> {
+    let url = pg.url(db);
+    taskboard::migrate(&url).await?;
+    let pool = storage::connect(&url, &PoolConfig::default())?;
+    for (workspace, member, n) in [(MAIN_WORKSPACE, MAIN_USER, tasks), (NOISE_WORKSPACE, "bob", (tasks / 10).max(1))] {
+        let mut opts = SeedOptions::new(&[member], n);
+        opts.workspace_id = workspace;
+        opts.labels = crate::plan::scale_labels(n);
+        seed(&pool, &opts).await?;
+    }
+    drop(pool);
+    pg.connect(db).await?.batch_execute("VACUUM ANALYZE").await?;
+    Ok(())
+}
+
 /// The highest sync id in `db` (0 when the log is empty).
 pub(crate) async fn head(pg: &Pg, db: &str) -> Result<u64, BoxError> {
     let c = pg.connect(db).await?;

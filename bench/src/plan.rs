@@ -51,6 +51,12 @@ pub(crate) struct Plan {
     pub fan_grace: Duration,
     /// ... and how long it waits once no delivery has arrived at all.
     pub fan_stall: Duration,
+    /// The scale run's sizes, in tasks (each with as many task labels and
+    /// a hundredth as many labels), smallest first.
+    pub scale_tasks: [i64; 2],
+    /// Rounds of the scale run: each measures every size once, in turn, so
+    /// a change in the machine's load affects both sizes alike.
+    pub scale_rounds: usize,
 }
 
 impl Plan {
@@ -75,6 +81,8 @@ impl Plan {
                 fan_duration: Duration::from_secs(10),
                 fan_grace: Duration::from_secs(120),
                 fan_stall: Duration::from_secs(5),
+                scale_tasks: [100_000, 1_000_000],
+                scale_rounds: 5,
             },
             Size::Small => Plan {
                 size,
@@ -95,6 +103,8 @@ impl Plan {
                 fan_duration: Duration::from_millis(1000),
                 fan_grace: Duration::from_secs(10),
                 fan_stall: Duration::from_secs(3),
+                scale_tasks: [1_000, 10_000],
+                scale_rounds: 1,
             },
         }
     }
@@ -104,6 +114,17 @@ impl Plan {
     pub fn bootstrap_rows(&self) -> u64 {
         (1 + self.tasks + self.labels + self.tasks) as u64
     }
+}
+
+/// Rows a full bootstrap of a scale-run workspace of `tasks` tasks returns:
+/// the workspace, its tasks, `tasks / 100` labels and `tasks` task labels.
+pub(crate) fn scale_rows(tasks: i64) -> u64 {
+    (1 + tasks + scale_labels(tasks) + tasks) as u64
+}
+
+/// Labels in a scale-run workspace of `tasks` tasks.
+pub(crate) fn scale_labels(tasks: i64) -> i64 {
+    (tasks / 100).max(1)
 }
 
 /// The workloads `--only` can pick.
@@ -123,6 +144,22 @@ pub(crate) enum Workload {
     Fanout,
     /// Fan-out on two nodes behind Redis.
     TwoNodes,
+    /// The scale run: bootstrap at two sizes, ten times apart (Rust and
+    /// COPY only).
+    Scale,
+}
+
+impl Workload {
+    /// The workloads of the main table (all but the scale run).
+    pub const MAIN: [Workload; 7] = [
+        Workload::Baselines,
+        Workload::Memory,
+        Workload::Bootstrap,
+        Workload::Deltas,
+        Workload::Mutations,
+        Workload::Fanout,
+        Workload::TwoNodes,
+    ];
 }
 
 /// Which workloads this run measures.
@@ -132,5 +169,10 @@ pub(crate) struct Selection(pub Vec<Workload>);
 impl Selection {
     pub fn runs(&self, w: Workload) -> bool {
         self.0.is_empty() || self.0.contains(&w)
+    }
+
+    /// Whether any workload of the main table runs.
+    pub fn runs_main(&self) -> bool {
+        Workload::MAIN.iter().any(|w| self.runs(*w))
     }
 }

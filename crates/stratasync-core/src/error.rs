@@ -53,9 +53,17 @@ pub enum MutationError {
     /// A row with this id already exists.
     #[error("Invalid mutation: record already exists")]
     AlreadyExists,
-    /// A referenced row does not exist (foreign key).
+    /// A referenced row does not exist (foreign key), or, for a field
+    /// declared `references = Model`, is not in the row's group (the two
+    /// are indistinguishable on purpose).
     #[error("Invalid mutation: referenced record not found")]
     ForeignKey,
+    /// The model id spells a valid id in a form other than the canonical
+    /// one (a UUID in upper case, in braces, as `urn:uuid:…` or without
+    /// hyphens): ids are compared as strings in groups and in the log, so
+    /// only the canonical spelling is accepted.
+    #[error("Invalid mutation: modelId must be in canonical form (a UUID in lower case, with hyphens)")]
+    NonCanonicalModelId,
     /// A required column got no value.
     #[error("Invalid mutation: missing required field")]
     MissingField,

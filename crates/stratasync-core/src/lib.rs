@@ -87,6 +87,7 @@ pub mod __private {
     pub use crate::codec::{kind, write_int, write_str, Codec, KeyValue};
     pub use crate::composite_id::composite_id;
     pub use crate::error::MutationError;
+    pub use crate::model::reference::{check_reference, Global, ReferenceGroup, ReferenceId, Referenceable};
     pub use crate::model::{
         ActionSet, CodecKind, FieldSpec, GroupKey, JsonObject, ModelKind, ModelSpec, NoHooks, SyncModel,
     };
@@ -146,6 +147,17 @@ pub mod __private {
     /// The key of a row as a wire string (`""` for NULL).
     pub fn key_string<T: KeyValue>(value: &T) -> String {
         value.key_string().unwrap_or_default()
+    }
+
+    /// The error for a model id that the id type `T` cannot parse: a
+    /// clear one for another spelling of a valid id (`urn:uuid:…`, upper
+    /// case), else the id's codec error.
+    pub fn model_id_error<T: KeyValue>(model_id: &str, kind: CodecKind) -> MutationError {
+        if T::is_non_canonical(model_id) {
+            MutationError::NonCanonicalModelId
+        } else {
+            MutationError::InvalidValue { kind, field: "id".to_owned() }
+        }
     }
 
     /// Reads one field of normalized `data` as its Rust type.

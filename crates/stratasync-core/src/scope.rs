@@ -20,8 +20,10 @@ impl ScopeFilter {
         ScopeFilter { authorized_group_ids, workspace_group_ids, user_id: user_id.to_owned() }
     }
 
-    /// The authorized groups parsed as the key type `T`; ids that the column
-    /// type cannot hold are dropped (they match no row).
+    /// The authorized groups parsed as the key type `T`, in order; ids that
+    /// the column type cannot hold, or that spell a key in other than its
+    /// canonical form (see [`KeyValue`](crate::codec::KeyValue)), are
+    /// dropped (they match no row).
     pub fn groups_as<T: crate::codec::KeyValue>(&self) -> Vec<T> {
         self.authorized_group_ids.iter().filter_map(|g| T::parse_key(g)).collect()
     }

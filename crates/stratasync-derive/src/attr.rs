@@ -56,6 +56,7 @@ pub mod kw {
     pub const JSON: &str = "json";
     pub const DATE_NOW: &str = "date_now";
     pub const DEFAULT: &str = "default";
+    pub const REFERENCES: &str = "references";
 
     // `#[diesel(...)]`.
     pub const DIESEL: &str = "diesel";
@@ -80,6 +81,7 @@ pub mod kw {
             ARCHIVE_FIELD => "archive_field = archived_at",
             RENAME => "rename = \"wireName\"",
             DEFAULT => "default = 0",
+            REFERENCES => "references = Task",
             TABLE_NAME => "#[diesel(table_name = tasks)]",
             COLUMN_NAME => "#[diesel(column_name = title)]",
             // Bare words are their own sample.
@@ -166,6 +168,9 @@ pub struct FieldAttrs {
     /// `default = <expr>`: an absent insert value becomes this.
     #[darling(rename = "default")]
     pub default_value: Option<SpannedValue<PreservedStrExpr>>,
+    /// `references = Model`: the field holds the id of a row of `Model` in
+    /// the same sync group.
+    pub references: Option<PathValue>,
 }
 
 /// A codec override flag on a field.
@@ -247,6 +252,9 @@ impl FieldAttrs {
         }
         if let Some(default) = &self.default_value {
             keys.push((kw::DEFAULT, default.span()));
+        }
+        if let Some(references) = &self.references {
+            keys.push((kw::REFERENCES, references.span()));
         }
         keys
     }
@@ -485,7 +493,7 @@ mod tests {
                 {cascade}({parent} = P, {field} = a), {archive_field} = a)]
             struct T {{
                 #[sync({insert}, {update}, {rename} = "x", {skip}, {string}, {string_null}, {uuid}, {number},
-                       {boolean}, {instant}, {date_only}, {json}, {date_now}, {default} = 1)]
+                       {boolean}, {instant}, {date_only}, {json}, {date_now}, {default} = 1, {references} = R)]
                 a: i32,
             }}"#,
             name = kw::NAME,
@@ -516,12 +524,13 @@ mod tests {
             json = kw::JSON,
             date_now = kw::DATE_NOW,
             default = kw::DEFAULT,
+            references = kw::REFERENCES,
         ))
         .unwrap();
         let attrs = parse(model).unwrap();
         let fields = attrs.data.take_struct().unwrap().fields;
         assert_eq!(fields[0].codec_flags().len(), CodecFlag::ALL.len());
-        assert_eq!(fields[0].keys_besides_skip().len(), 3 + CodecFlag::ALL.len() + 2);
+        assert_eq!(fields[0].keys_besides_skip().len(), 3 + CodecFlag::ALL.len() + 3);
     }
 
     #[test]
@@ -539,6 +548,7 @@ mod tests {
             kw::ARCHIVE_FIELD,
             kw::RENAME,
             kw::DEFAULT,
+            kw::REFERENCES,
         ] {
             assert!(kw::sample(key).starts_with(key), "{key}");
         }

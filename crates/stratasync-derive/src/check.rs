@@ -55,6 +55,8 @@ pub fn model(input: &DeriveInput) -> darling::Result<Model> {
     }
     if let (Some(kind), Some(group)) = (&kind, &group) {
         check_composite_own_group_scoped(&attrs, kind, group, errors);
+        check_references(kind, group, &fields, errors);
+        check_group_not_updated(kind, group, &fields, errors);
     }
     if let Some(kind) = &kind {
         check_composite_not_updated(kind, &fields, errors);
@@ -132,6 +134,7 @@ impl Draft<'_> {
             update: self.attrs.update.is_present(),
             date_now: self.attrs.date_now.is_present(),
             default: self.attrs.default_value.as_ref().map(|d| d.0.clone()),
+            references: self.attrs.references.as_ref().map(|r| r.0.clone()),
         }
     }
 }
@@ -723,6 +726,86 @@ fn check_composite_own_group_scoped(attrs: &ModelAttrs, kind: &Kind, group: &Dra
                 kw::sample(kw::SCOPE)
             ),
         ));
+    }
+}
+
+/// An update that changes the group key moves the row into another group:
+/// with nothing but the update logged under one group, the old group's
+/// clients keep a row they may no longer see, the new group's never get
+/// it, and a member could move a row into a group they are not in.
+/// (Composite rows and ids have their own rule against `update`.)
+fn check_group_not_updated(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>], errors: &mut Accumulator) {
+    let (Kind::Standard { id }, DraftGroup::Field(group)) = (kind, group) else { return };
+    let field = &fields[group.index];
+    if group.index != id.index && !field.skip && field.attrs.update.is_present() {
+        errors.push(error(
+            field.attrs.update.span(),
+            format!(
+                "the group key `{}` cannot be `{}`: an update would move the row into another group (one the \
+                 member may not be in) without the old group's clients being told; remove `{}` and move a row \
+                 by deleting it and inserting it into the new group",
+                field.ident,
+                kw::UPDATE,
+                kw::UPDATE
+            ),
+        ));
+    }
+}
+
+/// A reference is checked when a mutation writes its field, against the
+/// row's group: a field nobody writes would never be checked, and a group
+/// that is the row's own id (or the group key itself, which membership
+/// checks already) has no other rows to point into.
+fn check_references(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>], errors: &mut Accumulator) {
+    let id = match kind {
+        Kind::Standard { id } => Some(id.index),
+        Kind::Composite { .. } => None,
+    };
+    for (index, field) in fields.iter().enumerate().filter(|(_, f)| !f.skip) {
+        let Some(path) = &field.attrs.references else { continue };
+        let span = path.span();
+        let own_id_group = match group {
+            DraftGroup::OwnId => true,
+            DraftGroup::Field(g) => Some(g.index) == id,
+            DraftGroup::Global => false,
+        };
+        if own_id_group {
+            errors.push(error(
+                span,
+                format!(
+                    "`{}` on a model whose group is its own id: no other row shares its group, so there is \
+                     nothing to reference; reference rows from a model with `{}` or `{}`",
+                    kw::REFERENCES,
+                    kw::sample(kw::GROUP_KEY),
+                    kw::GLOBAL
+                ),
+            ));
+        } else if matches!(group, DraftGroup::Field(g) if g.index == index) {
+            errors.push(error(
+                span,
+                format!(
+                    "the group key `{}` cannot have `{}`: the group is checked by membership, and a reference \
+                     is checked within the group",
+                    field.ident,
+                    kw::REFERENCES
+                ),
+            ));
+        } else if Some(index) == id {
+            errors.push(error(
+                span,
+                format!("the id field `{}` cannot have `{}`: it names the row itself", field.ident, kw::REFERENCES),
+            ));
+        } else if !field.insert() && !field.attrs.update.is_present() {
+            errors.push(error(
+                span,
+                format!(
+                    "`{}` needs `{}` or `{}` on the field: the reference is checked when a mutation writes it",
+                    kw::REFERENCES,
+                    kw::INSERT,
+                    kw::UPDATE
+                ),
+            ));
+        }
     }
 }
 

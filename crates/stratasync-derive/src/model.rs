@@ -113,6 +113,9 @@ pub struct Field {
     pub update: bool,
     pub date_now: bool,
     pub default: Option<Expr>,
+    /// `references = Model`: the referenced model's type (spanned where
+    /// the user wrote it).
+    pub references: Option<Path>,
 }
 
 /// A field codec (`CodecKind` at run time, a `kind::*` marker at compile

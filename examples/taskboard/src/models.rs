@@ -84,11 +84,11 @@ pub struct Label {
     cascade(parent = Label, field = label_id)
 )]
 pub struct TaskLabel {
-    /// The task.
-    #[sync(insert)]
+    /// The task (of the same workspace).
+    #[sync(insert, references = Task)]
     pub task_id: Uuid,
-    /// The label.
-    #[sync(insert)]
+    /// The label (of the same workspace).
+    #[sync(insert, references = Label)]
     pub label_id: Uuid,
     /// The workspace (sync group).
     #[sync(insert)]

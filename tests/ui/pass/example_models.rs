@@ -103,9 +103,9 @@ pub struct Label {
     cascade(parent = Label, field = label_id)
 )]
 pub struct TaskLabel {
-    #[sync(insert)]
+    #[sync(insert, references = Task)]
     pub task_id: Uuid,
-    #[sync(insert)]
+    #[sync(insert, references = Label)]
     pub label_id: Uuid,
     #[sync(insert)]
     pub workspace_id: Uuid,

@@ -1,5 +1,6 @@
 //! `Codec` implementations for the supported Rust field types.
 
+use super::key::parse_canonical_uuid;
 use super::storable::{is_storable_json, is_storable_text};
 use super::time::{
     date_from_ms, date_only_ms_from_json, instant_from_ms, instant_ms_from_json, ms_from_date, ms_from_instant,
@@ -29,8 +30,11 @@ impl Codec<kind::Uuid> for uuid::Uuid {
     fn to_json(&self) -> Value {
         Value::String(self.hyphenated().to_string())
     }
+    /// Only the canonical spelling (lower-case, hyphenated): another
+    /// spelling of the same id would be stored and logged as a different
+    /// string than the one the client sent.
     fn from_json(value: &Value) -> Option<Self> {
-        value.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok())
+        value.as_str().and_then(parse_canonical_uuid)
     }
 }
 
@@ -231,5 +235,21 @@ mod tests {
         // An instant kept as epoch milliseconds in a `bigint` column has the
         // JavaScript range only.
         assert_eq!(<i64 as Codec<kind::Instant>>::from_json(&json!(year_minus_10000)), Some(year_minus_10000));
+    }
+
+    #[test]
+    fn uuid_input_is_canonical_only() {
+        let canonical = "0a0a0a0a-0000-4000-8000-000000000001";
+        for k in [<uuid::Uuid as Codec<kind::Uuid>>::from_json, <uuid::Uuid as Codec<kind::Str>>::from_json] {
+            assert_eq!(k(&json!(canonical)).map(|u| u.to_string()).as_deref(), Some(canonical));
+            for other in [
+                "0A0A0A0A-0000-4000-8000-000000000001",
+                "{0a0a0a0a-0000-4000-8000-000000000001}",
+                "urn:uuid:0a0a0a0a-0000-4000-8000-000000000001",
+                "0a0a0a0a000040008000000000000001",
+            ] {
+                assert_eq!(k(&json!(other)), None, "{other}");
+            }
+        }
     }
 }

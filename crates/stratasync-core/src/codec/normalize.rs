@@ -9,6 +9,7 @@
 //! ranges that depend on the column's type (integers, dates) are checked
 //! when the typed codec reads the value, still before the statement runs.
 
+use super::key::parse_canonical_uuid;
 use super::storable::{is_storable_json, is_storable_text};
 use super::time::{date_only_ms_from_json, instant_ms_from_json, now_ms};
 use crate::error::MutationError;
@@ -74,10 +75,7 @@ pub fn normalize_update(spec: &ModelSpec, payload: &JsonObject) -> Result<JsonOb
 fn check(field: &FieldSpec, value: &Value) -> Result<Value, MutationError> {
     let normal = match field.codec {
         CodecKind::String => value.as_str().filter(|s| is_storable_text(s)).map(|_| value.clone()),
-        CodecKind::Uuid => value
-            .as_str()
-            .and_then(|s| uuid::Uuid::parse_str(s).ok())
-            .map(|u| Value::String(u.hyphenated().to_string())),
+        CodecKind::Uuid => value.as_str().and_then(parse_canonical_uuid).map(|_| value.clone()),
         CodecKind::Number => value.is_number().then(|| value.clone()),
         CodecKind::Bool => value.is_boolean().then(|| value.clone()),
         CodecKind::Instant => instant_ms_from_json(value).map(Value::from),
@@ -174,5 +172,20 @@ mod tests {
             json!(null),
             "no now default on update"
         );
+    }
+
+    #[test]
+    fn uuid_fields_take_only_the_canonical_spelling() {
+        static UUIDS: [FieldSpec; 1] = [field("owner", CodecKind::Uuid, false)];
+        let spec = ModelSpec { fields: &UUIDS, ..SPEC };
+        let canonical = "0a0a0a0a-0000-4000-8000-000000000001";
+        let data = normalize_insert(&spec, "t1", &obj(json!({"owner": canonical}))).unwrap();
+        assert_eq!(data["owner"], json!(canonical));
+        for other in ["0A0A0A0A-0000-4000-8000-000000000001", "urn:uuid:0a0a0a0a-0000-4000-8000-000000000001"] {
+            let err = normalize_insert(&spec, "t1", &obj(json!({"owner": other}))).unwrap_err();
+            assert_eq!(err.to_string(), "Invalid uuid value for owner", "{other}");
+            let err = normalize_update(&spec, &obj(json!({"owner": other}))).unwrap_err();
+            assert_eq!(err.to_string(), "Invalid uuid value for owner", "{other}");
+        }
     }
 }

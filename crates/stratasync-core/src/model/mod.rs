@@ -2,6 +2,7 @@
 //! and the registry that holds an application's models.
 
 mod hooks;
+pub(crate) mod reference;
 mod registry;
 mod spec;
 
@@ -50,8 +51,12 @@ pub trait SyncModel: Sized + Send + Sync + 'static {
     /// Counts the rows visible in `scope`.
     fn count<'a>(conn: &'a mut Conn, scope: &'a ScopeFilter) -> BoxFuture<'a, QueryResult<i64>>;
 
-    /// One keyset page in cursor order: the rows visible in `scope` after
-    /// `after` (the last row of the previous page), at most `limit`.
+    /// One keyset page: the rows visible in `scope` after `after` (the last
+    /// row of the previous page), at most `limit`, fewer only at the end.
+    /// Rows come in cursor order; a model grouped by a field goes group by
+    /// group (in the order of `scope`'s groups), in cursor order within
+    /// each. Every page is an index range (see the derive's "Paging and
+    /// indexes").
     fn page<'a>(
         conn: &'a mut Conn,
         scope: &'a ScopeFilter,
@@ -72,7 +77,9 @@ pub trait SyncModel: Sized + Send + Sync + 'static {
 
     /// The mutation target, locked `FOR UPDATE`: by `model_id` for standard
     /// models, by the key fields of `payload` for composite ones. An id the
-    /// column cannot hold is `Ok(None)`.
+    /// column cannot hold is `Ok(None)`; another spelling of a valid id
+    /// (a UUID in upper case, say) is an error, and so is a composite key
+    /// value that does not fit its field.
     fn find<'a>(
         conn: &'a mut Conn,
         model_id: &'a str,
@@ -84,7 +91,9 @@ pub trait SyncModel: Sized + Send + Sync + 'static {
     fn canonical_id(model_id: &str, data: &JsonObject) -> Result<String, MutationError>;
 
     /// Inserts a row from normalized wire data (`id` is `model_id` for
-    /// standard models). Absent keys are left to the column default.
+    /// standard models). Absent keys are left to the column default. The
+    /// fields declared `references = Model` are checked (and their rows
+    /// locked) first, in the row's group.
     fn insert<'a>(
         conn: &'a mut Conn,
         model_id: &'a str,
@@ -92,7 +101,8 @@ pub trait SyncModel: Sized + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), MutationError>>;
 
     /// Applies the (non-empty) update `data` to `target`; returns the number
-    /// of rows changed.
+    /// of rows changed. Referencing fields in `data` are checked first, in
+    /// `target`'s group.
     fn update<'a>(
         conn: &'a mut Conn,
         target: &'a Self,

@@ -6,6 +6,7 @@
 //! field (or its `column_name`), so rustc reports mismatches at the user's
 //! tokens.
 
+mod reference;
 mod row;
 mod schema;
 mod spec;
@@ -26,11 +27,11 @@ pub fn expand(model: &Model) -> TokenStream {
     let storage = storage::methods(model);
     let helpers = storage::helpers(model);
     let checks = schema::checks(model);
-    let bool_methods = (model.kind.cursor().len() > 1).then(|| quote!(use #p::diesel::BoolExpressionMethods as _;));
+    let referenceable = reference::referenceable(model);
+    let reference_helpers = reference::helpers(model);
     quote! {
         const _: () = {
             use #p::diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
-            #bool_methods
 
             #checks
 
@@ -42,7 +43,10 @@ pub fn expand(model: &Model) -> TokenStream {
                 #storage
             }
 
+            #referenceable
+
             #helpers
+            #reference_helpers
         };
     }
 }

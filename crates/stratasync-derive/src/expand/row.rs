@@ -153,16 +153,15 @@ fn canonical_id(model: &Model) -> TokenStream {
             let field = &model.fields[id.index];
             let key = key_value(field);
             let kind = codec_kind(field);
+            let ty = &field.ty;
+            let error = quote_spanned!(ty.span()=> #p::model_id_error::<#ty>(model_id, #kind));
             quote! {
                 fn canonical_id(
                     model_id: &str,
                     _data: &#p::JsonObject,
                 ) -> ::std::result::Result<::std::string::String, #p::MutationError> {
                     if #key::parse_key(model_id).is_none() {
-                        return ::std::result::Result::Err(#p::MutationError::InvalidValue {
-                            kind: #kind,
-                            field: ::std::string::String::from(#ID),
-                        });
+                        return ::std::result::Result::Err(#error);
                     }
                     ::std::result::Result::Ok(::std::string::String::from(model_id))
                 }

@@ -2,19 +2,25 @@
 //!
 //! Reads go through one boxed, scoped `SELECT` (`__stratasync_scoped`);
 //! mutations address a row by its cursor columns (the id, or the composite
-//! key). Rows are always read in cursor order, so locks are taken in a
-//! stable order too. Inserts and updates run through `Prepared`, so they
-//! stay prepared on the connection (Diesel would prepare them again on
-//! every run, one more round trip each).
+//! key). Rows are always read in cursor order (group by group for pages of
+//! a model grouped by a field), so locks are taken in a stable order too.
+//! Inserts and updates run through `Prepared`, so they stay prepared on the
+//! connection (Diesel would prepare them again on every run, one more round
+//! trip each).
+//!
+//! Pages are keyset ranges that PostgreSQL reads straight off an index: the
+//! cursor condition is a row-value comparison `(a, b) > ($1, $2)` (never
+//! `a > $1 OR (a = $1 AND b > $2)`, which no index can answer), and a model
+//! grouped by a field pages one group at a time (`group = $g`, never
+//! `group = ANY(...)`, under which an index scan starts at the beginning of
+//! the group on every page). With an index on `(group, cursor...)` each page
+//! reads the rows it returns and no others.
 
-use super::{codec, codec_kind, column, key_value, private};
+use super::{codec, codec_kind, column, key_value, private, reference};
 use crate::model::{Field, Group, Kind, Model};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-
-/// The wire name of a standard model's id in mutation data and errors.
-const ID: &str = "id";
 
 /// The scoped query helper, a free function in the `const` block.
 fn scoped_fn() -> Ident {
@@ -125,25 +131,31 @@ fn row_filter(model: &Model, row: &Ident) -> TokenStream {
     quote!(#(#filters)*)
 }
 
-/// Rows strictly after `after` in cursor order:
-/// `(c0 > a0) OR (c0 = a0 AND c1 > a1) OR ...`.
+/// Rows strictly after `after` in cursor order: `c0 > $1` for one column,
+/// the row-value comparison `ROW(c0, c1) > ROW($1, $2)` for several (an
+/// index range on an index whose columns start with the cursor's, or with
+/// the group's and then the cursor's).
 fn after_filter(model: &Model) -> TokenStream {
-    let cursor: Vec<(TokenStream, &Ident)> = model
+    let p = private();
+    let (columns, values): (Vec<TokenStream>, Vec<TokenStream>) = model
         .kind
         .cursor()
         .iter()
         .map(|k| {
             let field = &model.fields[k.index];
-            (column(model, field), &field.ident)
+            let ident = &field.ident;
+            (column(model, field), quote!(&after.#ident))
         })
-        .collect();
-    let terms = (0..cursor.len()).map(|i| {
-        let equal = cursor[..i].iter().map(|(column, ident)| quote!(#column.eq(&after.#ident)));
-        let (column, ident) = &cursor[i];
-        let greater = quote!(#column.gt(&after.#ident));
-        equal.chain(std::iter::once(greater)).reduce(|a, b| quote!(#a.and(#b))).expect("one term at least")
-    });
-    terms.reduce(|a, b| quote!(#a.or(#b))).expect("the cursor has a field")
+        .unzip();
+    if let ([column], [value]) = (&columns[..], &values[..]) {
+        return quote!(#column.gt(#value));
+    }
+    quote! {
+        #p::diesel::IntoSql::into_sql::<
+            #p::diesel::sql_types::Record<(#(<#columns as #p::diesel::Expression>::SqlType,)*)>
+        >((#(#columns,)*))
+        .gt((#(#values,)*))
+    }
 }
 
 fn count() -> TokenStream {
@@ -161,6 +173,69 @@ fn count() -> TokenStream {
 }
 
 fn page(model: &Model) -> TokenStream {
+    match (&model.scope, &model.group) {
+        (None, Group::Field(i)) => grouped_page(model, &model.fields[*i]),
+        _ => scoped_page(model),
+    }
+}
+
+/// A page of a model grouped by a field: group by group, in the order of
+/// the caller's groups, each group an index range in cursor order
+/// (`group = $1 AND cursor > $2 ORDER BY cursor LIMIT $3`), continuing
+/// into the next groups until the page is full.
+fn grouped_page(model: &Model, group: &Field) -> TokenStream {
+    let p = private();
+    let table = &model.table;
+    let select = select(model);
+    let after_filter = after_filter(model);
+    let order = order(model);
+    let column = column(model, group);
+    let (ident, inner) = (&group.ident, &group.inner_ty);
+    let groups = quote_spanned!(inner.span()=> scope.groups_as::<#inner>());
+    let is_row_group = if group.nullable {
+        quote!(row.#ident.as_ref() == ::std::option::Option::Some(group))
+    } else {
+        quote!(&row.#ident == group)
+    };
+    let load = run("load", quote!(query #order .limit(remaining)));
+    quote! {
+        fn page<'a>(
+            conn: &'a mut #p::Conn,
+            scope: &'a #p::ScopeFilter,
+            after: ::std::option::Option<&'a Self>,
+            limit: i64,
+        ) -> #p::BoxFuture<'a, #p::diesel::QueryResult<::std::vec::Vec<Self>>> {
+            #p::boxed(async move {
+                let groups = #groups;
+                let start = match after {
+                    ::std::option::Option::None => 0,
+                    ::std::option::Option::Some(row) => match groups.iter().position(|group| #is_row_group) {
+                        ::std::option::Option::Some(start) => start,
+                        ::std::option::Option::None => return ::std::result::Result::Ok(::std::vec::Vec::new()),
+                    },
+                };
+                let mut after = after;
+                let mut rows = ::std::vec::Vec::new();
+                for group in &groups[start..] {
+                    let remaining = limit - rows.len() as i64;
+                    if remaining <= 0 {
+                        break;
+                    }
+                    let mut query = #table::table.select(#select).filter(#column.eq(group)).into_boxed();
+                    if let ::std::option::Option::Some(after) = after.take() {
+                        query = query.filter(#after_filter);
+                    }
+                    rows.extend(#load.await?);
+                }
+                ::std::result::Result::Ok(rows)
+            })
+        }
+    }
+}
+
+/// A page of the rows in the model's scope (custom, own id or global):
+/// `scope AND cursor > $1 ORDER BY cursor LIMIT $2`.
+fn scoped_page(model: &Model) -> TokenStream {
     let p = private();
     let scoped = scoped_fn();
     let after_filter = after_filter(model);
@@ -241,7 +316,12 @@ fn find(model: &Model) -> TokenStream {
             let field = &model.fields[id.index];
             let (key, column) = (key_value(field), column(model, field));
             let read = quote! {
-                let ::std::option::Option::Some(__key0) = #key::parse_key(model_id) else { #none };
+                let ::std::option::Option::Some(__key0) = #key::parse_key(model_id) else {
+                    if #key::is_non_canonical(model_id) {
+                        return ::std::result::Result::Err(#p::MutationError::NonCanonicalModelId);
+                    }
+                    #none
+                };
             };
             (vec![read], vec![quote!(.filter(#column.eq(__key0)))], true)
         }
@@ -251,10 +331,16 @@ fn find(model: &Model) -> TokenStream {
             .map(|(i, k)| {
                 let field = &model.fields[k.index];
                 let var = format_ident!("__key{}", i);
-                let (wire, codec, column) = (&field.wire, codec(field), column(model, field));
+                let (wire, codec, kind, column) = (&field.wire, codec(field), codec_kind(field), column(model, field));
+                // An absent key names no row; a present one must fit the
+                // key's codec (a UUID in its canonical spelling, say).
                 let read = quote! {
-                    let ::std::option::Option::Some(#var) = payload.get(#wire).and_then(#codec::from_json) else {
-                        #none
+                    let ::std::option::Option::Some(#var) = payload.get(#wire) else { #none };
+                    let ::std::option::Option::Some(#var) = #codec::from_json(#var) else {
+                        return ::std::result::Result::Err(#p::MutationError::InvalidValue {
+                            kind: #kind,
+                            field: ::std::string::String::from(#wire),
+                        });
                     };
                 };
                 (read, quote!(.filter(#column.eq(#var))))
@@ -320,26 +406,26 @@ fn insert(model: &Model) -> TokenStream {
     let (mut reads, mut values) = decoded(model, &fields);
     if let Some(i) = id {
         let field = &model.fields[i];
-        let (key, kind, column) = (key_value(field), codec_kind(field), column(model, field));
+        let (key, kind, column, ty) = (key_value(field), codec_kind(field), column(model, field), &field.ty);
+        let error = quote_spanned!(ty.span()=> #p::model_id_error::<#ty>(model_id, #kind));
         reads.insert(
             0,
             quote! {
                 let ::std::option::Option::Some(__id) = #key::parse_key(model_id) else {
-                    return ::std::result::Result::Err(#p::MutationError::InvalidValue {
-                        kind: #kind,
-                        field: ::std::string::String::from(#ID),
-                    });
+                    return ::std::result::Result::Err(#error);
                 };
             },
         );
         values.insert(0, quote!(#column.eq(__id)));
     }
+    let references = reference::checks(model, &fields, reference::insert_group(model, &fields));
     let used = !values.is_empty();
     let body = if used {
         let values = tuple(&values);
         let execute = run("execute", quote!(#p::Prepared(#p::diesel::insert_into(#table::table).values(#values))));
         quote! {
             #(#reads)*
+            #references
             #execute
                 .await
                 .map(|_| ())
@@ -370,11 +456,13 @@ fn update(model: &Model) -> TokenStream {
     let used = !fields.is_empty();
     let body = if used {
         let (reads, values) = decoded(model, &fields);
+        let references = reference::checks(model, &fields, reference::update_group(model));
         let changes = tuple(&values);
         let target = row_filter(model, &Ident::new("target", Span::call_site()));
         let execute = run("execute", quote!(#p::Prepared(#p::diesel::update(#table::table #target).set(#changes))));
         quote! {
             #(#reads)*
+            #references
             #execute
                 .await
                 .map_err(#p::MutationError::from)

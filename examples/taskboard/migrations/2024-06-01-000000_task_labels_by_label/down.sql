@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS task_labels_label_idx;

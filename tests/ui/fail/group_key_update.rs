@@ -1,0 +1,26 @@
+#![allow(dead_code)]
+
+use diesel::prelude::*;
+use stratasync_core::SyncModel;
+use uuid::Uuid;
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        title -> Text,
+    }
+}
+
+#[derive(Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(group_key = workspace_id, actions = "IU")]
+struct Task {
+    id: Uuid,
+    #[sync(insert, update)]
+    workspace_id: Uuid,
+    #[sync(insert, update)]
+    title: String,
+}
+
+fn main() {}

@@ -1,0 +1,62 @@
+#![allow(dead_code)]
+
+use diesel::prelude::*;
+use stratasync_core::SyncModel;
+use uuid::Uuid;
+
+diesel::table! {
+    workspaces (id) {
+        id -> Uuid,
+        owner_id -> Uuid,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        assignee_id -> Uuid,
+        label_id -> Uuid,
+        parent_id -> Uuid,
+    }
+}
+
+#[derive(Queryable, Selectable, SyncModel)]
+#[diesel(table_name = workspaces)]
+#[sync(own_group, actions = "U")]
+struct Workspace {
+    id: Uuid,
+    #[sync(update, references = Task)]
+    owner_id: Uuid,
+}
+
+#[derive(Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(group_key = workspace_id, actions = "IU")]
+struct Task {
+    #[sync(references = Task)]
+    id: Uuid,
+    #[sync(insert, references = Workspace)]
+    workspace_id: Uuid,
+    #[sync(references = Task)]
+    assignee_id: Uuid,
+    #[sync(skip, references = Task)]
+    label_id: Uuid,
+    #[sync(insert, update, references = Task)]
+    parent_id: Uuid,
+}
+
+#[derive(Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(group_key = workspace_id, actions = "I")]
+struct Malformed {
+    id: Uuid,
+    #[sync(insert)]
+    workspace_id: Uuid,
+    assignee_id: Uuid,
+    label_id: Uuid,
+    #[sync(insert, references = "Task")]
+    parent_id: Uuid,
+}
+
+fn main() {}
