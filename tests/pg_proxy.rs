@@ -72,7 +72,9 @@ impl PgProxy {
         let admin = crate::admin_url();
         let (scheme, rest) = admin.split_once("://").expect("scheme://");
         let user = rest.split_once('@').map(|(user, _)| format!("{user}@")).unwrap_or_default();
-        format!("{scheme}://{user}127.0.0.1:{}/{name}", self.port)
+        // Plain text: the proxy reads the protocol (the default `sslmode`
+        // would take TLS through it).
+        format!("{scheme}://{user}127.0.0.1:{}/{name}?sslmode=disable", self.port)
     }
 
     /// Cuts the next connection that sends `COMMIT`, once.

@@ -174,10 +174,9 @@ struct Targets {
     foreign: String,
 }
 
-/// Short text: identifiers, ids, numbers at and past the edges, and
-/// arbitrary printable Unicode. (Control characters reach the server
-/// through the raw garbage bodies and the query escapes; in JSON strings
-/// they are left to the mutation validation's own tests.)
+/// Short text: identifiers, ids (also in other spellings), numbers at and
+/// past the edges, arbitrary Unicode including NUL and other control
+/// characters.
 fn text(targets: &Targets) -> BoxedStrategy<String> {
     prop_oneof![
         "[a-zA-Z0-9_-]{0,12}",
@@ -187,6 +186,9 @@ fn text(targets: &Targets) -> BoxedStrategy<String> {
         "-?[0-9]{1,25}",
         Just("9223372036854775808".to_owned()),
         "[\\PC]{0,40}",
+        "[\\x00-\\x1f\\x7f]{1,4}[a-z]{0,4}",
+        Just(targets.own.to_uppercase()),
+        Just(format!("{{{}}}", targets.own)),
     ]
     .boxed()
 }
@@ -230,6 +232,9 @@ fn json_value(targets: &Targets) -> BoxedStrategy<Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i32>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        Just(Value::from(8.64e15)),
+        Just(Value::from(-8_640_000_000_000_001i64)),
         (-1e6f64..1e6).prop_map(Value::from),
         text(targets).prop_map(Value::String),
     ];

@@ -27,6 +27,10 @@ struct Targets {
     task: String,
     /// A label only the hostile member addresses.
     label: String,
+    /// A task of a workspace the hostile member is not in.
+    foreign_task: String,
+    /// A label of a workspace the hostile member is not in.
+    foreign_label: String,
 }
 
 /// How a poison must be answered.
@@ -76,8 +80,16 @@ fn years_from_epoch_ms(years: i64) -> i64 {
     years * 146_097 / 400 * 86_400_000
 }
 
+/// A `TaskLabel` insert into the hostile member's workspace.
+fn link(t: &Targets, task: &str, label: &str) -> Value {
+    one(hostile_tx("INSERT", "TaskLabel", &new_id(), json!({"taskId": task, "labelId": label, "workspaceId": t.ws})))
+}
+
 /// Every poison; each must be answered as its `expect` says.
 fn poisons() -> Vec<Poison> {
+    const NOT_FOUND: &str = "Invalid mutation: referenced record not found";
+    const NON_CANONICAL: &str =
+        "Invalid mutation: modelId must be in canonical form (a UUID in lower case, with hyphens)";
     const NUL_TX: &str = "Client transaction ID must not contain control characters";
     const LONG_TX: &str = "Client transaction ID must be at most 255 characters";
     const NUL_CLIENT: &str = "Client ID must not contain control characters";
@@ -214,6 +226,38 @@ fn poisons() -> Vec<Poison> {
                 ))
             },
             expect: Expect::Fails("Invalid uuid value for id"),
+        },
+        Poison {
+            name: "TaskLabel linking another workspace's task",
+            body: |t| link(t, &t.foreign_task, &t.label),
+            expect: Expect::Fails(NOT_FOUND),
+        },
+        Poison {
+            name: "TaskLabel linking another workspace's label",
+            body: |t| link(t, &t.task, &t.foreign_label),
+            expect: Expect::Fails(NOT_FOUND),
+        },
+        Poison {
+            name: "TaskLabel linking a task that does not exist",
+            body: |t| link(t, &new_id(), &t.label),
+            expect: Expect::Fails(NOT_FOUND),
+        },
+        Poison {
+            name: "upper-case modelId on insert",
+            body: |t| {
+                one(hostile_tx("INSERT", "Task", &new_id().to_uppercase(), json!({"workspaceId": t.ws, "title": "x"})))
+            },
+            expect: Expect::Fails(NON_CANONICAL),
+        },
+        Poison {
+            name: "urn: modelId on update",
+            body: |t| one(hostile_tx("UPDATE", "Task", &format!("urn:uuid:{}", t.task), json!({"title": "x"}))),
+            expect: Expect::Fails(NON_CANONICAL),
+        },
+        Poison {
+            name: "braced workspaceId on insert",
+            body: |t| one(new_task(t, json!({"workspaceId": format!("{{{}}}", t.ws)}))),
+            expect: Expect::Fails("Invalid uuid value for workspaceId"),
         },
     ]
 }
@@ -388,13 +432,15 @@ async fn a_hostile_member_fails_only_itself() {
     let server = WsServer::with_engine(&db, db.engine()).await;
     let ws = workspace(&db, &["alice", "bob", "mallory", "dave"]).await;
     let other = workspace(&db, &["carol", "erin"]).await;
-    let (task, label) = (new_id(), new_id());
+    let (task, label, foreign_task, foreign_label) = (new_id(), new_id(), new_id(), new_id());
     db.execute(&format!(
-        "INSERT INTO tasks (id, workspace_id, title, priority) VALUES ('{task}', '{ws}', 'target', 1); \
-         INSERT INTO labels (id, workspace_id, name, color) VALUES ('{label}', '{ws}', 'bug', 'red')"
+        "INSERT INTO tasks (id, workspace_id, title, priority) VALUES ('{task}', '{ws}', 'target', 1), \
+                ('{foreign_task}', '{other}', 'foreign', 1); \
+         INSERT INTO labels (id, workspace_id, name, color) VALUES ('{label}', '{ws}', 'bug', 'red'), \
+                ('{foreign_label}', '{other}', 'foreign', 'blue')"
     ))
     .await;
-    let targets = Targets { ws: ws.clone(), task: task.clone(), label };
+    let targets = Targets { ws: ws.clone(), task: task.clone(), label, foreign_task, foreign_label };
     let before = untouched_fingerprint(&db, &task).await;
 
     // Subscribers that never write: one per workspace.
@@ -471,7 +517,7 @@ async fn a_hostile_member_fails_only_itself() {
     assert_eq!(hostile_logged, 0, "hostile actions were logged");
     assert_eq!(hostile_tasks, 0, "hostile tasks were stored");
     assert_eq!(logged, committed.len(), "the log holds exactly the honest actions");
-    assert_eq!(tasks, 1 + inserted, "the tasks table holds the target and the honest tasks");
+    assert_eq!(tasks, 2 + inserted, "the tasks table holds the two targets and the honest tasks");
     assert_eq!(after, before, "rows only the hostile member addressed changed");
     assert_eq!(honest_ids.len(), committed.len(), "every honest transaction has its own sync id");
     assert_eq!(&ws_ids | &other_ids, honest_ids, "the log's group ids are the honest ones");

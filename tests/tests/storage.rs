@@ -72,7 +72,7 @@ async fn fresh_databases_migrate_concurrently() {
         tables,
         "__diesel_schema_migrations labels sync_actions sync_group_memberships task_labels tasks workspaces"
     );
-    assert_eq!(expected.lines().filter(|l| l.starts_with("migration ")).count(), 2, "{expected}");
+    assert_eq!(expected.lines().filter(|l| l.starts_with("migration ")).count(), 3, "{expected}");
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 0);
 }
 

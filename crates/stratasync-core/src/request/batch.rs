@@ -64,7 +64,9 @@ pub fn batch_body(body: Option<Value>) -> Result<BatchParams, ValidationFailure>
     match obj.get("requests") {
         Some(Value::Array(items)) => {
             let mark = issues.mark();
-            for (index, item) in items.iter().enumerate() {
+            // Items past the limit are not examined: the answer's size stays
+            // bounded whatever the body holds (the count is refused anyway).
+            for (index, item) in items.iter().enumerate().take(MAX_BATCH_REQUESTS + 1) {
                 match batch_item(item) {
                     Ok(item) => requests.push(item),
                     Err(found) => issues.item("requests", index, found),

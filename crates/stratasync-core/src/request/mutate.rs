@@ -92,7 +92,9 @@ pub fn mutate_body(body: Option<Value>) -> Result<MutateRequest, ValidationFailu
         Some(Value::Array(list)) => {
             let mark = issues.mark();
             let count = list.len();
-            for (index, item) in list.into_iter().enumerate() {
+            // Items past the limit are not examined: the answer's size stays
+            // bounded whatever the body holds (the count is refused anyway).
+            for (index, item) in list.into_iter().enumerate().take(MAX_TRANSACTIONS + 1) {
                 match transaction(&item) {
                     Ok(tx) => transactions.push(tx),
                     Err(found) => issues.item("transactions", index, found),
@@ -217,6 +219,18 @@ mod tests {
         assert_eq!(request.transactions[0].action, MutationAction::Insert);
         assert_eq!(request.transactions[1].client_tx_id, "b");
         assert_eq!(request.transactions[1].payload.get("title"), Some(&json!("x")));
+    }
+
+    #[test]
+    fn a_huge_invalid_array_gets_a_bounded_answer() {
+        // 20,000 invalid transactions: only the first 101 are examined, so
+        // the 400 lists the issues of at most 101 items.
+        let many: Vec<Value> = (0..20_000).map(|_| json!({})).collect();
+        let (_, details) = failure(body(many));
+        assert_eq!(details.len(), 101 * 6, "six issues for each examined item");
+        // Valid items beyond the limit: the count alone is refused.
+        let many: Vec<Value> = (0..20_000).map(|i| tx(&format!("t{i}"))).collect();
+        assert_eq!(failure(body(many)), (None, pairs(&[("transactions", AT_MOST)])));
     }
 
     #[test]
