@@ -288,6 +288,7 @@ async fn lane(committer: Arc<Committer>, mut queue: mpsc::Receiver<Job>, gate: A
             metrics::mutations(TxOutcome::Unavailable, transactions);
         }
         let _entered = span.enter();
+        tracing::debug!(elapsed = ?started.elapsed(), ok = matches!(run, Ok(Ok(_))), "mutation group done");
         match run {
             Ok(Ok(answers)) => {
                 for (job, answer) in group.into_iter().zip(answers) {
