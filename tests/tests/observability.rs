@@ -11,7 +11,7 @@
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use stratasync_tests::http_support::{bearer, json_of, lines_of, mutate_body, transaction, RawHttp};
-use stratasync_tests::pg_proxy::PgProxy;
+use stratasync_tests::pg_proxy::{Cut, PgProxy};
 use stratasync_tests::process_support::Taskboard;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
@@ -211,6 +211,7 @@ async fn ready_when(server: &Taskboard, status: u16, what: &str, check: impl Fn(
 #[actix_web::test]
 async fn ready_follows_postgres_and_redis() {
     let db = TestDb::new().await;
+    let ws = workspace(&db, &["alice"]).await;
     let proxy = PgProxy::start().await;
     let mut redis = RedisServer::start().await;
     let server = Taskboard::start(&proxy.url(&db.name), &[("REDIS_URL", &redis.url())]).await;
@@ -221,6 +222,21 @@ async fn ready_follows_postgres_and_redis() {
         json!({"status": "ready", "database": "up", "redis": "connected",
                "feed": {"live": true, "head": 0, "delivered": 0, "lag": 0}})
     );
+
+    // A commit cut off on its way: the group fails, its transaction counts
+    // as unavailable (503), and the node stays ready.
+    proxy.arm(Cut::BeforeCommit);
+    let res = awc::Client::new()
+        .post(server.url("/sync/mutate"))
+        .insert_header(("Authorization", bearer("alice")))
+        .send_json(&mutate_body(vec![insert(&ws, &new_id(), "tx-cut")]))
+        .await
+        .expect("POST /sync/mutate");
+    assert_eq!((res.status().as_u16(), proxy.fired()), (503, 1));
+    let text = metrics(&server).await;
+    assert_eq!(value(&text, "stratasync_mutations_total", &[("outcome", "unavailable")]), Some(1.0), "{text}");
+    assert_eq!(count(&text, "stratasync_mutations_total", &[("outcome", "applied")]), 0.0, "{text}");
+    ready_when(&server, 200, "ready after the cut", |b| b["database"] == "up").await;
 
     proxy.set_down(true);
     let body = ready_when(&server, 503, "the database down", |b| b["database"] == "down").await;
