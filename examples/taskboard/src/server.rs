@@ -112,6 +112,7 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         .socket_limits(args.sockets.limits());
     let sockets = sync.clone();
     let app = routes(sync, pool);
+    let endpoints = if metrics.is_some() { "/health, /ready, /metrics" } else { "/health, /ready" };
     let metrics = observability::metrics_route(metrics);
     let stop = async move {
         shutdown_requested().await;
@@ -132,7 +133,7 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     }
     let server = server.bind((args.bind.as_str(), args.port))?;
     for addr in server.addrs() {
-        tracing::info!("listening on http://{addr} (sync endpoints under /sync; /health, /ready, /metrics)");
+        tracing::info!("listening on http://{addr} (sync endpoints under /sync; {endpoints})");
     }
     if let (Demo::Seeded | Demo::Present, Some(addr)) = (demo, server.addrs().into_iter().next()) {
         // A wildcard bind is reached through the loopback address.
