@@ -2,7 +2,9 @@
 //! connection at its next `COMMIT`: before PostgreSQL gets it (the
 //! transaction rolls back), or after PostgreSQL answered it (the
 //! transaction committed, but its client never learns so). Both leave the
-//! client with a commit whose outcome it cannot know.
+//! client with a commit whose outcome it cannot know. It can also take
+//! PostgreSQL away altogether ([`PgProxy::set_down`]): every connection is
+//! closed and new ones are dropped at once, until it is brought back.
 //!
 //! It reads the frontend protocol's message framing (the untyped startup
 //! packets, then `type + length + body`) only to find a simple-query
@@ -34,6 +36,8 @@ pub struct PgProxy {
     /// Where it listens.
     pub port: u16,
     state: Arc<Mutex<State>>,
+    /// Whether PostgreSQL is "away" (see [`PgProxy::set_down`]).
+    down: tokio::sync::watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -54,17 +58,22 @@ impl PgProxy {
         let port = listener.local_addr().expect("proxy address").port();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
+        let (down, is_down) = tokio::sync::watch::channel(false);
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (state, upstream) = (shared.clone(), upstream.clone());
+                if *is_down.borrow() {
+                    drop(client);
+                    continue;
+                }
+                let (state, upstream, is_down) = (shared.clone(), upstream.clone(), is_down.clone());
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(&upstream).await {
-                        relay(client, server, state).await;
+                        relay(client, server, state, is_down).await;
                     }
                 });
             }
         });
-        PgProxy { port, state, accept }
+        PgProxy { port, state, down, accept }
     }
 
     /// The URL of database `name` through the proxy.
@@ -80,6 +89,12 @@ impl PgProxy {
     /// Cuts the next connection that sends `COMMIT`, once.
     pub fn arm(&self, cut: Cut) {
         self.lock().armed = Some(cut);
+    }
+
+    /// Takes PostgreSQL away (`true`: every relayed connection is closed,
+    /// new ones are closed as soon as they are accepted) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
     }
 
     /// How many cuts happened.
@@ -112,7 +127,12 @@ fn upstream_address(url: &str) -> String {
 
 /// Relays one connection; returns when either side closes or the cut
 /// happened (dropping both sockets closes them).
-async fn relay(mut client: TcpStream, mut server: TcpStream, state: Arc<Mutex<State>>) {
+async fn relay(
+    mut client: TcpStream,
+    mut server: TcpStream,
+    state: Arc<Mutex<State>>,
+    mut is_down: tokio::sync::watch::Receiver<bool>,
+) {
     let (mut from_client, mut to_client) = client.split();
     let (mut from_server, mut to_server) = server.split();
     let mut pending: Vec<u8> = Vec::new();
@@ -123,6 +143,8 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, state: Arc<Mutex<St
     let (mut up, mut down) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
     loop {
         tokio::select! {
+            // (The borrow `wait_for` returns is not `Send`: drop it inside.)
+            () = async { drop(is_down.wait_for(|down| *down).await) } => return,
             n = from_client.read(&mut up), if withheld.is_none() => {
                 let Ok(n @ 1..) = n else { return };
                 pending.extend_from_slice(&up[..n]);

@@ -6,6 +6,7 @@ use crate::bus::DeltaBus;
 use crate::error::ServiceError;
 use crate::model::Registry;
 use crate::protocol::{MutateRequest, MutateResponse};
+use crate::realtime::redis::FanoutStatus;
 use crate::realtime::{Hub, HubConfig};
 use crate::service::group_commit::{GroupCommit, GroupCommitConfig, Writer};
 use crate::service::rate_limit::{MutationLimiter, MutationRateLimit};
@@ -39,6 +40,8 @@ struct Writes {
 struct Realtime {
     config: HubConfig,
     hub: OnceLock<Hub>,
+    /// The Redis fan-out's connection state, once one was started.
+    fanout: OnceLock<Arc<FanoutStatus>>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -90,7 +93,10 @@ impl SyncEngine {
     /// deduplication answers.
     pub async fn mutate(&self, user: &AuthContext, request: &MutateRequest) -> Result<MutateResponse, ServiceError> {
         if let Some(limiter) = &self.limiter {
-            limiter.check(&user.user.user_id, request.transactions.len())?;
+            if let Err(e) = limiter.check(&user.user.user_id, request.transactions.len()) {
+                crate::metrics::mutations(crate::metrics::TxOutcome::RateLimited, request.transactions.len());
+                return Err(e);
+            }
         }
         let lanes = self.writes.lanes.get_or_init(|| {
             let writer = Writer { pool: self.pool.clone(), registry: self.registry.clone(), bus: self.bus.clone() };
@@ -108,7 +114,7 @@ impl SyncEngine {
 
     /// Tunes the live feed (before the first WebSocket subscribes).
     pub fn with_hub_config(mut self, config: HubConfig) -> Self {
-        self.realtime = Arc::new(Realtime { config, hub: OnceLock::new() });
+        self.realtime = Arc::new(Realtime { config, hub: OnceLock::new(), fanout: OnceLock::new() });
         self
     }
 
@@ -116,6 +122,16 @@ impl SyncEngine {
     /// the tokio runtime.
     pub fn hub(&self) -> &Hub {
         self.realtime.hub.get_or_init(|| Hub::start(self.pool.clone(), &self.bus, self.realtime.config.clone()))
+    }
+
+    /// The Redis fan-out's state, if one was started on this engine.
+    pub(crate) fn fanout(&self) -> Option<&Arc<FanoutStatus>> {
+        self.realtime.fanout.get()
+    }
+
+    /// The Redis fan-out's state, created for the fan-out being started.
+    pub(crate) fn start_fanout(&self) -> Arc<FanoutStatus> {
+        self.realtime.fanout.get_or_init(Arc::default).clone()
     }
 
     /// The connection pool.

@@ -1,8 +1,9 @@
-//! The example server: database setup, the routes (`/sync/*` and
-//! `/health`), and the `serve` and `seed` commands.
+//! The example server: database setup, the routes (`/sync/*`, `/health`,
+//! `/ready` and `/metrics`), and the `serve` and `seed` commands.
 
 use crate::config::{SeedArgs, ServeArgs};
 use crate::demo::{self, Demo};
+use crate::observability;
 use crate::request_log::log_request;
 use crate::seed::{seed, SeedOptions};
 use crate::DevAuth;
@@ -23,12 +24,15 @@ pub type BoxError = Box<dyn Error + Send + Sync>;
 /// How long a graceful shutdown waits for requests in flight.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The application's routes: the sync scope at `/sync` and `GET /health`.
-/// Used by `main` and by the end-to-end tests.
+/// The application's routes: the sync scope at `/sync`, `GET /health` and
+/// `GET /ready`. Used by `main` and by the end-to-end tests.
 pub fn routes(sync: SyncHttp, pool: Pool) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg| {
         let pool = pool.clone();
-        cfg.route("/health", web::get().to(move || health(pool.clone()))).service(sync.scope("/sync"));
+        let engine = sync.engine().clone();
+        cfg.route("/health", web::get().to(move || health(pool.clone())))
+            .route("/ready", web::get().to(move || observability::ready(engine.clone())))
+            .service(sync.scope("/sync"));
     }
 }
 
@@ -70,6 +74,8 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         }
     };
     let dev_tokens = args.token_table()?.is_none();
+    // Before the engine records anything.
+    let metrics = observability::install()?;
     let pool = prepare(database_url).await?;
     let demo = if args.no_demo { Demo::Skipped } else { demo::seed_if_empty(&pool).await? };
     match demo {
@@ -106,24 +112,28 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         .socket_limits(args.sockets.limits());
     let sockets = sync.clone();
     let app = routes(sync, pool);
+    let endpoints = if metrics.is_some() { "/health, /ready, /metrics" } else { "/health, /ready" };
+    let metrics = observability::metrics_route(metrics);
     let stop = async move {
         shutdown_requested().await;
         // Open WebSockets would hold the server until the timeout.
         sockets.close_sockets();
     };
-    let mut server = HttpServer::new(move || App::new().wrap(from_fn(log_request)).configure(app.clone()))
-        .shutdown_signal(stop)
-        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
-        // Streamed bodies (bootstrap, delta pages) and WebSocket frames go
-        // out in several writes; with Nagle's algorithm each later small
-        // write waits for the client's (delayed) ACK.
-        .tcp_nodelay(true);
+    let mut server = HttpServer::new(move || {
+        App::new().wrap(from_fn(log_request)).configure(app.clone()).configure(metrics.clone())
+    })
+    .shutdown_signal(stop)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+    // Streamed bodies (bootstrap, delta pages) and WebSocket frames go
+    // out in several writes; with Nagle's algorithm each later small
+    // write waits for the client's (delayed) ACK.
+    .tcp_nodelay(true);
     if let Some(workers) = args.workers {
         server = server.workers(workers.max(1));
     }
     let server = server.bind((args.bind.as_str(), args.port))?;
     for addr in server.addrs() {
-        tracing::info!("listening on http://{addr} (sync endpoints under /sync, health at /health)");
+        tracing::info!("listening on http://{addr} (sync endpoints under /sync; {endpoints})");
     }
     if let (Demo::Seeded | Demo::Present, Some(addr)) = (demo, server.addrs().into_iter().next()) {
         // A wildcard bind is reached through the loopback address.

@@ -24,7 +24,7 @@ use crate::bus::DeltaBus;
 use crate::protocol::{SyncAction, SyncId};
 use crate::storage::{log, Pool};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
@@ -78,6 +78,13 @@ struct Inner {
     wake: Arc<Notify>,
     next_session: AtomicU64,
     dispatched: AtomicU64,
+    /// The newest sync id known to be in the log (commits seen on the bus,
+    /// rows read, readiness checks).
+    head: AtomicU64,
+    /// The tail's cursor: the log is delivered up to here.
+    cursor: AtomicU64,
+    /// Whether the tail's last read of the log succeeded.
+    live: AtomicBool,
     config: HubConfig,
 }
 
@@ -138,8 +145,12 @@ impl Hub {
             wake: wake.clone(),
             next_session: AtomicU64::new(1),
             dispatched: AtomicU64::new(0),
+            head: AtomicU64::new(0),
+            cursor: AtomicU64::new(0),
+            live: AtomicBool::new(false),
             config,
         });
+        tokio::spawn(sample(Arc::downgrade(&inner), pool.clone()));
         tokio::spawn(tail(Arc::downgrade(&inner), wake, bus.subscribe(), pool));
         Hub { inner }
     }
@@ -177,6 +188,40 @@ impl Hub {
     /// The last sync id handed to sessions.
     pub fn dispatched(&self) -> SyncId {
         SyncId(self.inner.dispatched.load(Ordering::Acquire))
+    }
+
+    /// Whether the tail's last read of the log succeeded, and the sync id
+    /// up to which it delivered the log.
+    pub(crate) fn position(&self) -> (bool, u64) {
+        (self.inner.live.load(Ordering::Acquire), self.inner.cursor.load(Ordering::Acquire))
+    }
+
+    /// The log holds `head` (a readiness check read it).
+    pub(crate) fn observe_head(&self, head: u64) {
+        self.inner.head.fetch_max(head, Ordering::AcqRel);
+    }
+}
+
+/// How often the sampler publishes the feed's gauges.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+/// Publishes the gauges of the feed, the sockets and the pool every
+/// [`SAMPLE_EVERY`], until the hub is dropped.
+async fn sample(hub: Weak<Inner>, pool: Pool) {
+    let mut ticks = tokio::time::interval(SAMPLE_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(inner) = hub.upgrade() else { return };
+        let cursor = inner.cursor.load(Ordering::Acquire);
+        crate::metrics::feed(inner.head.load(Ordering::Acquire).max(cursor), cursor);
+        let queued: usize = {
+            let index = inner.index.read().unwrap_or_else(|e| e.into_inner());
+            index.sessions.values().map(|(outbox, _)| outbox.queued_bytes()).sum()
+        };
+        crate::metrics::send_queue(queued);
+        crate::metrics::sample_sent();
+        crate::metrics::pool(&pool.status());
     }
 }
 
@@ -250,6 +295,11 @@ async fn tail(hub: Weak<Inner>, wake: Arc<Notify>, mut commits: broadcast::Recei
     loop {
         let Some(inner) = hub.upgrade() else { return };
         let poll = inner.config.poll_interval;
+        if let Woken::Commits(batch) = &woken {
+            if let Some(last) = batch.iter().map(|a| a.sync_id.0).max() {
+                inner.head.fetch_max(last, Ordering::AcqRel);
+            }
+        }
         let direct = match (&woken, cursor) {
             (Woken::Commits(batch), Some(at)) => dispatch_contiguous(&inner, batch, at),
             _ => None,
@@ -261,6 +311,7 @@ async fn tail(hub: Weak<Inner>, wake: Arc<Notify>, mut commits: broadcast::Recei
             // commits were dispatched from the bus meanwhile.
             next_poll = tokio::time::Instant::now() + poll;
             let result = catch_up(&inner, &pool, &mut cursor).await;
+            inner.live.store(result.is_ok(), Ordering::Release);
             match (result, failing) {
                 (Ok(()), true) => {
                     tracing::info!("live feed reading the log again");
@@ -272,6 +323,10 @@ async fn tail(hub: Weak<Inner>, wake: Arc<Notify>, mut commits: broadcast::Recei
                 }
                 _ => {}
             }
+        }
+        if let Some(at) = cursor {
+            inner.cursor.store(at.0, Ordering::Release);
+            inner.head.fetch_max(at.0, Ordering::AcqRel);
         }
         drop(inner);
         woken = tokio::select! {

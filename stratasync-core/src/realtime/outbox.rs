@@ -85,6 +85,15 @@ struct State {
     gone: bool,
     /// The subscription whose live frames this socket takes, and its gate.
     feed: Option<(u64, Feed)>,
+    /// The code of the close frame queued, for the metrics.
+    close_code: Option<u16>,
+}
+
+impl Drop for State {
+    /// The socket's last handle is gone: it is closed.
+    fn drop(&mut self) {
+        crate::metrics::socket_closed(self.close_code);
+    }
 }
 
 enum Feed {
@@ -169,7 +178,9 @@ impl Outbox {
             finished: false,
             gone: false,
             feed: None,
+            close_code: None,
         };
+        crate::metrics::socket_opened();
         Outbox { shared: Arc::new(Mutex::new(state)) }
     }
 
@@ -249,6 +260,7 @@ impl Outbox {
         if drop_queued {
             state.clear();
         }
+        state.close_code = close_code(&frame);
         let waker = state.push(frame);
         state.finished = true;
         state.feed = None;
@@ -273,6 +285,7 @@ impl Outbox {
         match state.queue.pop_front() {
             Some(frame) => {
                 state.queued_bytes -= cost(&frame);
+                crate::metrics::frame_sent(frame.len());
                 let waker = if state.queue.len() < state.wake_below {
                     state.wake_below = 0;
                     state.writer.take()
@@ -433,6 +446,15 @@ impl Outbox {
     }
 }
 
+/// The code of a close frame made by [`super::wire::close`] (unmasked,
+/// payload under 126 bytes: `0x88`, length, code, reason).
+fn close_code(frame: &[u8]) -> Option<u16> {
+    match frame {
+        [0x88, len, hi, lo, ..] if *len >= 2 => Some(u16::from_be_bytes([*hi, *lo])),
+        _ => None,
+    }
+}
+
 fn register(slot: &mut Option<Waker>, cx: &Context<'_>) {
     if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
         *slot = Some(cx.waker().clone());
@@ -477,6 +499,14 @@ mod tests {
     /// Room for `n` frames like `frame(…)` (ids below 10).
     fn room_for(n: usize) -> usize {
         n * cost(frame(1).wire())
+    }
+
+    #[test]
+    fn close_codes_are_read_from_close_frames() {
+        assert_eq!(close_code(&super::super::wire::close(Some(4008), "Send buffer limit exceeded")), Some(4008));
+        assert_eq!(close_code(&super::super::wire::close(Some(1001), "")), Some(1001));
+        assert_eq!(close_code(&super::super::wire::close(None, "")), None);
+        assert_eq!(close_code(&super::super::wire::text(b"\x0f\xa0")), None);
     }
 
     #[test]

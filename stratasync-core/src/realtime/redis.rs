@@ -16,6 +16,8 @@ use crate::realtime::Hub;
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
@@ -58,8 +60,9 @@ pub fn start_with_client(engine: &SyncEngine, client: redis::Client) -> RedisFan
     crate::tls::install_default_provider();
     let uuid = uuid::Uuid::new_v4().simple().to_string();
     let source_id = format!("sync-{}", &uuid[..8]);
+    let status = engine.start_fanout();
     tokio::spawn(publish(client.clone(), engine.bus().subscribe(), source_id.clone()));
-    tokio::spawn(listen(client, engine.hub().clone(), source_id.clone()));
+    tokio::spawn(listen(client, engine.hub().clone(), source_id.clone(), status));
     RedisFanout { source_id }
 }
 
@@ -77,14 +80,39 @@ pub fn message(action: &SyncAction, source_id: &str) -> String {
     serde_json::to_string(&Message { action, groups, source_id }).unwrap_or_default()
 }
 
-/// Logs a connection state change once.
+/// The fan-out's state, for [`SyncEngine::readiness`].
+#[derive(Debug, Default)]
+pub(crate) struct FanoutStatus {
+    /// The subscriber is subscribed to [`CHANNEL`].
+    subscribed: AtomicBool,
+}
+
+impl FanoutStatus {
+    /// Whether the subscriber is subscribed now.
+    pub(crate) fn subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
+    }
+}
+
+/// Logs a connection state change once, and keeps its metrics.
 struct Health {
     what: &'static str,
     down: bool,
+    /// Whether the connection is up now.
+    up: bool,
 }
 
 impl Health {
+    fn new(what: &'static str) -> Health {
+        crate::metrics::redis(what, false, false);
+        Health { what, down: false, up: false }
+    }
+
     fn failed(&mut self, error: &dyn std::fmt::Display) {
+        if self.up {
+            crate::metrics::redis(self.what, false, false);
+            self.up = false;
+        }
         if !self.down {
             tracing::warn!(error = %error, "redis {} unavailable; live deltas fall back to polling the log", self.what);
             self.down = true;
@@ -92,6 +120,10 @@ impl Health {
     }
 
     fn ok(&mut self) {
+        if !self.up {
+            crate::metrics::redis(self.what, true, self.down);
+            self.up = true;
+        }
         if self.down {
             tracing::info!("redis {} connected again", self.what);
             self.down = false;
@@ -100,7 +132,7 @@ impl Health {
 }
 
 async fn publish(client: redis::Client, mut commits: broadcast::Receiver<Delta>, source_id: String) {
-    let mut health = Health { what: "publisher", down: false };
+    let mut health = Health::new("publisher");
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     loop {
         let action = match commits.recv().await {
@@ -144,13 +176,14 @@ async fn publish(client: redis::Client, mut commits: broadcast::Receiver<Delta>,
     }
 }
 
-async fn listen(client: redis::Client, hub: Hub, source_id: String) {
-    let mut health = Health { what: "subscriber", down: false };
+async fn listen(client: redis::Client, hub: Hub, source_id: String, status: Arc<FanoutStatus>) {
+    let mut health = Health::new("subscriber");
     let mut backoff = Duration::from_millis(100);
     loop {
         match tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&client)).await {
             Ok(Ok(pubsub)) => {
                 health.ok();
+                status.subscribed.store(true, Ordering::Release);
                 backoff = Duration::from_millis(100);
                 // Anything published while we were away is in the log.
                 hub.wake();
@@ -160,6 +193,7 @@ async fn listen(client: redis::Client, hub: Hub, source_id: String) {
                         hub.wake();
                     }
                 }
+                status.subscribed.store(false, Ordering::Release);
                 health.failed(&"connection closed");
             }
             Ok(Err(e)) => health.failed(&e),

@@ -258,6 +258,7 @@ async fn replay(
         }
         let visible = log::Visible::Groups(&identity.groups);
         let page = log::read(&*engine.pool().get().await?, cursor, visible, REPLAY_PAGE).await?;
+        crate::metrics::deltas_from_database("replay", page.actions.len() as u64);
         for action in &page.actions {
             if let Err(gone) = out.send(DeltaFrame::of(action).wire().clone()).await {
                 return Ok(Err(gone));

@@ -129,7 +129,8 @@ async fn answer(
                             model: model_name.clone(),
                         });
                     }
-                    Some(_) => {
+                    Some(n) => {
+                        sink.rows += n as u64;
                         if let Err(d) = sink.maybe_flush().await {
                             return Ok(Err(d));
                         }

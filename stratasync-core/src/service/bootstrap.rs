@@ -161,6 +161,7 @@ pub(crate) async fn stream_model(
     loop {
         let n =
             model.write_page(conn, scope, &mut cursor, PAGE_SIZE, &mut sink.buf).await.map_err(StorageError::from)?;
+        sink.rows += n as u64;
         if let Err(d) = sink.maybe_flush().await {
             return Ok(Err(d));
         }

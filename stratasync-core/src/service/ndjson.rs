@@ -30,6 +30,10 @@ pub(crate) struct NdjsonSink {
     tx: ChunkSender,
     /// The pending chunk; generated code appends rows to it.
     pub(crate) buf: Vec<u8>,
+    /// Model rows written (counted by the writer).
+    pub(crate) rows: u64,
+    /// Bytes flushed so far.
+    flushed: u64,
 }
 
 impl NdjsonSink {
@@ -37,7 +41,7 @@ impl NdjsonSink {
     /// taken.
     pub(crate) fn channel(stall: Duration) -> (NdjsonSink, NdjsonStream) {
         let (tx, stream) = chunks::channel(stall);
-        (NdjsonSink { tx, buf: Vec::with_capacity(FLUSH_AT * 2) }, stream)
+        (NdjsonSink { tx, buf: Vec::with_capacity(FLUSH_AT * 2), rows: 0, flushed: 0 }, stream)
     }
 
     /// Appends one JSON line.
@@ -55,11 +59,17 @@ impl NdjsonSink {
         }
     }
 
+    /// The bytes written so far (flushed or pending).
+    pub(crate) fn bytes(&self) -> u64 {
+        self.flushed + self.buf.len() as u64
+    }
+
     /// Sends the buffer.
     pub(crate) async fn flush(&mut self) -> Result<(), Disconnected> {
         if self.buf.is_empty() {
             return Ok(());
         }
+        self.flushed += self.buf.len() as u64;
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_AT * 2)));
         Ok(self.tx.send(chunk).await?)
     }

@@ -45,6 +45,9 @@ pub(crate) async fn run<J: SnapshotJob>(pool: Pool, job: J, mut lease: StreamLea
     };
     // The connection is back in the pool: so is the slot.
     lease.release_slot();
+    if result.is_ok() {
+        crate::metrics::streamed(J::NAME, sink.rows, sink.bytes());
+    }
     match result {
         Ok(Ok(())) => {
             if sink.finish().await.is_err() {

@@ -52,9 +52,10 @@ struct Verdicts {
     /// Requests stopped by a condition of the moment: nothing of them is
     /// applied, and each is answered with a retryable error.
     interrupted: HashSet<usize>,
-    /// Client transactions known to fail, with their message, which are
-    /// not run again (a panicking hook; an error a hook swallowed).
-    failed: HashMap<usize, String>,
+    /// Client transactions known to fail, with their message and reason
+    /// class, which are not run again (a panicking hook; an error a hook
+    /// swallowed).
+    failed: HashMap<usize, Rejected>,
 }
 
 /// What happened to one client transaction of a group.
@@ -67,9 +68,23 @@ enum Outcome {
     /// action's index in the logged list.
     Applied { applied: usize, logged: usize },
     /// Rolled back with this client-safe message.
-    Failed(String),
+    Failed(Rejected),
     /// Not applied: its request was interrupted.
     Skipped,
+}
+
+/// A failed client transaction's message, and its reason class for the
+/// metrics.
+#[derive(Clone)]
+struct Rejected {
+    message: String,
+    reason: &'static str,
+}
+
+impl From<MutationError> for Rejected {
+    fn from(e: MutationError) -> Self {
+        Rejected { reason: crate::metrics::reject_reason(&e), message: e.to_string() }
+    }
 }
 
 /// One client transaction of a group, with its caller and request.
@@ -202,6 +217,7 @@ impl Committer {
         done: Attempted,
     ) -> Vec<Result<Answer, ServiceError>> {
         let Attempted { outcomes, applied, logged, verdicts } = done;
+        count_outcomes(items, &outcomes, &verdicts);
         let published: Vec<Arc<SyncAction>> = logged.into_iter().map(Arc::new).collect();
         let mut applied: Vec<Option<Applied>> = applied.into_iter().map(Some).collect();
         let mut results: Vec<TxResult> = Vec::with_capacity(items.len());
@@ -231,7 +247,7 @@ impl Committer {
                         _ => TxResult::failure(id, UNEXPECTED.to_owned()),
                     }
                 }
-                Outcome::Failed(error) => TxResult::failure(id, error.clone()),
+                Outcome::Failed(error) => TxResult::failure(id, error.message.clone()),
                 // Never sent: its request is answered with an error.
                 Outcome::Skipped => TxResult::failure(id, String::new()),
             };
@@ -262,6 +278,27 @@ impl Committer {
             })
             .collect()
     }
+}
+
+/// Counts each client transaction's outcome in the metrics.
+fn count_outcomes(items: &[Item<'_>], outcomes: &[Outcome], verdicts: &Verdicts) {
+    use crate::metrics::{mutations, TxOutcome};
+    let (mut applied, mut deduplicated, mut interrupted) = (0, 0, 0);
+    for (item, outcome) in items.iter().zip(outcomes) {
+        if verdicts.interrupted.contains(&item.request) {
+            interrupted += 1;
+            continue;
+        }
+        match outcome {
+            Outcome::Applied { .. } => applied += 1,
+            Outcome::Duplicate(_) | Outcome::SameAs(_) => deduplicated += 1,
+            Outcome::Failed(rejected) => mutations(TxOutcome::Rejected(rejected.reason), 1),
+            Outcome::Skipped => interrupted += 1,
+        }
+    }
+    mutations(TxOutcome::Applied, applied);
+    mutations(TxOutcome::Deduplicated, deduplicated);
+    mutations(TxOutcome::Interrupted, interrupted);
 }
 
 /// One attempt in progress, inside the group's transaction.
@@ -450,7 +487,7 @@ impl<'c, 'a> Pass<'c, 'a> {
             if !self.careful() {
                 return Err(Abort::Retry(Mode::Careful));
             }
-            return Ok(Step::Done(Outcome::Failed(MutationError::UnknownModel(tx.model_name.clone()).to_string())));
+            return Ok(Step::Done(Outcome::Failed(MutationError::UnknownModel(tx.model_name.clone()).into())));
         };
         let input = TxInput {
             action: tx.action.into(),
@@ -479,7 +516,7 @@ impl<'c, 'a> Pass<'c, 'a> {
                         // It fails; the group runs again without it.
                         if classify(&e) == Fault::Caused {
                             tracing::warn!(error = %e, "a mutation left its transaction aborted; running the group again without it");
-                            self.verdicts.failed.insert(i, MutationError::from(e).to_string());
+                            self.verdicts.failed.insert(i, MutationError::from(e).into());
                             return Err(Abort::Retry(self.mode));
                         }
                         return Err(self.group_error(e));
@@ -510,13 +547,13 @@ impl<'c, 'a> Pass<'c, 'a> {
         match e.fault() {
             None if self.careful() => {
                 tracing::info!(model = %crate::log_text::clip(&item.tx.model_name), client_tx_id = %crate::log_text::clip(&item.tx.client_tx_id), error = ?crate::log_text::clip(&e), "mutation rejected");
-                Ok(Step::Done(Outcome::Failed(e.to_string())))
+                Ok(Step::Done(Outcome::Failed(e.into())))
             }
             None => {
                 // The attempt may have written, or failed a statement: undo
                 // it. A panicking hook is not run again.
                 if matches!(e, MutationError::HookPanicked) {
-                    self.verdicts.failed.insert(i, e.to_string());
+                    self.verdicts.failed.insert(i, e.into());
                 }
                 Err(Abort::Retry(Mode::Careful))
             }

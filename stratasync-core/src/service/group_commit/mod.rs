@@ -87,14 +87,17 @@ use self::after::Answer;
 use crate::auth::AuthContext;
 use crate::bus::DeltaBus;
 use crate::error::ServiceError;
+use crate::metrics::{self, TxOutcome};
 use crate::model::Registry;
 use crate::protocol::{MutateRequest, MutateResponse};
+use crate::request_id::RequestId;
 use crate::storage::{Pool, PooledConn};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, RwLock};
+use tracing::Instrument;
 
 /// Tuning of group commit.
 #[derive(Debug, Clone)]
@@ -182,7 +185,25 @@ struct Committer {
 struct Job {
     user: AuthContext,
     request: MutateRequest,
+    /// The id of the HTTP request that submitted it, if any.
+    request_id: Option<RequestId>,
     reply: oneshot::Sender<Result<MutateResponse, ServiceError>>,
+}
+
+/// Request ids a group's span lists at most (the rest are counted).
+const SPAN_REQUEST_IDS: usize = 16;
+
+/// The span of one group: its size and the ids of its requests.
+fn group_span(group: &[Job]) -> tracing::Span {
+    let transactions: usize = group.iter().map(|j| j.request.transactions.len()).sum();
+    let mut ids: Vec<&str> = group.iter().filter_map(|j| j.request_id.as_ref().map(RequestId::as_str)).collect();
+    let more = ids.len().saturating_sub(SPAN_REQUEST_IDS);
+    ids.truncate(SPAN_REQUEST_IDS);
+    let mut request_ids = ids.join(",");
+    if more > 0 {
+        request_ids.push_str(&format!(",+{more}"));
+    }
+    tracing::info_span!("commit_group", requests = group.len(), transactions, %request_ids)
 }
 
 /// The queues in front of the lanes, one each.
@@ -217,7 +238,7 @@ impl GroupCommit {
         request: &MutateRequest,
     ) -> Result<MutateResponse, ServiceError> {
         let (reply, response) = oneshot::channel();
-        let job = Job { user: user.clone(), request: request.clone(), reply };
+        let job = Job { user: user.clone(), request: request.clone(), request_id: RequestId::current(), reply };
         // One client's requests always go to the same lane, which commits
         // them in the order they arrived.
         let client = request.transactions.first().map_or("", |tx| tx.client_id.as_str());
@@ -253,9 +274,21 @@ async fn next_group(queue: &mut mpsc::Receiver<Job>, max_group: usize) -> Option
 async fn lane(committer: Arc<Committer>, mut queue: mpsc::Receiver<Job>, gate: Arc<RwLock<()>>, max_group: usize) {
     let mut conn: Option<PooledConn> = None;
     while let Some(group) = next_group(&mut queue, max_group).await {
+        let started = Instant::now();
+        let span = group_span(&group);
+        let transactions: usize = group.iter().map(|j| j.request.transactions.len()).sum();
         let requests: Vec<(&AuthContext, &MutateRequest)> = group.iter().map(|j| (&j.user, &j.request)).collect();
-        let run = AssertUnwindSafe(committer.commit_group(&mut conn, &gate, &requests)).catch_unwind().await;
+        let run = AssertUnwindSafe(committer.commit_group(&mut conn, &gate, &requests))
+            .catch_unwind()
+            .instrument(span.clone())
+            .await;
         drop(requests);
+        metrics::commit_group(group.len(), transactions, started.elapsed());
+        if !matches!(run, Ok(Ok(_))) {
+            metrics::mutations(TxOutcome::Unavailable, transactions);
+        }
+        let _entered = span.enter();
+        tracing::debug!(elapsed = ?started.elapsed(), ok = matches!(run, Ok(Ok(_))), "mutation group done");
         match run {
             Ok(Ok(answers)) => {
                 for (job, answer) in group.into_iter().zip(answers) {

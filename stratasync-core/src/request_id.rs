@@ -1,0 +1,86 @@
+//! Request ids: one per HTTP request, carried through the engine so the
+//! spans of work done on the request's behalf elsewhere (a mutation
+//! group's commit on its lane) can name it.
+//!
+//! The adapter (or the application's middleware) picks the id, from an
+//! incoming `X-Request-Id` when [`RequestId::from_header`] accepts it or
+//! else [`RequestId::generate`]d, and runs the request inside
+//! [`RequestId::scope`]; the engine reads it with [`RequestId::current`].
+
+use std::fmt;
+use std::future::Future;
+
+/// The longest incoming id honoured.
+pub const MAX_LEN: usize = 64;
+
+tokio::task_local! {
+    static CURRENT: RequestId;
+}
+
+/// A short, printable request id (at most [`MAX_LEN`] visible ASCII
+/// characters), safe to log and to echo in a header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// The client's id, if it is 1 to [`MAX_LEN`] visible ASCII characters
+    /// (`!` to `~`; no spaces or control characters); `None` otherwise, and
+    /// the caller generates one.
+    pub fn from_header(value: &[u8]) -> Option<RequestId> {
+        let ok = !value.is_empty() && value.len() <= MAX_LEN && value.iter().all(|b| b.is_ascii_graphic());
+        // Visible ASCII is valid UTF-8.
+        ok.then(|| RequestId(String::from_utf8_lossy(value).into_owned()))
+    }
+
+    /// A fresh id: 32 hex digits (a random UUID).
+    pub fn generate() -> RequestId {
+        RequestId(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Runs `work` with this id as the [`current`](Self::current) one.
+    pub async fn scope<F: Future>(self, work: F) -> F::Output {
+        CURRENT.scope(self, work).await
+    }
+
+    /// The id of the request whose task this is, if it runs in a
+    /// [`scope`](Self::scope).
+    pub fn current() -> Option<RequestId> {
+        CURRENT.try_with(RequestId::clone).ok()
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_printable_ids_are_honoured() {
+        assert_eq!(RequestId::from_header(b"abc-123_X.y").map(|id| id.0), Some("abc-123_X.y".to_owned()));
+        assert!(RequestId::from_header(&[b'a'; MAX_LEN]).is_some());
+        for hostile in [&b""[..], &[b'a'; MAX_LEN + 1], b"a b", b"a\nb", b"a\x1b[31m", b"\xc3\xa9", b"a\x7f"] {
+            assert_eq!(RequestId::from_header(hostile), None, "{hostile:?}");
+        }
+        let generated = RequestId::generate();
+        assert_eq!(generated.as_str().len(), 32);
+        assert_eq!(RequestId::from_header(generated.as_str().as_bytes()), Some(generated));
+    }
+
+    #[tokio::test]
+    async fn the_current_id_is_the_scope_s() {
+        assert_eq!(RequestId::current(), None);
+        let id = RequestId::generate();
+        let seen = id.clone().scope(async { RequestId::current() }).await;
+        assert_eq!(seen, Some(id));
+    }
+}
