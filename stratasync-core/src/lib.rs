@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod log_text;
 pub mod model;
+pub mod ops;
 pub mod protocol;
 pub mod realtime;
 pub mod request;
