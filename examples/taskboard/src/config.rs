@@ -19,7 +19,7 @@ use uuid::Uuid;
 /// (created on start if missing).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/taskboard";
 
-/// `taskboard [serve options]` or `taskboard seed …`.
+/// `taskboard [serve options]`, or one of the subcommands.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "taskboard", version, about = "The StrataSync example server: a small task tracker")]
 #[command(args_conflicts_with_subcommands = true)]
@@ -46,6 +46,25 @@ pub enum Command {
     /// Create a workspace with members, tasks, labels and task labels, and
     /// print its id.
     Seed(SeedArgs),
+    /// Create the database if it is missing and apply the framework's and
+    /// the app's pending migrations; print what was applied.
+    Migrate,
+    /// Inspect the sync log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Say whether a user sees a row or may apply a mutation, and which
+    /// rule decides (the server's own checks, in a rolled-back transaction).
+    Explain(crate::ops::ExplainArgs),
+    /// Print the client's model schema (for `@stratasync/client`) and its hash.
+    Schema(crate::ops::SchemaArgs),
+}
+
+/// `taskboard log …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum LogCommand {
+    /// Head, row count, oldest and newest action, actions per model and
+    /// per kind, largest groups.
+    Stats(crate::ops::LogStatsArgs),
 }
 
 /// Where and how the server listens.

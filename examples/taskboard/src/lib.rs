@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod models;
+pub mod ops;
 pub mod request_log;
 pub mod schema;
 pub mod seed;
