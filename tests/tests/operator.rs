@@ -92,7 +92,7 @@ fn results(res: &MutateResponse) -> Value {
 async fn log_stats_count_what_was_written() {
     let db = TestDb::new().await;
     let engine = db.engine();
-    let empty = stats::log_stats(&mut *db.pool.get().await.unwrap(), 10).await.unwrap();
+    let empty = stats::log_stats(&mut db.pool.get().await.unwrap(), 10).await.unwrap();
     assert_eq!((empty.rows, empty.head.to_string(), empty.oldest.clone()), (0, "0".to_owned(), None));
 
     let (ws1, ws2) = (workspace(&db, &["alice"]).await, workspace(&db, &["alice"]).await);
@@ -114,7 +114,7 @@ async fn log_stats_count_what_was_written() {
     .await;
     assert!(res.success, "{:?}", results(&res));
 
-    let got = stats::log_stats(&mut *db.pool.get().await.unwrap(), 10).await.unwrap();
+    let got = stats::log_stats(&mut db.pool.get().await.unwrap(), 10).await.unwrap();
     let (first, last) =
         (db.scalar("SELECT min(id) FROM sync_actions").await, db.scalar("SELECT max(id) FROM sync_actions").await);
     assert_eq!(got.rows, 6);
@@ -132,7 +132,7 @@ async fn log_stats_count_what_was_written() {
     assert_eq!(as_json["perModel"], json!({"Label": 1, "Task": 5}));
     assert_eq!(as_json["perAction"], json!({"D": 1, "I": 4, "U": 1}));
     assert_eq!(as_json["largestGroups"], json!([{"group": ws1, "actions": 5}, {"group": ws2, "actions": 1}]));
-    let top_one = stats::log_stats(&mut *db.pool.get().await.unwrap(), 1).await.unwrap();
+    let top_one = stats::log_stats(&mut db.pool.get().await.unwrap(), 1).await.unwrap();
     assert_eq!(top_one.largest_groups.len(), 1);
 
     // The command prints the same numbers, as JSON and as aligned text.

@@ -1,7 +1,7 @@
 //! Why a user may or may not see a row or apply a mutation.
 //!
 //! Nothing here re-implements a rule. A user's groups come from
-//! [`auth::context_for`](crate::auth::context_for), the resolution every
+//! [`auth::context_for`], the resolution every
 //! request uses; a mutation is validated by
 //! [`request::mutate_body`](crate::request::mutate_body) and then applied
 //! by the model's own mutation code ([`DynModel::apply`], with its hooks,
