@@ -341,6 +341,34 @@ mod tests {
     }
 
     #[test]
+    fn operator_commands() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.command);
+        assert!(matches!(parse(&["taskboard", "migrate"]), Ok(Some(Command::Migrate))));
+        let Ok(Some(Command::Log(LogCommand::Stats(stats)))) = parse(&["taskboard", "log", "stats", "--json"]) else {
+            panic!("log stats expected")
+        };
+        assert!(stats.json);
+        assert_eq!(stats.top, 10);
+        let Ok(Some(Command::Explain(row))) =
+            parse(&["taskboard", "explain", "--user", "u", "--model", "Task", "--id", "1"])
+        else {
+            panic!("explain expected")
+        };
+        assert_eq!((row.model.as_deref(), row.id.as_deref(), row.mutation), (Some("Task"), Some("1"), None));
+        assert!(parse(&["taskboard", "explain", "--user", "u", "--mutation", "-"]).is_ok());
+        // A row needs both --model and --id; a row and a mutation exclude each other.
+        assert!(parse(&["taskboard", "explain", "--user", "u"]).is_err());
+        assert!(parse(&["taskboard", "explain", "--user", "u", "--model", "Task"]).is_err());
+        assert!(parse(&["taskboard", "explain", "--user", "u", "--id", "1", "--mutation", "-"]).is_err());
+        assert!(parse(&["taskboard", "explain", "--model", "Task", "--id", "1"]).is_err(), "--user is required");
+        let Ok(Some(Command::Schema(schema))) = parse(&["taskboard", "schema", "--format", "json"]) else {
+            panic!("schema expected")
+        };
+        assert_eq!(schema.format, crate::ops::SchemaFormat::Json);
+        assert!(parse(&["taskboard", "schema", "--format", "yaml"]).is_err());
+    }
+
+    #[test]
     fn demo_opt_out() {
         let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().serve.no_demo;
         // One test touches the variable, so tests running in parallel

@@ -37,7 +37,7 @@ pub struct ExplainArgs {
     pub model: Option<String>,
 
     /// The row's id.
-    #[arg(long, requires = "model")]
+    #[arg(long, requires = "model", conflicts_with = "mutation")]
     pub id: Option<String>,
 
     /// One transaction of `POST /sync/mutate` as JSON

@@ -22,7 +22,7 @@ use crate::protocol::{ActionKind, TransactionInput};
 use crate::service::group_commit::GroupCommitConfig;
 use crate::service::mutate::{Applied, TxInput};
 use crate::storage::{log, memberships, Conn, StorageError};
-use diesel_async::{AnsiTransactionManager, TransactionManager};
+use diesel_async::{AnsiTransactionManager, SimpleAsyncConnection, TransactionManager};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::fmt;
@@ -192,7 +192,7 @@ pub async fn explain_row(
     let (user, groups) = user_groups(engine, user_id).await?;
     let mut conn = engine.pool.get().await.map_err(StorageError::from)?;
     let empty = JsonObject::new();
-    AnsiTransactionManager::begin_transaction(&mut *conn).await?;
+    begin_bounded(&mut conn).await?;
     let located = dyn_model.locate(&mut conn, id, &empty).await;
     AnsiTransactionManager::rollback_transaction(&mut *conn).await?;
     let mut e = Explanation::new(&user, groups, spec, id, None);
@@ -266,7 +266,7 @@ pub async fn explain_mutation(
         return Ok(e);
     };
     let spec = dyn_model.spec();
-    AnsiTransactionManager::begin_transaction(&mut *conn).await?;
+    begin_bounded(&mut conn).await?;
     let (located, result) = dry_run(engine, dyn_model.as_ref(), &mut conn, &tx, &user).await;
     AnsiTransactionManager::rollback_transaction(&mut *conn).await?;
     let mut e = Explanation::new(&user, groups, spec, &tx.model_id, Some(action));
@@ -299,6 +299,21 @@ pub async fn explain_mutation(
         }
     }
     Ok(e)
+}
+
+/// Opens the dry run's transaction, with the default statement and lock
+/// timeouts of the mutation path, so a row held by a long transaction
+/// makes the explanation fail instead of wait.
+async fn begin_bounded(conn: &mut Conn) -> Result<(), ExplainError> {
+    AnsiTransactionManager::begin_transaction(conn).await?;
+    let defaults = GroupCommitConfig::default();
+    let set = format!(
+        "SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+        defaults.statement_timeout.as_millis(),
+        defaults.lock_timeout.as_millis()
+    );
+    conn.batch_execute(&set).await?;
+    Ok(())
 }
 
 /// The located target (for non-inserts) and the outcome of applying `tx`.
