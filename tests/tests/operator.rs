@@ -384,6 +384,17 @@ async fn schema_command_is_stable_and_matches_the_server() {
     let ts = taskboard(&db.url, &["schema", "--format", "ts"], "");
     assert!(ts.contains(&format!("export const schemaHash = \"{}\";\n", schema.hash())), "{ts}");
     assert!(ts.contains("export const schema = {\n  \"models\": {"), "{ts}");
+    assert!(ts.ends_with("} as const;\n"), "{ts}");
+    let out = std::env::temp_dir().join(format!("stratasync-schema-{}.ts", uuid::Uuid::new_v4().simple()));
+    let path = out.to_str().expect("a UTF-8 temp path");
+    assert_eq!(
+        taskboard(&db.url, &["schema", "--format", "ts", "--out", path], ""),
+        "",
+        "--out writes nothing to stdout"
+    );
+    let written = std::fs::read_to_string(&out).expect("the --out file");
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(written, ts);
     // Bootstrap metadata carries the same hash, whatever the client sent.
     let engine = db.engine();
     let params = stratasync_core::service::bootstrap::BootstrapParams {

@@ -147,14 +147,14 @@ impl ClientSchema {
         json!({ "models": models })
     }
 
-    /// The schema as a TypeScript module exporting `schema` and
-    /// `schemaHash`.
+    /// The schema as a TypeScript module exporting `schema` (`as const`,
+    /// so its load strategies keep their literal types) and `schemaHash`.
     pub fn to_typescript(&self) -> String {
         let body = serde_json::to_string_pretty(&self.to_json()).unwrap_or_default();
         format!(
             "// Generated from the server's sync models; do not edit.\n\
              export const schemaHash = {:?};\n\n\
-             export const schema = {body};\n",
+             export const schema = {body} as const;\n",
             self.hash()
         )
     }
