@@ -134,6 +134,13 @@ pub enum AuthError {
 /// groups concurrently (PROTOCOL.md §3.2).
 pub async fn authorize(auth: &dyn SyncAuth, pool: &Pool, token: &str) -> Result<AuthContext, AuthError> {
     let user = auth.verify_token(token).await?;
+    context_for(auth, pool, user).await
+}
+
+/// The groups of an already verified `user`, exactly as [`authorize`]
+/// resolves them (operator tools such as
+/// [`ops::explain`](crate::ops::explain) use it for a user without a token).
+pub async fn context_for(auth: &dyn SyncAuth, pool: &Pool, user: AuthUser) -> Result<AuthContext, AuthError> {
     let (callback, members) =
         tokio::join!(auth.resolve_groups(&user.user_id), memberships::groups_of(pool, &user.user_id));
     let callback = callback.map_err(|e| AuthError::Groups(Box::new(e)))?;

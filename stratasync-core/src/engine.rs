@@ -4,6 +4,7 @@
 use crate::auth::{self, AuthContext, AuthError, SyncAuth};
 use crate::bus::DeltaBus;
 use crate::error::ServiceError;
+use crate::model::client_schema::ClientSchema;
 use crate::model::Registry;
 use crate::protocol::{MutateRequest, MutateResponse};
 use crate::realtime::redis::FanoutStatus;
@@ -26,6 +27,8 @@ pub struct SyncEngine {
     writes: Arc<Writes>,
     /// The per-user mutation rate limit (none by default).
     limiter: Option<Arc<MutationLimiter>>,
+    /// The hash of the client schema, sent in bootstrap metadata.
+    schema_hash: Arc<str>,
 }
 
 /// Group commit, started on first use (it needs the async runtime).
@@ -54,7 +57,9 @@ impl SyncEngine {
     /// An engine over `pool` serving the models of `registry`.
     pub fn new(pool: Pool, registry: Registry, auth: impl SyncAuth) -> Self {
         let streams = StreamGate::new(StreamLimits::default(), pool.status().max_size);
+        let schema_hash = ClientSchema::from_registry(&registry).hash().into();
         SyncEngine {
+            schema_hash,
             streams,
             pool,
             registry,
@@ -64,6 +69,20 @@ impl SyncEngine {
             writes: Arc::default(),
             limiter: None,
         }
+    }
+
+    /// Sets the client schema whose hash bootstrap metadata carries, when
+    /// the application changed what [`ClientSchema::from_registry`] gives
+    /// (a load strategy, say).
+    pub fn with_client_schema(mut self, schema: &ClientSchema) -> Self {
+        self.schema_hash = schema.hash().into();
+        self
+    }
+
+    /// The hash of the client schema ([`ClientSchema::hash`]), which
+    /// bootstrap metadata carries as `schemaHash`.
+    pub fn schema_hash(&self) -> &str {
+        &self.schema_hash
     }
 
     /// Tunes group commit (before the first mutation).

@@ -15,6 +15,7 @@ pub mod error;
 pub mod log_text;
 pub mod metrics;
 pub mod model;
+pub mod ops;
 pub mod protocol;
 pub mod readiness;
 pub mod realtime;

@@ -266,6 +266,9 @@ else
     { cat "$LOG_DIR/build.log"; fail "cargo build -p taskboard failed"; }
 fi
 [ -x "$BIN" ] || fail "no server binary at $BIN"
+# The client schema the tests use, exported by the server (lib/client.mjs).
+"$BIN" schema --format json >"$HERE/lib/schema.generated.json" 2>"$LOG_DIR/schema.log" ||
+  { cat "$LOG_DIR/schema.log"; fail "taskboard schema failed"; }
 
 # 2. The pinned npm packages.
 if node ./check-install.mjs >/dev/null 2>&1; then

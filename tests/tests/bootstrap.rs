@@ -34,7 +34,9 @@ async fn metadata_then_rows_in_wire_format() {
     .await;
     let alice = user("alice", &[ws]);
     let mut p = params();
+    // The client's hash is not echoed: the metadata carries the server's.
     p.schema_hash = "abc".to_owned();
+    let hash = engine.schema_hash().to_owned();
     let mut stream = engine.bootstrap(&alice, p).await.expect("admitted");
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -44,7 +46,7 @@ async fn metadata_then_rows_in_wire_format() {
     let tl = stratasync_core::composite_id::composite_id("TaskLabel", &[task, label]);
     let expected = [
         format!(
-            r#"{{"lastSyncId":"0","returnedModelsCount":{{"Workspace":1,"Task":1,"Label":1,"TaskLabel":1}},"schemaHash":"abc","subscribedSyncGroups":["{ws}","alice"]}}"#
+            r#"{{"lastSyncId":"0","returnedModelsCount":{{"Workspace":1,"Task":1,"Label":1,"TaskLabel":1}},"schemaHash":"{hash}","subscribedSyncGroups":["{ws}","alice"]}}"#
         ),
         format!(r#"{{"__class":"Workspace","id":"{ws}","name":"W","createdAt":1718452800123}}"#),
         format!(

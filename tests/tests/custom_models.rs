@@ -143,7 +143,7 @@ async fn a_custom_scope_filters_bootstrap_and_batch_loads() {
         lines,
         [
             json!({"lastSyncId": "0", "returnedModelsCount": {"Note": 3, "Counter": 0, "Announcement": 0},
-                   "schemaHash": "", "subscribedSyncGroups": ["alice"]}),
+                   "schemaHash": engine.schema_hash(), "subscribedSyncGroups": ["alice"]}),
             note("a-1", "alice", false, "alice private"),
             note("b-2", "bob", true, "bob shared"),
             note("c-1", "carol", true, "carol shared"),

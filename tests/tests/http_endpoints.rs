@@ -83,6 +83,8 @@ async fn bootstrap_mutate_deltas_and_batch_round_trip() {
 
     // Full bootstrap: 200 NDJSON stream, metadata first.
     let r = send(&app, get("/sync/bootstrap?type=full&schemaHash=s1&useCFCaching=true", Some("alice"))).await;
+    // The metadata carries the server's schema hash, not the client's.
+    let hash = stratasync_core::model::client_schema::ClientSchema::from_registry(&taskboard::registry()).hash();
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header(header::CONTENT_TYPE), Some("application/x-ndjson"));
     assert_eq!(r.header(header::CACHE_CONTROL), Some("no-cache"));
@@ -92,12 +94,12 @@ async fn bootstrap_mutate_deltas_and_batch_round_trip() {
     assert_eq!(
         lines[0],
         json!({"lastSyncId": "0", "returnedModelsCount": {"Workspace": 1, "Task": 0, "Label": 0, "TaskLabel": 0},
-               "schemaHash": "s1", "subscribedSyncGroups": [a, "alice"]})
+               "schemaHash": hash, "subscribedSyncGroups": [a, "alice"]})
     );
     assert_eq!(
         r.text().lines().next().unwrap(),
         format!(
-            r#"{{"lastSyncId":"0","returnedModelsCount":{{"Workspace":1,"Task":0,"Label":0,"TaskLabel":0}},"schemaHash":"s1","subscribedSyncGroups":["{a}","alice"]}}"#
+            r#"{{"lastSyncId":"0","returnedModelsCount":{{"Workspace":1,"Task":0,"Label":0,"TaskLabel":0}},"schemaHash":"{hash}","subscribedSyncGroups":["{a}","alice"]}}"#
         )
     );
     assert_eq!(lines.len(), 2);
@@ -268,7 +270,7 @@ async fn query_validation_failures() {
         r.lines(),
         [
             json!({"lastSyncId": "0", "returnedModelsCount": {"Workspace": 1, "Task": 0, "Label": 0, "TaskLabel": 0},
-                   "schemaHash": "", "subscribedSyncGroups": [a, "alice"]}),
+                   "schemaHash": stratasync_core::model::client_schema::ClientSchema::from_registry(&taskboard::registry()).hash(), "subscribedSyncGroups": [a, "alice"]}),
             json!({"__class": "Workspace", "id": a, "name": "Alpha", "createdAt": 1718452800000i64})
         ]
     );
@@ -796,7 +798,7 @@ async fn hostile_inputs_do_not_break_the_server() {
     assert_eq!(
         r.lines(),
         [json!({"lastSyncId": "0", "returnedModelsCount": {"%ZZ": 0, "\u{0}": 0, "\u{fffd}": 0},
-                "schemaHash": "\u{1f4a9}", "subscribedSyncGroups": []})]
+                "schemaHash": stratasync_core::model::client_schema::ClientSchema::from_registry(&taskboard::registry()).hash(), "subscribedSyncGroups": []})]
     );
     // Still serving.
     let r = send(&app, get("/sync/deltas", Some("alice"))).await;

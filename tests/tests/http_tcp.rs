@@ -74,7 +74,7 @@ async fn every_endpoint_over_tcp() {
     let lines = lines_of(&body);
     assert_eq!(
         lines[0],
-        json!({"lastSyncId": "2", "returnedModelsCount": {"Workspace": 1, "Task": 1}, "schemaHash": "h",
+        json!({"lastSyncId": "2", "returnedModelsCount": {"Workspace": 1, "Task": 1}, "schemaHash": stratasync_core::model::client_schema::ClientSchema::from_registry(&taskboard::registry()).hash(),
                "subscribedSyncGroups": [a, "alice"]})
     );
     assert_eq!(lines[1]["id"], json!(a));

@@ -232,7 +232,8 @@ async fn the_minimal_app_creates_its_database_serves_and_stops() {
     assert_eq!(
         lines,
         [
-            json!({"lastSyncId": "1", "returnedModelsCount": {"Project": 1}, "schemaHash": "",
+            // The schema hash of its one model (`ClientSchema::hash`).
+            json!({"lastSyncId": "1", "returnedModelsCount": {"Project": 1}, "schemaHash": "b9be2d5899d94fc0",
                    "subscribedSyncGroups": ["alice"]}),
             json!({"__class": "Project", "id": project, "ownerId": "alice", "name": "First project"}),
         ]

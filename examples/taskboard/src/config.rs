@@ -19,7 +19,7 @@ use uuid::Uuid;
 /// (created on start if missing).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/taskboard";
 
-/// `taskboard [serve options]` or `taskboard seed …`.
+/// `taskboard [serve options]`, or one of the subcommands.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "taskboard", version, about = "The StrataSync example server: a small task tracker")]
 #[command(args_conflicts_with_subcommands = true)]
@@ -46,6 +46,25 @@ pub enum Command {
     /// Create a workspace with members, tasks, labels and task labels, and
     /// print its id.
     Seed(SeedArgs),
+    /// Create the database if it is missing and apply the framework's and
+    /// the app's pending migrations; print what was applied.
+    Migrate,
+    /// Inspect the sync log.
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Say whether a user sees a row or may apply a mutation, and which
+    /// rule decides (the server's own checks, in a rolled-back transaction).
+    Explain(crate::ops::ExplainArgs),
+    /// Print the client's model schema (for `@stratasync/client`) and its hash.
+    Schema(crate::ops::SchemaArgs),
+}
+
+/// `taskboard log …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum LogCommand {
+    /// Head, row count, oldest and newest action, actions per model and
+    /// per kind, largest groups.
+    Stats(crate::ops::LogStatsArgs),
 }
 
 /// Where and how the server listens.
@@ -319,6 +338,34 @@ mod tests {
         let Some(Command::Seed(seed)) = cli.command else { panic!("seed expected") };
         assert_eq!(seed.members, ["alice"]);
         assert!(Cli::try_parse_from(["taskboard", "seed", "--tasks", "-1"]).is_err());
+    }
+
+    #[test]
+    fn operator_commands() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.command);
+        assert!(matches!(parse(&["taskboard", "migrate"]), Ok(Some(Command::Migrate))));
+        let Ok(Some(Command::Log(LogCommand::Stats(stats)))) = parse(&["taskboard", "log", "stats", "--json"]) else {
+            panic!("log stats expected")
+        };
+        assert!(stats.json);
+        assert_eq!(stats.top, 10);
+        let Ok(Some(Command::Explain(row))) =
+            parse(&["taskboard", "explain", "--user", "u", "--model", "Task", "--id", "1"])
+        else {
+            panic!("explain expected")
+        };
+        assert_eq!((row.model.as_deref(), row.id.as_deref(), row.mutation), (Some("Task"), Some("1"), None));
+        assert!(parse(&["taskboard", "explain", "--user", "u", "--mutation", "-"]).is_ok());
+        // A row needs both --model and --id; a row and a mutation exclude each other.
+        assert!(parse(&["taskboard", "explain", "--user", "u"]).is_err());
+        assert!(parse(&["taskboard", "explain", "--user", "u", "--model", "Task"]).is_err());
+        assert!(parse(&["taskboard", "explain", "--user", "u", "--id", "1", "--mutation", "-"]).is_err());
+        assert!(parse(&["taskboard", "explain", "--model", "Task", "--id", "1"]).is_err(), "--user is required");
+        let Ok(Some(Command::Schema(schema))) = parse(&["taskboard", "schema", "--format", "json"]) else {
+            panic!("schema expected")
+        };
+        assert_eq!(schema.format, crate::ops::SchemaFormat::Json);
+        assert!(parse(&["taskboard", "schema", "--format", "yaml"]).is_err());
     }
 
     #[test]

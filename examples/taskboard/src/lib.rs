@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod models;
 pub mod observability;
+pub mod ops;
 pub mod request_log;
 pub mod schema;
 pub mod seed;

@@ -5,6 +5,11 @@
 //! ```text
 //! cargo run -p taskboard                                        # serve on 127.0.0.1:3000
 //! cargo run -p taskboard -- seed --tasks 1000 --member alice    # prints the workspace id
+//! cargo run -p taskboard -- migrate                             # creates and migrates the database
+//! cargo run -p taskboard -- log stats [--json]                  # what the sync log holds
+//! cargo run -p taskboard -- explain --user alice --model Task --id <id>
+//! cargo run -p taskboard -- explain --user alice --mutation tx.json   # or `-` for stdin
+//! cargo run -p taskboard -- schema --format ts|json [--out FILE]
 //! ```
 //!
 //! Configuration: `DATABASE_URL` (default
@@ -20,8 +25,8 @@
 //! lines go to stdout.
 
 use clap::Parser;
-use taskboard::config::{Cli, Command};
-use taskboard::server;
+use taskboard::config::{Cli, Command, LogCommand};
+use taskboard::{ops, server};
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -35,6 +40,10 @@ async fn main() -> std::process::ExitCode {
         None => server::serve(&cli.database_url, &cli.serve).await,
         Some(Command::Serve(args)) => server::serve(&cli.database_url, args).await,
         Some(Command::Seed(args)) => server::seed_command(&cli.database_url, args).await.map(|id| println!("{id}")),
+        Some(Command::Migrate) => ops::migrate(&cli.database_url).await,
+        Some(Command::Log(LogCommand::Stats(args))) => ops::log_stats(&cli.database_url, args).await,
+        Some(Command::Explain(args)) => ops::explain(&cli.database_url, args).await,
+        Some(Command::Schema(args)) => ops::schema(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
 //! The model contract: what `#[derive(SyncModel)]` generates for each model,
 //! and the registry that holds an application's models.
 
+pub mod client_schema;
 mod hooks;
 pub(crate) mod reference;
 mod registry;

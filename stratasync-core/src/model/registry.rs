@@ -1,7 +1,8 @@
 //! The registry: an application's models, type-erased for the services.
 
-use super::{ModelHooks, ModelSpec, SyncModel};
+use super::{JsonObject, ModelHooks, ModelSpec, SyncModel};
 use crate::error::MutationError;
+use crate::ops::explain::Located;
 use crate::scope::ScopeFilter;
 use crate::service::mutate::{self, Applied, TxInput};
 use crate::storage::Conn;
@@ -54,6 +55,16 @@ pub trait DynModel: Send + Sync {
         conn: &'a mut Conn,
         tx: &'a TxInput<'a>,
     ) -> BoxFuture<'a, Result<Applied, MutationError>>;
+
+    /// The stored row a mutation of `model_id` would target (by the key
+    /// fields of `payload` for a composite model), locked as the mutation
+    /// locks it, with its group: what [`crate::ops::explain`] reports.
+    fn locate<'a>(
+        &'a self,
+        conn: &'a mut Conn,
+        model_id: &'a str,
+        payload: &'a JsonObject,
+    ) -> BoxFuture<'a, Result<Option<Located>, MutationError>>;
 
     /// Deletes logged for rows of this model that the database removes when
     /// `parent_id` of `parent` is deleted.
@@ -127,6 +138,18 @@ impl<M: SyncModel> DynModel for Entry<M> {
         tx: &'a TxInput<'a>,
     ) -> BoxFuture<'a, Result<Applied, MutationError>> {
         Box::pin(mutate::apply::<M>(&self.hooks, registry, conn, tx))
+    }
+
+    fn locate<'a>(
+        &'a self,
+        conn: &'a mut Conn,
+        model_id: &'a str,
+        payload: &'a JsonObject,
+    ) -> BoxFuture<'a, Result<Option<Located>, MutationError>> {
+        Box::pin(async move {
+            let row = M::find(conn, model_id, payload).await?;
+            Ok(row.map(|row| Located { id: row.sync_id(), group: mutate::group_of(&row), data: row.to_data() }))
+        })
     }
 
     fn cascade<'a>(

@@ -11,7 +11,7 @@ pub struct BootstrapMetadata {
     pub last_sync_id: SyncId,
     /// Row count per requested model, in request order.
     pub returned_models_count: serde_json::Map<String, serde_json::Value>,
-    /// The request's `schemaHash`, echoed.
+    /// The server's schema hash (`SyncEngine::schema_hash`).
     pub schema_hash: String,
     /// The effective groups.
     pub subscribed_sync_groups: Vec<String>,

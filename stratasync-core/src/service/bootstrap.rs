@@ -45,7 +45,8 @@ pub struct BootstrapParams {
     pub only_models: Option<Vec<String>>,
     /// Requested groups (`None` or empty: all authorized).
     pub sync_groups: Option<Vec<String>>,
-    /// Echoed in the metadata.
+    /// The client's `schemaHash` (not echoed: the metadata carries the
+    /// server's, [`SyncEngine::schema_hash`]).
     pub schema_hash: String,
 }
 
@@ -79,7 +80,7 @@ impl SyncEngine {
         let groups = effective_groups(user, params.sync_groups.as_deref());
         let scope = ScopeFilter::new(user.user_id(), &groups);
         let models = requested_models(&self.registry, params.only_models.as_deref());
-        let job = Snapshot { engine: self.clone(), scope, groups, models, schema_hash: params.schema_hash };
+        let job = Snapshot { engine: self.clone(), scope, groups, models, schema_hash: self.schema_hash().to_owned() };
         tokio::spawn(snapshot::run(self.pool.clone(), job, lease, sink));
         Ok(stream)
     }

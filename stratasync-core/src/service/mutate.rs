@@ -85,7 +85,8 @@ pub struct Applied {
     pub cascaded: Vec<Cascaded>,
 }
 
-fn group_of<M: SyncModel>(row: &M) -> Result<Option<String>, MutationError> {
+/// The group of a stored row, as a mutation of it sees it.
+pub(crate) fn group_of<M: SyncModel>(row: &M) -> Result<Option<String>, MutationError> {
     match M::SPEC.group {
         GroupKey::Global => Ok(None),
         GroupKey::OwnId => Ok(Some(row.sync_id())),

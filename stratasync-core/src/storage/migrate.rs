@@ -70,6 +70,16 @@ pub enum MigrateError {
 /// like the pool's) in a blocking task (Diesel's migration harness is
 /// synchronous), never on the async executor.
 pub async fn run(database_url: &str, app: &[&'static EmbeddedMigrations]) -> Result<(), MigrateError> {
+    run_reporting(database_url, app).await.map(drop)
+}
+
+/// [`run`], returning the names of the migrations it applied, in order
+/// (empty when nothing was pending): what an operator's `migrate` command
+/// prints.
+pub async fn run_reporting(
+    database_url: &str,
+    app: &[&'static EmbeddedMigrations],
+) -> Result<Vec<String>, MigrateError> {
     let mut conn = super::establish(database_url).await?;
     let fail = |e: diesel::result::Error| MigrateError::Migration(e.to_string());
     conn.batch_execute("SET lock_timeout = '10s'; SELECT pg_advisory_lock(hashtext('stratasync:migrations'))")
@@ -79,25 +89,30 @@ pub async fn run(database_url: &str, app: &[&'static EmbeddedMigrations]) -> Res
         std::iter::once(&FRAMEWORK_MIGRATIONS).chain(app.iter().copied()).collect();
     let result = tokio::task::spawn_blocking(move || {
         let mut wrapper: AsyncConnectionWrapper<AsyncPgConnection> = AsyncConnectionWrapper::from(conn);
-        let outcome = sources.iter().try_for_each(|source| apply(&mut wrapper, source));
+        let mut applied = Vec::new();
+        let outcome = sources.iter().try_for_each(|source| apply(&mut wrapper, source, &mut applied));
+        let outcome = outcome.map(|()| applied);
         (wrapper, outcome)
     })
     .await;
     let (wrapper, outcome) = result.map_err(|e| MigrateError::Migration(e.to_string()))?;
     let mut conn: AsyncPgConnection = wrapper.into_inner();
     let unlock = conn.batch_execute("SELECT pg_advisory_unlock_all()").await;
-    outcome?;
-    unlock.map_err(fail)
+    let applied = outcome?;
+    unlock.map_err(fail)?;
+    Ok(applied)
 }
 
 fn apply(
     conn: &mut AsyncConnectionWrapper<AsyncPgConnection>,
     source: &'static EmbeddedMigrations,
+    applied: &mut Vec<String>,
 ) -> Result<(), MigrateError> {
     let pending = conn.pending_migrations(Source(source)).map_err(|e| MigrateError::Migration(e.to_string()))?;
     for migration in pending {
         tracing::info!(version = %migration.name(), "applying migration");
         conn.run_migration(&*migration).map_err(|e| MigrateError::Migration(e.to_string()))?;
+        applied.push(migration.name().to_string());
     }
     Ok(())
 }

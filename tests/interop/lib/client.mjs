@@ -6,6 +6,7 @@ import { noopReactivityAdapter } from "@stratasync/core";
 import { createGraphQLTransport } from "@stratasync/transport-graphql";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { workspaceState } from "./db.mjs";
 import { httpRequests } from "./http-recorder.mjs";
 import { wsRecords } from "./ws-recorder.mjs";
@@ -13,41 +14,14 @@ import { env } from "./env.mjs";
 import { MemoryStorage } from "./memory-storage.mjs";
 import { sleep, waitFor } from "./wait.mjs";
 
-/** The client-side schema of docs/example.md's four models. */
-export const schema = {
-  models: {
-    Workspace: {
-      loadStrategy: "instant",
-      groupKey: "id",
-      fields: { id: {}, name: {}, createdAt: {} },
-    },
-    Task: {
-      loadStrategy: "instant",
-      groupKey: "workspaceId",
-      fields: {
-        id: {},
-        workspaceId: { indexed: true },
-        title: {},
-        description: { nullable: true },
-        priority: {},
-        dueDate: { nullable: true },
-        completedAt: { nullable: true },
-        archivedAt: { nullable: true },
-        createdAt: {},
-      },
-    },
-    Label: {
-      loadStrategy: "instant",
-      groupKey: "workspaceId",
-      fields: { id: {}, workspaceId: { indexed: true }, name: {}, color: {} },
-    },
-    TaskLabel: {
-      loadStrategy: "instant",
-      groupKey: "workspaceId",
-      fields: { id: {}, taskId: { indexed: true }, labelId: { indexed: true }, workspaceId: { indexed: true }, createdAt: {} },
-    },
-  },
-};
+/**
+ * The client-side schema of docs/example.md's four models, as the server
+ * exports it (`taskboard schema --format json`, written by run.sh before the
+ * tests), and the server's schema hash.
+ */
+const generated = JSON.parse(readFileSync(new URL("./schema.generated.json", import.meta.url), "utf8"));
+export const schema = { models: generated.models };
+export const SERVER_SCHEMA_HASH = generated.schemaHash;
 
 export const MODELS = Object.keys(schema.models);
 

@@ -2,6 +2,7 @@
 // bootstrap and batch load, the REST mutate path, delta fetch and paging,
 // and the WebSocket subscription.
 import {
+  computeSchemaHash,
   createInsertTransaction,
   createTransactionBatch,
   createUpdateTransaction,
@@ -10,7 +11,7 @@ import {
 import { createGraphQLTransport, fetchAllDeltas } from "@stratasync/transport-graphql";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { FAST_RETRY, MODELS, makeTransport, tokenFor } from "../lib/client.mjs";
+import { FAST_RETRY, MODELS, SERVER_SCHEMA_HASH, makeTransport, schema, tokenFor } from "../lib/client.mjs";
 import { httpRequests } from "../lib/http-recorder.mjs";
 import { headSyncId, rows, workspaceState } from "../lib/db.mjs";
 import { env } from "../lib/env.mjs";
@@ -64,7 +65,10 @@ describe("transport adapter", () => {
     assert.match(metadata.lastSyncId, /^\d+$/);
     assert.ok(BigInt(metadata.lastSyncId) <= BigInt(await headSyncId()));
     assert.deepEqual([...metadata.subscribedSyncGroups].sort(), [workspaceId, user].sort());
-    assert.equal(metadata.schemaHash, "interop-hash");
+    // The server's hash, not the one the client sent: the hash the client
+    // computes itself for the server's exported schema.
+    assert.equal(metadata.schemaHash, SERVER_SCHEMA_HASH);
+    assert.equal(metadata.schemaHash, computeSchemaHash(schema));
     const db = await workspaceState(workspaceId);
     for (const model of MODELS) {
       assert.deepEqual(byModel[model] ?? {}, db[model], `${model} rows`);
