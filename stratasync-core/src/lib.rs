@@ -10,6 +10,7 @@ pub mod auth;
 pub mod bus;
 pub mod codec;
 pub mod composite_id;
+pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod log_text;
@@ -23,6 +24,7 @@ pub mod storage;
 pub mod tls;
 
 pub use auth::{AuthContext, AuthRejection, AuthUser, SyncAuth};
+pub use endpoint::SyncEndpoints;
 pub use engine::SyncEngine;
 pub use error::{MutationError, ServiceError};
 pub use model::{HookContext, HookError, ModelHooks, NoHooks, Registry, SyncModel};
