@@ -45,9 +45,11 @@
 //! crate documentation. Two transport differences: a request to `ws`
 //! without a valid token gets its 401 before the handshake is checked,
 //! and a request that is not a WebSocket handshake then gets axum's own
-//! rejection; and the WebSocket library answers a client's ping with a
-//! pong itself, so such a client may see two pongs (one from the library,
-//! one from the session), which RFC 6455 allows.
+//! rejection; and the WebSocket library (tungstenite) answers a client's
+//! ping with a pong itself, so such a client may see two pongs (one from
+//! the library, one from the session), which RFC 6455 allows, and answers
+//! a client's close frame itself by echoing it (a close without a code is
+//! answered without one, where `stratasync-actix` answers 1000).
 //!
 //! CORS and compression are the application's, as tower-http layers on
 //! the router it builds.

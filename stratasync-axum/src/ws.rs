@@ -10,7 +10,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{SinkExt, Stream, StreamExt};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use stratasync_core::endpoint::SyncEndpoints;
@@ -35,12 +35,15 @@ pub(crate) async fn upgrade(
     };
     let max = session.max_message_bytes();
     upgrade.max_message_size(max).max_frame_size(max).on_upgrade(move |socket: WebSocket| async move {
-        let (sink, stream) = socket.split();
-        let frames = session.frames(Encoder);
+        let (mut sink, stream) = socket.split();
+        let mut frames = session.frames(Encoder).map(Ok);
         // The writer sends whatever is queued, flushing when the queue is
         // empty; it ends after the close frame or when the client is gone.
+        // Closing the sink flushes what the library queued itself (its
+        // answer to a client's close).
         let writer = tokio::spawn(async move {
-            let _ = frames.map(Ok).forward(sink).await;
+            let _ = sink.send_all(&mut frames).await;
+            let _ = sink.close().await;
         });
         session.run(Events { inner: stream, ended: false }).await;
         let _ = writer.await;
