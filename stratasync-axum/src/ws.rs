@@ -121,3 +121,27 @@ fn violation(error: axum::Error) -> Option<Inbound> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_as_axum_messages() {
+        let json = Bytes::from_static(br#"{"type":"delta"}"#);
+        match Encoder.text(&json) {
+            Message::Text(text) => assert_eq!(text.as_str(), r#"{"type":"delta"}"#),
+            other => panic!("expected a text message, got {other:?}"),
+        }
+        assert_eq!(Encoder.ping(&Bytes::new()), Message::Ping(Bytes::new()));
+        assert_eq!(Encoder.pong(&Bytes::from_static(b"x")), Message::Pong(Bytes::from_static(b"x")));
+        let close = stratasync_core::realtime::CloseFrame { code: 4008, reason: "Send buffer limit exceeded".into() };
+        assert_eq!(
+            Encoder.close(&close),
+            Message::Close(Some(CloseFrame {
+                code: 4008,
+                reason: Utf8Bytes::from_static("Send buffer limit exceeded")
+            }))
+        );
+    }
+}
