@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh
 # The two-process realtime test and the interop suite run the example
-# binary; tests/tests/minimal_app.rs starts examples/minimal.
-cargo build -p taskboard -p minimal
+# binaries (`-p taskboard` builds both `taskboard` and `taskboard-axum`);
+# tests/tests/minimal_app.rs starts examples/minimal.
+cargo build -p taskboard -p minimal --bins
 cargo test --workspace
 # The published JavaScript client against the example server.
 bash tests/interop/run.sh

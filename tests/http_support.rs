@@ -3,12 +3,14 @@
 //! helpers to read responses.
 
 use crate::TestDb;
-use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
+use stratasync_axum::SyncRouter;
+use stratasync_core::endpoint::SyncEndpoints;
+use stratasync_core::storage::Pool;
 use stratasync_core::SyncEngine;
 
 /// The example application's routes (`/sync/*`, `/health`) over `engine`.
@@ -21,6 +23,65 @@ pub fn routes(db: &TestDb) -> impl Fn(&mut actix_web::web::ServiceConfig) + Clon
     routes_with(db, db.engine())
 }
 
+/// The web framework a test server runs the example application on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    /// `stratasync-actix` (`taskboard::server`).
+    Actix,
+    /// `stratasync-axum` (`taskboard::server_axum`).
+    Axum,
+}
+
+/// A running server of either adapter.
+pub enum ServerHandle {
+    /// An actix-web server.
+    Actix(actix_web::dev::ServerHandle),
+    /// An axum server task (aborted on stop).
+    Axum(tokio::task::JoinHandle<()>),
+}
+
+impl ServerHandle {
+    /// Starts the example application with `endpoints` on `adapter`, with
+    /// `workers` actix worker threads (axum serves on the test's runtime).
+    pub fn start(adapter: Adapter, endpoints: SyncEndpoints, pool: Pool, workers: usize) -> (SocketAddr, ServerHandle) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        match adapter {
+            Adapter::Actix => {
+                let routes = taskboard::server::routes(SyncHttp::from(endpoints), pool);
+                let server = HttpServer::new(move || App::new().configure(routes.clone()))
+                    .workers(workers)
+                    .disable_signals()
+                    .shutdown_timeout(1)
+                    .listen(listener)
+                    .expect("listen")
+                    .run();
+                let handle = server.handle();
+                actix_web::rt::spawn(server);
+                (addr, ServerHandle::Actix(handle))
+            }
+            Adapter::Axum => {
+                listener.set_nonblocking(true).expect("non-blocking listener");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+                let app = taskboard::server_axum::routes(&SyncRouter::from(endpoints), pool);
+                let task = tokio::spawn(async move {
+                    axum::serve(listener, app).await.expect("axum server");
+                });
+                (addr, ServerHandle::Axum(task))
+            }
+        }
+    }
+
+    /// Stops the server (actix: gracefully when `graceful`, at most one
+    /// second; axum: at once).
+    pub async fn stop(self, graceful: bool) {
+        match self {
+            ServerHandle::Actix(handle) => handle.stop(graceful).await,
+            ServerHandle::Axum(task) => task.abort(),
+        }
+    }
+}
+
 /// The example server listening on `127.0.0.1:<random port>`, with one
 /// worker thread, in this process.
 pub struct TestServer {
@@ -30,20 +91,14 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts the example application over `engine`.
+    /// Starts the example application over `engine` (actix-web).
     pub async fn start_with(db: &TestDb, engine: SyncEngine) -> TestServer {
-        let routes = routes_with(db, engine);
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let server = HttpServer::new(move || App::new().configure(routes.clone()))
-            .workers(1)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .listen(listener)
-            .expect("listen")
-            .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        TestServer::start_on(Adapter::Actix, db, engine).await
+    }
+
+    /// Starts the example application over `engine` on `adapter`.
+    pub async fn start_on(adapter: Adapter, db: &TestDb, engine: SyncEngine) -> TestServer {
+        let (addr, handle) = ServerHandle::start(adapter, SyncEndpoints::new(engine), db.pool.clone(), 1);
         TestServer { addr, handle }
     }
 

@@ -264,3 +264,22 @@ fn parse_lines(bytes: &[u8]) -> Vec<Value> {
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// Runs each named `async fn(Adapter)` as two tests, `<name>::actix` and
+/// `<name>::axum`: the same assertions against both adapters.
+#[macro_export]
+macro_rules! on_both_adapters {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[::actix_web::test]
+            async fn actix() {
+                super::$name($crate::http_support::Adapter::Actix).await
+            }
+
+            #[::actix_web::test]
+            async fn axum() {
+                super::$name($crate::http_support::Adapter::Axum).await
+            }
+        }
+    )*};
+}

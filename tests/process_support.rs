@@ -5,6 +5,7 @@
 //!
 //! Needs the binary built (`scripts/test.sh` builds it first).
 
+use crate::http_support::Adapter;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -13,10 +14,20 @@ use std::time::{Duration, Instant};
 
 /// The `taskboard` binary next to the running test binary.
 pub fn binary() -> PathBuf {
-    // target/<profile>/deps/<this test> → target/<profile>/taskboard
+    binary_of(Adapter::Actix)
+}
+
+/// The example binary of `adapter` (`taskboard` or `taskboard-axum`) next
+/// to the running test binary.
+pub fn binary_of(adapter: Adapter) -> PathBuf {
+    let name = match adapter {
+        Adapter::Actix => "taskboard",
+        Adapter::Axum => "taskboard-axum",
+    };
+    // target/<profile>/deps/<this test> → target/<profile>/<name>
     let exe = std::env::current_exe().expect("test binary path");
-    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("taskboard");
-    assert!(path.exists(), "{} is missing: run `cargo build -p taskboard` first", path.display());
+    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build -p taskboard --bins` first", path.display());
     path
 }
 
@@ -38,8 +49,13 @@ impl Taskboard {
     /// `BIND`, `WORKERS=1`, `NO_COLOR=1`) and waits until `/health`
     /// answers 200.
     pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Taskboard {
+        Taskboard::start_on(Adapter::Actix, database_url, env).await
+    }
+
+    /// Like [`Taskboard::start`], with the binary of `adapter`.
+    pub async fn start_on(adapter: Adapter, database_url: &str, env: &[(&str, &str)]) -> Taskboard {
         let port = free_port();
-        let mut command = Command::new(binary());
+        let mut command = Command::new(binary_of(adapter));
         command
             .env("DATABASE_URL", database_url)
             .env("PORT", port.to_string())

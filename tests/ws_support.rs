@@ -5,10 +5,9 @@
 //! Every wait is bounded: a missing frame fails the test instead of
 //! hanging it.
 
+use crate::http_support::{Adapter, ServerHandle};
 use crate::{mutate, tx, user, TestDb};
 use actix_codec::Framed;
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer};
 use awc::ws::{CloseReason, Codec, Frame, Message};
 use awc::BoxedSocket;
 use futures_util::{SinkExt, StreamExt};
@@ -16,6 +15,7 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use stratasync_actix::SyncHttp;
+use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::protocol::{MutationAction, SyncId};
 use stratasync_core::SyncEngine;
 
@@ -39,27 +39,30 @@ impl WsServer {
 
     /// Starts `sync` with `workers` worker threads.
     pub async fn start_workers(db: &TestDb, sync: SyncHttp, workers: usize) -> WsServer {
-        let engine = sync.engine().clone();
+        WsServer::start_on_workers(Adapter::Actix, db, sync.endpoints().clone(), workers).await
+    }
+
+    /// Starts `endpoints` on `adapter` (one actix worker thread).
+    pub async fn start_on(adapter: Adapter, db: &TestDb, endpoints: SyncEndpoints) -> WsServer {
+        WsServer::start_on_workers(adapter, db, endpoints, 1).await
+    }
+
+    async fn start_on_workers(adapter: Adapter, db: &TestDb, endpoints: SyncEndpoints, workers: usize) -> WsServer {
+        let engine = endpoints.engine().clone();
         // Start the live feed now, as `taskboard serve` does.
         engine.hub();
-        let routes = taskboard::server::routes(sync, db.pool.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        let server = HttpServer::new(move || App::new().configure(routes.clone()))
-            .workers(workers)
-            .disable_signals()
-            .shutdown_timeout(1)
-            .listen(listener)
-            .expect("listen")
-            .run();
-        let handle = server.handle();
-        actix_web::rt::spawn(server);
+        let (addr, handle) = ServerHandle::start(adapter, endpoints, db.pool.clone(), workers);
         WsServer { addr, engine, handle }
     }
 
     /// Starts the plain endpoints of `engine`.
     pub async fn with_engine(db: &TestDb, engine: SyncEngine) -> WsServer {
         WsServer::start(db, SyncHttp::new(engine)).await
+    }
+
+    /// Starts the plain endpoints of `engine` on `adapter`.
+    pub async fn with_engine_on(adapter: Adapter, db: &TestDb, engine: SyncEngine) -> WsServer {
+        WsServer::start_on(adapter, db, SyncEndpoints::new(engine)).await
     }
 
     /// `http://addr{path}`.

@@ -1,10 +1,14 @@
 //! # stratasync-actix
 //!
-//! The actix-web adapter of StrataSync: it maps the HTTP endpoints of the
-//! sync protocol (the repository's `docs/protocol.md`, §3–4) onto a [`SyncEngine`] and adds
-//! nothing else. Parsing and validation live in
-//! [`stratasync_core::request`], sync logic in the engine; this crate only
-//! reads requests, calls them, and writes responses.
+//! The actix-web adapter of StrataSync: it maps the endpoints of the sync
+//! protocol (the repository's `docs/protocol.md`, §3–4 and §7) onto the
+//! core's [`SyncEndpoints`] and adds nothing else. Every status, header,
+//! body, error line, WebSocket message and close code is decided by
+//! [`stratasync_core::endpoint`] and [`stratasync_core::realtime`]; this
+//! crate copies requests into [`RequestParts`](stratasync_core::endpoint::RequestParts),
+//! writes the replies back, decodes client frames into the session's
+//! events and writes the session's messages as RFC 6455 frames (actix-http's
+//! codec; a delta's frame is encoded once and shared by every socket).
 //!
 //! ## Mounting
 //!
@@ -45,7 +49,7 @@
 //!
 //! | route | parameters | success | errors |
 //! |---|---|---|---|
-//! | `GET {path}/bootstrap` | query: `type` (`full`, default, or `partial`), `firstSyncId` (required with `partial`), `onlyModels` (comma list of model names), `syncGroups` (comma list; default all of the caller's groups), `schemaHash` (echoed), `noSyncPackets` (`true`/`false`, ignored) | 200 `application/x-ndjson` stream: a metadata line, then the rows | 400, 401, 429, 500, 503 |
+//! | `GET {path}/bootstrap` | query: `type` (`full`, default, or `partial`), `firstSyncId` (required with `partial`), `onlyModels` (comma list of model names), `syncGroups` (comma list; default all of the caller's groups), `schemaHash` (ignored: the metadata carries the server's own hash), `noSyncPackets` (`true`/`false`, ignored) | 200 `application/x-ndjson` stream: a metadata line, then the rows | 400, 401, 429, 500, 503 |
 //! | `POST {path}/batch` | JSON body `{"firstSyncId"?, "requests":[…]}`, 1–100 requests, each `{"modelName","indexedKey","keyValue"}` or `{"modelName","groupId"}` | 200 `application/x-ndjson` stream of rows | 400, 401, 413, 415, 429, 500, 503 |
 //! | `GET {path}/deltas` | query: `after` (sync id, default `0`), `limit` (default 1000, at most 5000), `syncGroups` | 200 `application/json; charset=utf-8` `{"actions":[…],"hasMore","lastSyncId"}` | 400, 401, 409, 429, 500, 503 |
 //! | `POST {path}/mutate` | JSON body `{"batchId","transactions":[…]}`, 1–100 transactions, each `{"action","clientId","clientTxId","modelId","modelName","payload"}` | 200 `application/json; charset=utf-8` `{"lastSyncId","results":[…],"success"}` | 400, 401, 413, 415, 429, 500, 503 |
@@ -149,114 +153,78 @@
 //! # }
 //! ```
 
-mod body;
-mod error;
-mod handlers;
-mod ndjson;
+mod reply;
 mod ws;
 mod ws_body;
 mod ws_incoming;
 
 use actix_web::{web, HttpRequest, Scope};
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 use std::time::Duration;
 pub use stratasync_core as core;
-use stratasync_core::realtime::{NoSocketHooks, SocketHooks, SocketLimits, UserSockets};
+use stratasync_core::endpoint::SyncEndpoints;
+pub use stratasync_core::endpoint::HEARTBEAT_INTERVAL;
+use stratasync_core::realtime::{SocketHooks, SocketLimits};
 pub use stratasync_core::request::MAX_BODY_BYTES;
 use stratasync_core::SyncEngine;
 
 /// The sync endpoints of one engine, ready to mount.
 ///
-/// Cheap to clone: clones share the engine and the request-id counter.
-/// Build it once per process, outside the `HttpServer::new` factory, and
-/// call [`SyncHttp::scope`] (or [`SyncHttp::configure`]) inside it.
-#[derive(Clone)]
+/// Cheap to clone: clones share the engine and the core's
+/// [`SyncEndpoints`] (request-id counter, open-socket counts, shutdown
+/// signal). Build it once per process, outside the `HttpServer::new`
+/// factory, and call [`SyncHttp::scope`] (or [`SyncHttp::configure`])
+/// inside it.
+#[derive(Clone, Debug)]
 pub struct SyncHttp {
-    engine: SyncEngine,
-    body_limit: usize,
-    requests: Arc<AtomicU64>,
-    socket_hooks: Arc<dyn SocketHooks>,
-    heartbeat: Duration,
-    socket_limits: SocketLimits,
-    user_sockets: UserSockets,
-    going_away: Arc<tokio::sync::watch::Sender<bool>>,
+    endpoints: SyncEndpoints,
 }
 
-impl std::fmt::Debug for SyncHttp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncHttp")
-            .field("engine", &self.engine)
-            .field("body_limit", &self.body_limit)
-            .field("heartbeat", &self.heartbeat)
-            .field("socket_limits", &self.socket_limits)
-            .finish_non_exhaustive()
+impl From<SyncEndpoints> for SyncHttp {
+    fn from(endpoints: SyncEndpoints) -> Self {
+        SyncHttp { endpoints }
     }
 }
-
-/// The default interval of WebSocket pings (PROTOCOL.md §7.6).
-pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 
 impl SyncHttp {
     /// The endpoints of `engine`, with the default body limit
     /// ([`MAX_BODY_BYTES`]).
     pub fn new(engine: SyncEngine) -> Self {
-        SyncHttp {
-            engine,
-            body_limit: MAX_BODY_BYTES,
-            requests: Arc::new(AtomicU64::new(0)),
-            socket_hooks: Arc::new(NoSocketHooks),
-            heartbeat: HEARTBEAT_INTERVAL,
-            socket_limits: SocketLimits::default(),
-            user_sockets: UserSockets::default(),
-            going_away: Arc::new(tokio::sync::watch::channel(false).0),
-        }
+        SyncHttp { endpoints: SyncEndpoints::new(engine) }
     }
 
-    /// Closes every WebSocket of these endpoints with 1001 `Server shutting
-    /// down` (clients reconnect to another node at once). Call it when the
-    /// application starts a graceful shutdown: open sockets would otherwise
-    /// hold the server until its shutdown timeout.
+    /// See [`SyncEndpoints::close_sockets`].
     pub fn close_sockets(&self) {
-        self.going_away.send_replace(true);
+        self.endpoints.close_sockets();
     }
 
-    /// Runs `hooks` on every WebSocket (subscribe, app messages, close).
-    pub fn socket_hooks(mut self, hooks: impl SocketHooks) -> Self {
-        self.socket_hooks = Arc::new(hooks);
-        self
+    /// See [`SyncEndpoints::socket_hooks`].
+    pub fn socket_hooks(self, hooks: impl SocketHooks) -> Self {
+        SyncHttp { endpoints: self.endpoints.socket_hooks(hooks) }
     }
 
-    /// Sets the WebSocket ping interval; a socket that has not answered the
-    /// previous ping by the next one is closed with 1011 `Heartbeat timeout`.
-    pub fn heartbeat(mut self, every: Duration) -> Self {
-        self.heartbeat = every;
-        self
+    /// See [`SyncEndpoints::heartbeat`].
+    pub fn heartbeat(self, every: Duration) -> Self {
+        SyncHttp { endpoints: self.endpoints.heartbeat(every) }
     }
 
-    /// Sets the limits on WebSocket clients: message and subscribe sizes,
-    /// waiting subscribes, and open sockets per user (see
-    /// [`SocketLimits`] for each, its default and how it is answered). A
-    /// user over [`SocketLimits::max_sockets_per_user`] gets `429 Too Many
-    /// Requests` with `Retry-After: 5` on the upgrade. Sockets are counted
-    /// per `SyncHttp` (clones share the counts), so build it once per
-    /// process.
-    pub fn socket_limits(mut self, limits: SocketLimits) -> Self {
-        self.user_sockets = UserSockets::new(limits.max_sockets_per_user);
-        self.socket_limits = limits;
-        self
+    /// See [`SyncEndpoints::socket_limits`].
+    pub fn socket_limits(self, limits: SocketLimits) -> Self {
+        SyncHttp { endpoints: self.endpoints.socket_limits(limits) }
     }
 
-    /// Sets the largest accepted request body, in bytes (larger ones get
-    /// 413).
-    pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
-        self
+    /// See [`SyncEndpoints::body_limit`].
+    pub fn body_limit(self, bytes: usize) -> Self {
+        SyncHttp { endpoints: self.endpoints.body_limit(bytes) }
     }
 
     /// The engine behind the endpoints.
     pub fn engine(&self) -> &SyncEngine {
-        &self.engine
+        self.endpoints.engine()
+    }
+
+    /// The core endpoints behind this adapter.
+    pub fn endpoints(&self) -> &SyncEndpoints {
+        &self.endpoints
     }
 
     /// A scope at `path` (e.g. `"/sync"`) with `GET bootstrap`,
@@ -266,38 +234,46 @@ impl SyncHttp {
     }
 
     /// Registers the routes (`/bootstrap`, `/batch`, `/deltas`, `/mutate`,
-    /// `/ws`)
-    /// in `cfg`, relative to wherever `cfg` is mounted. Registers no app
-    /// data: the handlers hold their state themselves.
+    /// `/ws`) in `cfg`, relative to wherever `cfg` is mounted. Registers
+    /// no app data: the handlers hold their state themselves.
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
-        let state = Arc::new(handlers::State {
-            engine: self.engine.clone(),
-            body_limit: self.body_limit,
-            requests: Arc::clone(&self.requests),
-        });
-        let socket = Arc::new(ws::WsState {
-            engine: self.engine.clone(),
-            hooks: Arc::clone(&self.socket_hooks),
-            heartbeat: self.heartbeat,
-            limits: self.socket_limits.clone(),
-            sockets: self.user_sockets.clone(),
-            going_away: self.going_away.subscribe(),
-        });
-        let (s1, s2, s3, s4) = (state.clone(), state.clone(), state.clone(), state);
-        cfg.route("/bootstrap", web::get().to(move |req: HttpRequest| handlers::bootstrap(s1.clone(), req)))
-            .route(
-                "/batch",
-                web::post().to(move |req: HttpRequest, body: web::Payload| handlers::batch(s2.clone(), req, body)),
-            )
-            .route("/deltas", web::get().to(move |req: HttpRequest| handlers::deltas(s3.clone(), req)))
-            .route(
-                "/mutate",
-                web::post().to(move |req: HttpRequest, body: web::Payload| handlers::mutate(s4.clone(), req, body)),
-            )
-            .route(
-                "/ws",
-                web::get().to(move |req: HttpRequest, body: web::Payload| ws::upgrade(socket.clone(), req, body)),
-            );
+        let e = &self.endpoints;
+        let (e1, e2, e3, e4, e5) = (e.clone(), e.clone(), e.clone(), e.clone(), e.clone());
+        cfg.route(
+            "/bootstrap",
+            web::get().to(move |req: HttpRequest| {
+                let e = e1.clone();
+                async move { reply::response(e.bootstrap(&reply::parts(&req)).await) }
+            }),
+        )
+        .route(
+            "/batch",
+            web::post().to(move |req: HttpRequest, body: web::Payload| {
+                let e = e2.clone();
+                async move { reply::response(e.batch(&reply::parts(&req), body).await) }
+            }),
+        )
+        .route(
+            "/deltas",
+            web::get().to(move |req: HttpRequest| {
+                let e = e3.clone();
+                async move { reply::response(e.deltas(&reply::parts(&req)).await) }
+            }),
+        )
+        .route(
+            "/mutate",
+            web::post().to(move |req: HttpRequest, body: web::Payload| {
+                let e = e4.clone();
+                async move { reply::response(e.mutate(&reply::parts(&req), body).await) }
+            }),
+        )
+        .route(
+            "/ws",
+            web::get().to(move |req: HttpRequest, body: web::Payload| {
+                let e = e5.clone();
+                async move { ws::upgrade(&e, req, body).await }
+            }),
+        );
     }
 }
 

@@ -1,28 +1,15 @@
 //! Client frames of a WebSocket: decoded from the request payload, with
-//! continuations joined into whole messages.
+//! continuations joined into whole messages, as the session's
+//! [`Inbound`] events.
 
 use actix_codec::Decoder;
 use actix_http::ws::{Codec, Frame, Item, ProtocolError};
 use actix_web::dev::Payload;
-use actix_ws::{CloseCode, CloseReason};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::Stream;
-use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-
-/// A client message.
-#[derive(Debug)]
-pub(crate) enum Received {
-    /// A text (or binary) message, valid UTF-8.
-    Text(String),
-    /// A ping and its payload.
-    Ping(Bytes),
-    /// A pong.
-    Pong,
-    /// A close frame.
-    Close(Option<CloseReason>),
-}
+use stratasync_core::realtime::Inbound;
 
 /// Reads client messages from a WebSocket's request payload.
 pub(crate) struct Incoming {
@@ -33,14 +20,6 @@ pub(crate) struct Incoming {
     partial: Option<BytesMut>,
     max_size: usize,
     ended: bool,
-}
-
-fn close(code: CloseCode) -> CloseReason {
-    CloseReason { code, description: None }
-}
-
-fn utf8(bytes: &[u8]) -> Result<String, CloseReason> {
-    std::str::from_utf8(bytes).map(str::to_owned).map_err(|_| close(CloseCode::Invalid))
 }
 
 impl Incoming {
@@ -56,59 +35,20 @@ impl Incoming {
         }
     }
 
-    /// The next message; `None` when the connection ended, `Err` with the
-    /// close to send on a protocol violation.
-    pub(crate) async fn recv(&mut self) -> Option<Result<Received, CloseReason>> {
-        poll_fn(|cx| self.poll_recv(cx)).await
-    }
-
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Received, CloseReason>>> {
-        loop {
-            match self.codec.decode(&mut self.buf) {
-                Ok(Some(frame)) => match self.message(frame) {
-                    Ok(Some(message)) => return Poll::Ready(Some(Ok(message))),
-                    Ok(None) => continue,
-                    Err(close) => return Poll::Ready(Some(Err(close))),
-                },
-                Ok(None) => {}
-                Err(ProtocolError::Overflow) => return Poll::Ready(Some(Err(close(CloseCode::Size)))),
-                Err(_) => return Poll::Ready(Some(Err(close(CloseCode::Protocol)))),
-            }
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut self.payload).poll_next(cx) {
-                Poll::Ready(Some(Ok(bytes))) => {
-                    if self.buf.is_empty() {
-                        self.buf = BytesMut::from(bytes);
-                    } else {
-                        self.buf.extend_from_slice(&bytes);
-                    }
-                }
-                // The connection failed or ended.
-                Poll::Ready(Some(Err(_))) | Poll::Ready(None) => self.ended = true,
-                Poll::Pending => {
-                    // Keep no idle buffer.
-                    if self.buf.is_empty() && self.buf.capacity() > 0 {
-                        self.buf = BytesMut::new();
-                    }
-                    return Poll::Pending;
-                }
-            }
-        }
-    }
-
-    fn message(&mut self, frame: Frame) -> Result<Option<Received>, CloseReason> {
+    fn message(&mut self, frame: Frame) -> Option<Inbound> {
         let data = match frame {
             Frame::Text(bytes) | Frame::Binary(bytes) => {
                 if self.partial.is_some() {
-                    return Err(close(CloseCode::Protocol));
+                    return Some(Inbound::Malformed);
                 }
-                return utf8(&bytes).map(|text| Some(Received::Text(text)));
+                return Some(Inbound::Message(bytes));
             }
-            Frame::Ping(bytes) => return Ok(Some(Received::Ping(bytes))),
-            Frame::Pong(_) => return Ok(Some(Received::Pong)),
-            Frame::Close(reason) => return Ok(Some(Received::Close(reason))),
+            Frame::Ping(bytes) => return Some(Inbound::Ping(bytes)),
+            Frame::Pong(_) => return Some(Inbound::Pong),
+            Frame::Close(reason) => {
+                let close = reason.map(|r| (u16::from(r.code), r.description.unwrap_or_default()));
+                return Some(Inbound::Close(close));
+            }
             Frame::Continuation(item) => item,
         };
         let (first, last, bytes) = match data {
@@ -120,16 +60,56 @@ impl Incoming {
             (None, true) => self.partial = Some(BytesMut::from(bytes)),
             (Some(partial), false) => {
                 if partial.len() + bytes.len() > self.max_size {
-                    return Err(close(CloseCode::Size));
+                    return Some(Inbound::TooLarge);
                 }
                 partial.extend_from_slice(&bytes);
             }
-            _ => return Err(close(CloseCode::Protocol)),
+            _ => return Some(Inbound::Malformed),
         }
         if !last {
-            return Ok(None);
+            return None;
         }
-        let whole = self.partial.take().unwrap_or_default();
-        utf8(&whole).map(|text| Some(Received::Text(text)))
+        Some(Inbound::Message(self.partial.take().unwrap_or_default().freeze()))
+    }
+}
+
+impl Stream for Incoming {
+    type Item = Inbound;
+
+    /// The next event; `None` when the connection ended.
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Inbound>> {
+        let this = &mut *self;
+        loop {
+            match this.codec.decode(&mut this.buf) {
+                Ok(Some(frame)) => match this.message(frame) {
+                    Some(event) => return Poll::Ready(Some(event)),
+                    None => continue,
+                },
+                Ok(None) => {}
+                Err(ProtocolError::Overflow) => return Poll::Ready(Some(Inbound::TooLarge)),
+                Err(_) => return Poll::Ready(Some(Inbound::Malformed)),
+            }
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.payload).poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => {
+                    if this.buf.is_empty() {
+                        this.buf = BytesMut::from(bytes);
+                    } else {
+                        this.buf.extend_from_slice(&bytes);
+                    }
+                }
+                // The connection failed or ended.
+                Poll::Ready(Some(Err(_))) | Poll::Ready(None) => this.ended = true,
+                Poll::Pending => {
+                    // Keep no idle buffer.
+                    if this.buf.is_empty() && this.buf.capacity() > 0 {
+                        this.buf = BytesMut::new();
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
     }
 }

@@ -3,13 +3,22 @@
 //! The engine of StrataSync, a Linear-style sync server: protocol types,
 //! field codecs, the model contract implemented by `#[derive(SyncModel)]`,
 //! storage on PostgreSQL (diesel-async), and the bootstrap, batch, delta and
-//! mutate services. HTTP and WebSocket adapters (such as `stratasync-actix`)
-//! depend on this crate and add nothing but transport.
+//! mutate services. The whole sync protocol is here too, without I/O:
+//! [`endpoint`] answers each HTTP endpoint from the parts of a request, and
+//! [`realtime::SocketSession`] runs a WebSocket session over the events a
+//! transport reads. Adapters (`stratasync-actix`, `stratasync-axum`)
+//! depend on this crate and only move bytes between their web framework
+//! and these.
+
+// Internals are `pub(crate)`: a `pub` item must be reachable from the
+// crate root (and is then documented as API).
+#![warn(unreachable_pub)]
 
 pub mod auth;
 pub mod bus;
 pub mod codec;
 pub mod composite_id;
+pub mod endpoint;
 pub mod engine;
 pub mod error;
 pub mod log_text;
@@ -27,6 +36,7 @@ pub mod storage;
 pub mod tls;
 
 pub use auth::{AuthContext, AuthRejection, AuthUser, SyncAuth};
+pub use endpoint::SyncEndpoints;
 pub use engine::SyncEngine;
 pub use error::{MutationError, ServiceError};
 pub use model::{HookContext, HookError, ModelHooks, NoHooks, Registry, SyncModel};

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Interop suite: the published JavaScript client (@stratasync/client,
 # @stratasync/core, @stratasync/transport-graphql; versions pinned in
-# package.json) against the Rust example server `taskboard`.
+# package.json) against the Rust example server, `taskboard` (actix-web)
+# and `taskboard-axum` (the same application on axum).
 #
 #   bash tests/interop/run.sh [extra node --test args, e.g. --test-name-pattern=restart]
 #
 # Builds the server, installs the pinned npm packages (skipped when
 # node_modules already holds exactly those versions), and runs the Node
-# test suite twice over:
-#   1. every file against one server on a fresh database;
-#   2. the files where two clients see each other's edits (REDIS_FILES)
+# test suite three times over:
+#   1. every file against one `taskboard` on a fresh database;
+#   2. every file against one `taskboard-axum` on another fresh database;
+#   3. the files where two clients see each other's edits (REDIS_FILES)
 #      against two servers on another fresh database, sharing a private
 #      redis-server and polling the log only once a minute: the second
 #      client of each scenario talks to the second node, so what reaches it
@@ -24,7 +26,8 @@
 # DATABASE).
 # Environment knobs: CARGO_TARGET_DIR, INTEROP_PG_URL, INTEROP_KEEP_LOGS=1,
 # INTEROP_SUITE_TIMEOUT (seconds per run, default 300), INTEROP_TASKBOARD_BIN
-# (test a prebuilt server binary; no build), INTEROP_SEED (convergence
+# and INTEROP_TASKBOARD_AXUM_BIN (test prebuilt server binaries; no build;
+# both must be given), INTEROP_SEED (convergence
 # interleaving; fixed by default).
 set -uo pipefail
 
@@ -41,6 +44,9 @@ case "$CARGO_TARGET_DIR" in
   *) CARGO_TARGET_DIR="$ROOT/$CARGO_TARGET_DIR" ;;
 esac
 BIN="${INTEROP_TASKBOARD_BIN:-$CARGO_TARGET_DIR/debug/taskboard}"
+AXUM_BIN="${INTEROP_TASKBOARD_AXUM_BIN:-$CARGO_TARGET_DIR/debug/taskboard-axum}"
+# The binary start_server and the suite's own restarts run.
+SERVER_BIN="$BIN"
 
 LOG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/stratasync-interop.XXXXXX")"
 DB_NAME="interop_$(date +%s)_$$_$RANDOM"
@@ -183,9 +189,9 @@ start_server() {
   shift 2
   port="$(free_port)"
   [ -n "$port" ] || fail "no free port"
-  log "starting taskboard $name on 127.0.0.1:$port"
+  log "starting $(basename "$SERVER_BIN") $name on 127.0.0.1:$port"
   env -u REDIS_URL -u TASKBOARD_TOKENS DATABASE_URL="$db_url" PORT="$port" BIND=127.0.0.1 WORKERS=2 TASKBOARD_NO_DEMO=1 \
-    NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$@" "$BIN" >"$LOG_DIR/$name.log" 2>&1 &
+    NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" "$@" "$SERVER_BIN" >"$LOG_DIR/$name.log" 2>&1 &
   pid=$!
   SERVER_PIDS+=("$pid")
   SERVER_URL="http://127.0.0.1:$port"
@@ -218,7 +224,7 @@ run_suite() {
   local run=$1 db_url=$2 base=$3 peer=$4 rc counts
   shift 4
   log "running the Node test suite ($run): $*"
-  INTEROP_BASE_URL="$base" INTEROP_PEER_URL="$peer" INTEROP_DATABASE_URL="$db_url" INTEROP_TASKBOARD_BIN="$BIN" \
+  INTEROP_BASE_URL="$base" INTEROP_PEER_URL="$peer" INTEROP_DATABASE_URL="$db_url" INTEROP_TASKBOARD_BIN="$SERVER_BIN" \
     INTEROP_LOG_DIR="$LOG_DIR" INTEROP_SUMMARY="$LOG_DIR/summary-$run.json" \
     timeout -k 10 "$SUITE_TIMEOUT" node --import ./setup.mjs --test --test-concurrency=1 --test-timeout=120000 \
     --test-force-exit \
@@ -261,11 +267,12 @@ node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.ex
 if [ -n "${INTEROP_TASKBOARD_BIN:-}" ]; then
   log "using the prebuilt server $BIN"
 else
-  log "cargo build -p taskboard"
+  log "cargo build -p taskboard (both binaries)"
   (cd "$ROOT" && timeout 1200 cargo build -p taskboard --quiet) >"$LOG_DIR/build.log" 2>&1 ||
     { cat "$LOG_DIR/build.log"; fail "cargo build -p taskboard failed"; }
 fi
 [ -x "$BIN" ] || fail "no server binary at $BIN"
+[ -x "$AXUM_BIN" ] || fail "no server binary at $AXUM_BIN"
 # The client schema the tests use, exported by the server (lib/client.mjs).
 "$BIN" schema --format json >"$HERE/lib/schema.generated.json" 2>"$LOG_DIR/schema.log" ||
   { cat "$LOG_DIR/schema.log"; fail "taskboard schema failed"; }
@@ -291,6 +298,16 @@ ONE="$SERVER_URL"
 run_suite single "$PG_URL/$DB_NAME" "$ONE" "$ONE" test/*.test.mjs
 kill -0 "${SERVER_PIDS[0]}" 2>/dev/null || fail "the server died during the suite"
 stop_servers
+
+# 3b. The same on the axum binary.
+log "database ${DB_NAME}_axum"
+create_database "${DB_NAME}_axum"
+SERVER_BIN="$AXUM_BIN"
+start_server axum "$PG_URL/${DB_NAME}_axum"
+run_suite axum "$PG_URL/${DB_NAME}_axum" "$SERVER_URL" "$SERVER_URL" test/*.test.mjs
+kill -0 "${SERVER_PIDS[0]}" 2>/dev/null || fail "the axum server died during the suite"
+stop_servers
+SERVER_BIN="$BIN"
 
 # 4. Two servers sharing a private redis-server, polling the log once a
 # minute: the two-client files, each client on its own node.

@@ -8,6 +8,7 @@
 use actix_web::http::{header, StatusCode};
 use futures_util::StreamExt;
 use serde_json::Value;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::http_support::*;
 use stratasync_tests::*;
 use taskboard::seed::{seed, SeedOptions};
@@ -92,12 +93,11 @@ async fn stream_bootstrap(client: &awc::Client, server: &TestServer, query: &str
     out
 }
 
-#[actix_web::test]
-async fn bootstrap_of_100k_rows_streams_in_order_with_flat_memory() {
+async fn bootstrap_of_100k_rows_streams_in_order_with_flat_memory(adapter: Adapter) {
     let db = TestDb::new().await;
     let opts = SeedOptions::new(&["alice"], TASKS);
     seed(&db.pool, &opts).await.expect("seed");
-    let server = TestServer::start(&db).await;
+    let server = TestServer::start_on(adapter, &db, db.engine()).await;
     let client = client();
 
     // Warm up connections, pools and the allocator with a small bootstrap.
@@ -144,3 +144,5 @@ async fn bootstrap_of_100k_rows_streams_in_order_with_flat_memory() {
     );
     server.stop().await;
 }
+
+on_both_adapters!(bootstrap_of_100k_rows_streams_in_order_with_flat_memory);

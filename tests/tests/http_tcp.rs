@@ -28,11 +28,10 @@ fn text(body: &[u8]) -> &str {
     std::str::from_utf8(body).expect("UTF-8 body")
 }
 
-#[actix_web::test]
-async fn every_endpoint_over_tcp() {
+async fn every_endpoint_over_tcp(adapter: Adapter) {
     let db = TestDb::new().await;
     let (a, b) = two_workspaces(&db).await;
-    let server = TestServer::start(&db).await;
+    let server = TestServer::start_on(adapter, &db, db.engine()).await;
     let client = client();
 
     let (status, headers, body) = read(client.get(server.url("/health")).send().await.unwrap()).await;
@@ -141,12 +140,11 @@ impl SyncAuth for TestAuth {
     }
 }
 
-#[actix_web::test]
-async fn documented_errors_over_tcp() {
+async fn documented_errors_over_tcp(adapter: Adapter) {
     let db = TestDb::new().await;
     let (a, _) = two_workspaces(&db).await;
     let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), TestAuth);
-    let server = TestServer::start_with(&db, engine).await;
+    let server = TestServer::start_on(adapter, &db, engine).await;
     let client = client();
     let before = db.fingerprint().await;
 
@@ -286,3 +284,5 @@ async fn documented_errors_over_tcp() {
     assert_eq!((status, text(&body)), (StatusCode::OK, r#"{"status":"ok"}"#));
     server.stop().await;
 }
+
+on_both_adapters!(every_endpoint_over_tcp, documented_errors_over_tcp);

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::http_support::{bearer, client};
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
@@ -426,10 +427,9 @@ async fn untouched_fingerprint(db: &TestDb, task: &str) -> i64 {
     .await
 }
 
-#[actix_web::test]
-async fn a_hostile_member_fails_only_itself() {
+async fn a_hostile_member_fails_only_itself(adapter: Adapter) {
     let db = TestDb::new().await;
-    let server = WsServer::with_engine(&db, db.engine()).await;
+    let server = WsServer::with_engine_on(adapter, &db, db.engine()).await;
     let ws = workspace(&db, &["alice", "bob", "mallory", "dave"]).await;
     let other = workspace(&db, &["carol", "erin"]).await;
     let (task, label, foreign_task, foreign_label) = (new_id(), new_id(), new_id(), new_id());
@@ -530,3 +530,5 @@ async fn a_hostile_member_fails_only_itself() {
 async fn group_ids(db: &TestDb, group: &str) -> BTreeSet<u64> {
     stratasync_tests::ws_support::visible_ids(db, &[group.to_owned()]).await.into_iter().collect()
 }
+
+on_both_adapters!(a_hostile_member_fails_only_itself);

@@ -6,6 +6,7 @@ use actix_web::http::header;
 use serde_json::{json, Value};
 use std::num::NonZeroU32;
 use stratasync_core::service::rate_limit::MutationRateLimit;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::http_support::{bearer, client, mutate_body, transaction, TestServer};
 use stratasync_tests::*;
 
@@ -29,13 +30,12 @@ fn tasks(ws: &str, n: usize) -> Value {
     )
 }
 
-#[actix_web::test]
-async fn a_user_over_the_limit_gets_429_and_others_are_not_limited() {
+async fn a_user_over_the_limit_gets_429_and_others_are_not_limited(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = stratasync_tests::ws_support::workspace(&db, &["alice", "bob"]).await;
     let one = NonZeroU32::MIN;
     let engine = db.engine().with_mutation_rate_limit(MutationRateLimit { per_second: one, burst: one });
-    let server = TestServer::start_with(&db, engine).await;
+    let server = TestServer::start_on(adapter, &db, engine).await;
 
     // The burst is at least one whole request of 100 transactions.
     let (status, _, body) = post(&server, "alice", &tasks(&ws, 100)).await;
@@ -53,3 +53,5 @@ async fn a_user_over_the_limit_gets_429_and_others_are_not_limited() {
     assert_eq!((status, &body["success"]), (200, &json!(true)), "bob has a bucket of his own: {body}");
     server.stop().await;
 }
+
+on_both_adapters!(a_user_over_the_limit_gets_429_and_others_are_not_limited);

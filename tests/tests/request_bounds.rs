@@ -7,6 +7,7 @@ use actix_web::http::{header, StatusCode};
 use serde_json::{json, Value};
 use stratasync_core::service::batch::{BatchItem, BatchParams};
 use stratasync_core::service::bootstrap::BootstrapParams;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::http_support::*;
 use stratasync_tests::*;
 use taskboard::seed::{seed, SeedOptions};
@@ -93,12 +94,11 @@ async fn identical_batch_items_are_streamed_once() {
     assert_eq!(classes, expected);
 }
 
-#[actix_web::test]
-async fn list_and_query_caps_answer_400() {
+async fn list_and_query_caps_answer_400(adapter: Adapter) {
     let db = TestDb::new().await;
     let opts = SeedOptions::new(&["alice"], 2);
     seed(&db.pool, &opts).await.expect("seed");
-    let server = TestServer::start(&db).await;
+    let server = TestServer::start_on(adapter, &db, db.engine()).await;
     let client = client();
     let before = db.fingerprint().await;
 
@@ -143,3 +143,5 @@ async fn list_and_query_caps_answer_400() {
     assert_eq!(db.fingerprint().await, before);
     server.stop().await;
 }
+
+on_both_adapters!(list_and_query_caps_answer_400);

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use stratasync_core::service::StreamLimits;
 use stratasync_core::storage::{self, PoolConfig};
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::http_support::*;
 use stratasync_tests::ws_support::{backlog, WsServer, WAIT};
 use stratasync_tests::*;
@@ -74,14 +75,13 @@ async fn honest_user_is_served(server: &WsServer, ws: &str) {
     socket.close().await;
 }
 
-#[actix_web::test]
-async fn unread_snapshot_streams_leave_other_users_served() {
+async fn unread_snapshot_streams_leave_other_users_served(adapter: Adapter) {
     let db = TestDb::new().await;
     let hostile_ws = big_workspace(&db, &["mallory"], 20_000).await;
     let ws = big_workspace(&db, &["bob"], 10).await;
     // No deadline to speak of here: the streams stay unread throughout.
     let engine = db.engine().with_stream_limits(limits(Duration::from_secs(3600)));
-    let server = WsServer::with_engine(&db, engine).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine).await;
     let pool_size = db.pool.status().max_size;
 
     // Twice as many unread bootstraps and batch loads as the pool has
@@ -131,8 +131,7 @@ async fn unread_snapshot_streams_leave_other_users_served() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn unread_delta_pages_hold_no_connection() {
+async fn unread_delta_pages_hold_no_connection(adapter: Adapter) {
     let db = TestDb::new().await;
     let hostile_ws = big_workspace(&db, &["hostile0", "hostile1"], 1).await;
     let ws = big_workspace(&db, &["bob"], 10).await;
@@ -142,7 +141,8 @@ async fn unread_delta_pages_hold_no_connection() {
     // A small pool, so that a few pages outnumber its connections.
     let pool = storage::connect(&db.url, &PoolConfig { max_size: 4, ..PoolConfig::default() }).expect("pool");
     let engine = taskboard::engine(pool, taskboard::DevAuth::default());
-    let server = WsServer::with_engine(&db, engine.with_stream_limits(limits(Duration::from_secs(3600)))).await;
+    let server =
+        WsServer::with_engine_on(adapter, &db, engine.with_stream_limits(limits(Duration::from_secs(3600)))).await;
 
     // More unread pages than the pool has connections, from two users
     // (each within its limit): each page is read to its end at once and
@@ -187,15 +187,14 @@ async fn admitted_again(server: &WsServer, user: &str) {
     .await;
 }
 
-#[actix_web::test]
-async fn a_stalled_stream_is_aborted_and_gives_its_connection_back() {
+async fn a_stalled_stream_is_aborted_and_gives_its_connection_back(adapter: Adapter) {
     let db = TestDb::new().await;
     let hostile_ws = big_workspace(&db, &["mallory", "eve"], 20_000).await;
     backlog(&db, Some(&hostile_ws), 5000, 1500).await;
     // One stream per user: a refused second one shows the first still
     // holds its place.
     let limits = StreamLimits { per_user: 1, ..limits(Duration::from_secs(8)) };
-    let server = WsServer::with_engine(&db, db.engine().with_stream_limits(limits)).await;
+    let server = WsServer::with_engine_on(adapter, &db, db.engine().with_stream_limits(limits)).await;
 
     let mut bootstrap = RawHttp::send(server.addr, &raw_get("/sync/bootstrap?type=full", "mallory")).await;
     assert_eq!(bootstrap.peek_status(LIVENESS).await, 200);
@@ -234,3 +233,9 @@ async fn a_stalled_stream_is_aborted_and_gives_its_connection_back() {
     }
     server.stop().await;
 }
+
+on_both_adapters!(
+    unread_snapshot_streams_leave_other_users_served,
+    unread_delta_pages_hold_no_connection,
+    a_stalled_stream_is_aborted_and_gives_its_connection_back
+);

@@ -9,10 +9,11 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use stratasync_actix::SyncHttp;
+use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::realtime::{HubConfig, SocketContext, SocketHooks};
 use stratasync_core::storage::{self, PoolConfig};
 use stratasync_core::{HookError, SyncEngine};
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 use tokio::sync::mpsc;
@@ -28,13 +29,12 @@ async fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-#[actix_web::test]
-async fn a_replay_buffer_overflow_sends_the_error_and_closes_4008() {
+async fn a_replay_buffer_overflow_sends_the_error_and_closes_4008(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine().with_hub_config(HubConfig { send_buffer_bytes: 1, ..HubConfig::default() });
     let ws = workspace(&db, &["alice"]).await;
     let last_backlog = backlog(&db, Some(&ws), BACKLOG, ACTION_BYTES).await;
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
 
     let mut socket = server.connect("alice").await;
     socket.subscribe("alice", 0, None).await;
@@ -108,14 +108,14 @@ impl SocketHooks for Recorder {
     }
 }
 
-#[actix_web::test]
-async fn app_messages_flow_during_a_long_replay_and_hooks_run() {
+async fn app_messages_flow_during_a_long_replay_and_hooks_run(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice"]).await;
     let last_backlog = backlog(&db, Some(&ws), BACKLOG, ACTION_BYTES).await;
     let (events, mut seen) = mpsc::unbounded_channel();
-    let server = WsServer::start(&db, SyncHttp::new(engine.clone()).socket_hooks(Recorder(events))).await;
+    let server =
+        WsServer::start_on(adapter, &db, SyncEndpoints::new(engine.clone()).socket_hooks(Recorder(events))).await;
 
     let mut socket = server.connect("alice").await;
     // App messages before any subscribe are ignored.
@@ -205,13 +205,13 @@ async fn app_messages_flow_during_a_long_replay_and_hooks_run() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn a_live_consumer_that_stops_reading_is_dropped() {
+async fn a_live_consumer_that_stops_reading_is_dropped(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine().with_hub_config(HubConfig { send_buffer_bytes: 1 << 20, ..HubConfig::default() });
     let ws = workspace(&db, &["alice"]).await;
     let (events, mut seen) = mpsc::unbounded_channel();
-    let server = WsServer::start(&db, SyncHttp::new(engine.clone()).socket_hooks(Recorder(events))).await;
+    let server =
+        WsServer::start_on(adapter, &db, SyncEndpoints::new(engine.clone()).socket_hooks(Recorder(events))).await;
 
     let mut stalled = server.connect("alice").await;
     stalled.subscribe_ok("alice", 0, None).await;
@@ -273,8 +273,7 @@ async fn a_live_consumer_that_stops_reading_is_dropped() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn stalled_replays_hold_no_database_connection() {
+async fn stalled_replays_hold_no_database_connection(adapter: Adapter) {
     let db = TestDb::new().await;
     // A pool of 3 and 3 replays stuck on their sockets.
     let config = PoolConfig { max_size: 3, wait_timeout: Duration::from_secs(2), ..PoolConfig::default() };
@@ -282,7 +281,7 @@ async fn stalled_replays_hold_no_database_connection() {
     let engine = SyncEngine::new(pool, taskboard::registry(), taskboard::DevAuth::default());
     let ws = workspace(&db, &["alice"]).await;
     let last_backlog = backlog(&db, Some(&ws), 200, ACTION_BYTES).await;
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut stalled = Vec::new();
     for _ in 0..3 {
         let mut socket = server.connect("alice").await;
@@ -328,3 +327,10 @@ async fn stalled_replays_hold_no_database_connection() {
     }
     server.stop().await;
 }
+
+on_both_adapters!(
+    a_replay_buffer_overflow_sends_the_error_and_closes_4008,
+    app_messages_flow_during_a_long_replay_and_hooks_run,
+    a_live_consumer_that_stops_reading_is_dropped,
+    stalled_replays_hold_no_database_connection
+);

@@ -6,9 +6,10 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use stratasync_actix::SyncHttp;
+use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::realtime::{SocketContext, SocketHooks, SocketLimits};
 use stratasync_tests::http_support::json_of;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 use tokio::sync::mpsc;
@@ -24,18 +25,21 @@ impl SocketHooks for Messages {
     }
 }
 
-async fn server_with(db: &TestDb, limits: SocketLimits) -> (WsServer, mpsc::UnboundedReceiver<Value>) {
+async fn server_with(
+    adapter: Adapter,
+    db: &TestDb,
+    limits: SocketLimits,
+) -> (WsServer, mpsc::UnboundedReceiver<Value>) {
     let (messages, seen) = mpsc::unbounded_channel();
-    let sync = SyncHttp::new(db.engine()).socket_limits(limits).socket_hooks(Messages(messages));
-    (WsServer::start(db, sync).await, seen)
+    let sync = SyncEndpoints::new(db.engine()).socket_limits(limits).socket_hooks(Messages(messages));
+    (WsServer::start_on(adapter, db, sync).await, seen)
 }
 
 async fn next_message(seen: &mut mpsc::UnboundedReceiver<Value>) -> Value {
     tokio::time::timeout(WAIT, seen.recv()).await.expect("an app message in time").expect("hooks alive")
 }
 
-#[actix_web::test]
-async fn oversized_subscribes_are_refused_and_the_socket_stays_live() {
+async fn oversized_subscribes_are_refused_and_the_socket_stays_live(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     let limits = SocketLimits {
@@ -44,7 +48,7 @@ async fn oversized_subscribes_are_refused_and_the_socket_stays_live() {
         max_subscribe_groups: 5,
         ..SocketLimits::default()
     };
-    let (server, mut seen) = server_with(&db, limits).await;
+    let (server, mut seen) = server_with(adapter, &db, limits).await;
     let engine = server.engine.clone();
     let mut socket = server.connect("alice").await;
 
@@ -103,15 +107,14 @@ async fn wait_for_sessions(server: &WsServer, n: usize) {
     }
 }
 
-#[actix_web::test]
-async fn pending_subscribes_beyond_the_limits_each_get_their_answer() {
+async fn pending_subscribes_beyond_the_limits_each_get_their_answer(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     // A replay of 30 MB stalls on a socket that does not read.
     let last_backlog = backlog(&db, Some(&ws), 300, 100_000).await;
     let limits =
         SocketLimits { max_pending_subscribes: 3, max_pending_subscribe_bytes: 8 * 1024, ..SocketLimits::default() };
-    let (server, mut seen) = server_with(&db, limits).await;
+    let (server, mut seen) = server_with(adapter, &db, limits).await;
 
     // In number: one subscribe stalls, three of the next ten wait, seven
     // are refused at once.
@@ -166,11 +169,11 @@ async fn connect_once_freed(server: &WsServer, user: &str) -> WsClient {
     }
 }
 
-#[actix_web::test]
-async fn the_socket_limit_per_user_answers_429_with_retry_after() {
+async fn the_socket_limit_per_user_answers_429_with_retry_after(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice", "bob"]).await;
-    let (server, _) = server_with(&db, SocketLimits { max_sockets_per_user: Some(2), ..SocketLimits::default() }).await;
+    let (server, _) =
+        server_with(adapter, &db, SocketLimits { max_sockets_per_user: Some(2), ..SocketLimits::default() }).await;
 
     let mut first = server.connect("alice").await;
     first.subscribe_ok("alice", 0, None).await;
@@ -213,11 +216,10 @@ async fn the_socket_limit_per_user_answers_429_with_retry_after() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn without_a_limit_one_user_opens_many_sockets() {
+async fn without_a_limit_one_user_opens_many_sockets(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
-    let (server, _) = server_with(&db, SocketLimits::default()).await;
+    let (server, _) = server_with(adapter, &db, SocketLimits::default()).await;
     let mut sockets = Vec::new();
     for _ in 0..50 {
         sockets.push(server.connect("alice").await);
@@ -228,3 +230,10 @@ async fn without_a_limit_one_user_opens_many_sockets() {
     assert_eq!(last.deltas_until(live, WAIT).await, [live]);
     server.stop().await;
 }
+
+on_both_adapters!(
+    oversized_subscribes_are_refused_and_the_socket_stays_live,
+    pending_subscribes_beyond_the_limits_each_get_their_answer,
+    the_socket_limit_per_user_answers_429_with_retry_after,
+    without_a_limit_one_user_opens_many_sockets
+);

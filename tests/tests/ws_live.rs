@@ -5,8 +5,9 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::time::Duration;
-use stratasync_actix::SyncHttp;
+use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::realtime::{SocketContext, SocketHooks};
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 use tokio::sync::mpsc;
@@ -33,8 +34,7 @@ fn global_frame(id: u64, model_id: &str) -> String {
     )
 }
 
-#[actix_web::test]
-async fn replay_then_subscribed_then_live_in_order() {
+async fn replay_then_subscribed_then_live_in_order(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice"]).await;
@@ -42,7 +42,7 @@ async fn replay_then_subscribed_then_live_in_order() {
     before.push(log_raw(&db, None, "g1").await);
     before.extend(insert_tasks(&engine, "alice", &ws, 3).await);
     let last_before = *before.last().unwrap();
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
 
     let mut socket = server.connect("alice").await;
     socket.subscribe("alice", 0, None).await;
@@ -96,13 +96,12 @@ async fn replay_then_subscribed_then_live_in_order() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn resubscribe_on_the_same_socket_replays_from_a_lower_cursor() {
+async fn resubscribe_on_the_same_socket_replays_from_a_lower_cursor(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice"]).await;
     let ids = insert_tasks(&engine, "alice", &ws, 6).await;
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut socket = server.connect("alice").await;
 
     let (replayed, subscribed) = socket.subscribe_ok("alice", ids[3], None).await;
@@ -140,13 +139,12 @@ async fn resubscribe_on_the_same_socket_replays_from_a_lower_cursor() {
 /// A subscriber: user, requested groups, expected effective groups.
 type Case<'a> = (&'a str, Option<Vec<&'a str>>, Vec<&'a str>);
 
-#[actix_web::test]
-async fn each_socket_gets_only_its_groups_and_global_actions() {
+async fn each_socket_gets_only_its_groups_and_global_actions(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let a = workspace(&db, &["alice", "carol"]).await;
     let b = workspace(&db, &["bob", "carol"]).await;
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
 
     // (user, requested groups, expected effective groups)
     let a_s = a.as_str();
@@ -215,8 +213,7 @@ enum Flood {
     Invalid,
 }
 
-#[actix_web::test]
-async fn a_flood_of_subscribes_gets_one_answer_each() {
+async fn a_flood_of_subscribes_gets_one_answer_each(adapter: Adapter) {
     /// Subscribes that may wait behind the one in progress.
     const PENDING: usize = 16;
     let db = TestDb::new().await;
@@ -226,7 +223,8 @@ async fn a_flood_of_subscribes_gets_one_answer_each() {
     // the first subscribe stays in progress until the test reads.
     let last = backlog(&db, Some(&ws), 300, 100_000).await;
     let (messages, mut seen) = mpsc::unbounded_channel();
-    let server = WsServer::start(&db, SyncHttp::new(engine.clone()).socket_hooks(SeenMessages(messages))).await;
+    let server =
+        WsServer::start_on(adapter, &db, SyncEndpoints::new(engine.clone()).socket_hooks(SeenMessages(messages))).await;
     let mut socket = server.connect("alice").await;
     socket.subscribe("alice", 0, None).await;
 
@@ -294,13 +292,12 @@ async fn a_flood_of_subscribes_gets_one_answer_each() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn a_socket_that_does_not_answer_pings_is_closed() {
+async fn a_socket_that_does_not_answer_pings_is_closed(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice"]).await;
     let every = Duration::from_secs(1);
-    let server = WsServer::start(&db, SyncHttp::new(engine.clone()).heartbeat(every)).await;
+    let server = WsServer::start_on(adapter, &db, SyncEndpoints::new(engine.clone()).heartbeat(every)).await;
 
     // A client answering pings stays open and subscribed.
     let mut good = server.connect("alice").await;
@@ -331,3 +328,11 @@ async fn a_socket_that_does_not_answer_pings_is_closed() {
     assert_eq!(idle.pings, 1);
     server.stop().await;
 }
+
+on_both_adapters!(
+    replay_then_subscribed_then_live_in_order,
+    resubscribe_on_the_same_socket_replays_from_a_lower_cursor,
+    each_socket_gets_only_its_groups_and_global_actions,
+    a_flood_of_subscribes_gets_one_answer_each,
+    a_socket_that_does_not_answer_pings_is_closed
+);

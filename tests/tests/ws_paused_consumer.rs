@@ -9,6 +9,7 @@
 
 use serde_json::{json, Value};
 use std::time::Instant;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::process_support::Taskboard;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
@@ -55,12 +56,12 @@ async fn insert_large_tasks(server: &Taskboard, ws: &str, n: usize) -> Vec<u64> 
         .collect()
 }
 
-#[actix_web::test]
-async fn a_paused_consumer_costs_at_most_its_send_buffer_and_resumes_from_the_log() {
+async fn a_paused_consumer_costs_at_most_its_send_buffer_and_resumes_from_the_log(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     let buffer = SEND_BUFFER.to_string();
-    let server = Taskboard::start(
+    let server = Taskboard::start_on(
+        adapter,
         &db.url,
         &[("SYNC_WS_SEND_BUFFER_BYTES", &buffer), ("SYNC_HEARTBEAT_SECS", "300"), ("RUST_LOG", "warn")],
     )
@@ -137,3 +138,5 @@ async fn a_paused_consumer_costs_at_most_its_send_buffer_and_resumes_from_the_lo
     let next = insert_large_tasks(&server, &ws, 1).await;
     assert_eq!(again.deltas_until(next[0], WAIT).await, next);
 }
+
+on_both_adapters!(a_paused_consumer_costs_at_most_its_send_buffer_and_resumes_from_the_log);

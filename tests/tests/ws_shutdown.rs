@@ -1,18 +1,19 @@
-//! Graceful shutdown: `SyncHttp::close_sockets` closes every live socket
+//! Graceful shutdown: `SyncEndpoints::close_sockets` (as `SyncHttp` and
+//! `SyncRouter` call it) closes every live socket
 //! with 1001, so open WebSockets do not hold a stopping server until its
 //! shutdown timeout and clients reconnect elsewhere at once.
 
 use std::time::Duration;
-use stratasync_actix::SyncHttp;
+use stratasync_core::endpoint::SyncEndpoints;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
-#[actix_web::test]
-async fn shutting_down_closes_sockets_with_going_away() {
+async fn shutting_down_closes_sockets_with_going_away(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
-    let sync = SyncHttp::new(db.engine());
-    let server = WsServer::start(&db, sync.clone()).await;
+    let sync = SyncEndpoints::new(db.engine());
+    let server = WsServer::start_on(adapter, &db, sync.clone()).await;
     let mut subscribed = server.connect("alice").await;
     subscribed.subscribe_ok("alice", 0, None).await;
     let mut idle = server.connect("alice").await;
@@ -27,3 +28,5 @@ async fn shutting_down_closes_sockets_with_going_away() {
     }
     server.stop().await;
 }
+
+on_both_adapters!(shutting_down_closes_sockets_with_going_away);

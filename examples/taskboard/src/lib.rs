@@ -14,6 +14,7 @@ pub mod request_log;
 pub mod schema;
 pub mod seed;
 pub mod server;
+pub mod server_axum;
 
 use stratasync_core::storage::migrate::EmbeddedMigrations;
 use stratasync_core::storage::Pool;

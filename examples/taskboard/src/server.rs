@@ -13,6 +13,7 @@ use diesel_async::SimpleAsyncConnection;
 use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
+use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::realtime::hub::DEFAULT_SEND_BUFFER_BYTES;
 use stratasync_core::realtime::HubConfig;
 use stratasync_core::storage::{self, Pool, PoolConfig};
@@ -39,17 +40,23 @@ pub fn routes(sync: SyncHttp, pool: Pool) -> impl Fn(&mut web::ServiceConfig) + 
 /// `GET /health`: 200 `{"status":"ok"}` when the database answers, 503
 /// `{"status":"unavailable"}` otherwise.
 pub async fn health(pool: Pool) -> HttpResponse {
+    let (status, body) = health_status(&pool).await;
+    let mut response = if status == 200 { HttpResponse::Ok() } else { HttpResponse::ServiceUnavailable() };
+    response.insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8")).body(body)
+}
+
+/// The status and JSON body of `GET /health`, whatever the web framework.
+pub async fn health_status(pool: &Pool) -> (u16, &'static str) {
     let ok = match pool.get().await {
         Ok(mut conn) => conn.batch_execute("SELECT 1").await.is_ok(),
         Err(_) => false,
     };
-    let (mut response, body) = if ok {
-        (HttpResponse::Ok(), r#"{"status":"ok"}"#)
+    if ok {
+        (200, r#"{"status":"ok"}"#)
     } else {
         tracing::warn!("health check: database unavailable");
-        (HttpResponse::ServiceUnavailable(), r#"{"status":"unavailable"}"#)
-    };
-    response.insert_header((header::CONTENT_TYPE, "application/json; charset=utf-8")).body(body)
+        (503, r#"{"status":"unavailable"}"#)
+    }
 }
 
 /// Creates the database if needed, runs the migrations and opens a pool.
@@ -63,6 +70,79 @@ pub async fn prepare(database_url: &str) -> Result<Pool, BoxError> {
 /// connections and lets requests in flight finish (up to 10 s, then the
 /// remaining connections are dropped).
 pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError> {
+    let Prepared { endpoints, pool, demo, dev_tokens, metrics } = prepare_serve(database_url, args).await?;
+    let sync = SyncHttp::from(endpoints);
+    let sockets = sync.clone();
+    let app = routes(sync, pool);
+    let served = operator_endpoints(&metrics);
+    let metrics = observability::metrics_route(metrics);
+    let stop = async move {
+        shutdown_requested().await;
+        // Open WebSockets would hold the server until the timeout.
+        sockets.close_sockets();
+    };
+    let mut server = HttpServer::new(move || {
+        App::new().wrap(from_fn(log_request)).configure(app.clone()).configure(metrics.clone())
+    })
+    .shutdown_signal(stop)
+    .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+    // Streamed bodies (bootstrap, delta pages) and WebSocket frames go
+    // out in several writes; with Nagle's algorithm each later small
+    // write waits for the client's (delayed) ACK.
+    .tcp_nodelay(true);
+    if let Some(workers) = args.workers {
+        server = server.workers(workers.max(1));
+    }
+    let server = server.bind((args.bind.as_str(), args.port))?;
+    for addr in server.addrs() {
+        tracing::info!("listening on http://{addr} (sync endpoints under /sync; {served})");
+    }
+    if let Some(addr) = server.addrs().into_iter().next() {
+        print_try_it(demo, addr, dev_tokens);
+    }
+    server.run().await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// What `serve` runs, whatever the web framework: the sync endpoints over
+/// the configured engine, and the pool `/health` checks.
+pub struct Prepared {
+    /// The sync endpoints with the configured heartbeat and socket limits.
+    pub endpoints: SyncEndpoints,
+    /// The database pool.
+    pub pool: Pool,
+    /// Whether the demo workspace is there.
+    pub demo: Demo,
+    /// Whether the development tokens are in use.
+    pub dev_tokens: bool,
+    /// The Prometheus recorder, when one is installed (`GET /metrics`).
+    pub metrics: Option<observability::Metrics>,
+}
+
+/// The operator endpoints served next to `/sync`, for the start-up line.
+pub fn operator_endpoints(metrics: &Option<observability::Metrics>) -> &'static str {
+    if metrics.is_some() {
+        "/health, /ready, /metrics"
+    } else {
+        "/health, /ready"
+    }
+}
+
+/// Prints the demo's "try it" lines for a server listening on `addr`.
+pub fn print_try_it(demo: Demo, addr: std::net::SocketAddr, dev_tokens: bool) {
+    if let Demo::Seeded | Demo::Present = demo {
+        // A wildcard bind is reached through the loopback address.
+        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
+        println!("{}", demo::try_it(&format!("http://{host}:{}", addr.port()), dev_tokens));
+    }
+}
+
+/// Everything `serve` does before it listens: auth from the
+/// configuration, migrations, the demo workspace, the engine with its
+/// limits, the live feed and the Redis fan-out.
+pub async fn prepare_serve(database_url: &str, args: &ServeArgs) -> Result<Prepared, BoxError> {
     let auth = match args.token_table()? {
         Some(tokens) => {
             tracing::info!(count = tokens.len(), "auth: explicit tokens from TASKBOARD_TOKENS");
@@ -107,43 +187,10 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         }
         None => tracing::info!("no REDIS_URL: live deltas reach this process's sockets only"),
     }
-    let sync = SyncHttp::new(engine)
+    let endpoints = SyncEndpoints::new(engine)
         .heartbeat(Duration::from_secs(args.heartbeat_secs.max(1)))
         .socket_limits(args.sockets.limits());
-    let sockets = sync.clone();
-    let app = routes(sync, pool);
-    let endpoints = if metrics.is_some() { "/health, /ready, /metrics" } else { "/health, /ready" };
-    let metrics = observability::metrics_route(metrics);
-    let stop = async move {
-        shutdown_requested().await;
-        // Open WebSockets would hold the server until the timeout.
-        sockets.close_sockets();
-    };
-    let mut server = HttpServer::new(move || {
-        App::new().wrap(from_fn(log_request)).configure(app.clone()).configure(metrics.clone())
-    })
-    .shutdown_signal(stop)
-    .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
-    // Streamed bodies (bootstrap, delta pages) and WebSocket frames go
-    // out in several writes; with Nagle's algorithm each later small
-    // write waits for the client's (delayed) ACK.
-    .tcp_nodelay(true);
-    if let Some(workers) = args.workers {
-        server = server.workers(workers.max(1));
-    }
-    let server = server.bind((args.bind.as_str(), args.port))?;
-    for addr in server.addrs() {
-        tracing::info!("listening on http://{addr} (sync endpoints under /sync; {endpoints})");
-    }
-    if let (Demo::Seeded | Demo::Present, Some(addr)) = (demo, server.addrs().into_iter().next()) {
-        // A wildcard bind is reached through the loopback address.
-        let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
-        let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
-        println!("{}", demo::try_it(&format!("http://{host}:{}", addr.port()), dev_tokens));
-    }
-    server.run().await?;
-    tracing::info!("server stopped");
-    Ok(())
+    Ok(Prepared { endpoints, pool, demo, dev_tokens, metrics })
 }
 
 /// The Redis client of `REDIS_URL`: `rediss://` trusts the system's roots,
@@ -158,7 +205,7 @@ pub fn redis_client(url: &str, ca_cert: Option<&std::path::Path>) -> Result<redi
 
 /// Resolves on SIGINT or SIGTERM. Both stop the server gracefully (actix's
 /// own handlers treat SIGINT as a forced stop).
-async fn shutdown_requested() {
+pub async fn shutdown_requested() {
     let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

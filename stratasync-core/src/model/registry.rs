@@ -14,7 +14,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 /// The last row of a keyset page, kept to ask for the next one.
-pub type Cursor = Option<Box<dyn Any + Send + Sync>>;
+pub(crate) type Cursor = Option<Box<dyn Any + Send + Sync>>;
 
 /// A model as the services see it: its spec and its storage operations,
 /// with rows already serialized.

@@ -9,7 +9,7 @@ use std::str::FromStr;
 pub struct SyncId(pub u64);
 
 /// The largest sync id (a PostgreSQL `bigint`).
-pub const MAX_SYNC_ID: u64 = i64::MAX as u64;
+pub(crate) const MAX_SYNC_ID: u64 = i64::MAX as u64;
 
 /// A string that is not ASCII digits within `0..=2^63-1`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,21 +1,31 @@
-//! WebSocket frames (PROTOCOL.md §7), serialized once and shared.
+//! WebSocket messages (PROTOCOL.md §7), serialized once and shared.
 
-use super::wire;
 use crate::protocol::{DeltaPacket, SyncAction, SyncId};
 use bytes::Bytes;
 use serde::Serialize;
+use std::any::Any;
+use std::sync::{Arc, OnceLock};
 
-/// A delta frame ready to send: its sync id (for the per-session cursor
-/// gate) and its WebSocket text frame, encoded once and shared by every
-/// recipient.
-#[derive(Debug, Clone)]
-pub struct DeltaFrame {
+/// A delta message ready to send: its sync id (for the per-session cursor
+/// gate) and its JSON, serialized once and shared by every recipient. The
+/// transport's encoding of it ([`super::FrameEncoder::text`]) is made once
+/// too, on first use, and shared the same way.
+#[derive(Clone)]
+pub(crate) struct DeltaFrame {
     /// The action's sync id.
-    pub sync_id: SyncId,
-    /// The WebSocket frame: header, then the JSON.
-    wire: Bytes,
-    /// The header's length.
-    header: u8,
+    pub(crate) sync_id: SyncId,
+    /// `{"packet":{"actions":[…],"lastSyncId":"…"},"type":"delta"}`.
+    json: Bytes,
+    /// The transport's frame of `json`, made by the first socket that
+    /// sends it (a [`super::FrameEncoder::Frame`], type-erased because the
+    /// feed does not know the transport).
+    encoded: Arc<OnceLock<Box<dyn Any + Send + Sync>>>,
+}
+
+impl std::fmt::Debug for DeltaFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaFrame").field("sync_id", &self.sync_id).field("len", &self.json.len()).finish()
+    }
 }
 
 #[derive(Serialize)]
@@ -26,41 +36,38 @@ struct Envelope<'a> {
 }
 
 impl DeltaFrame {
-    /// The frame of one action.
-    pub fn of(action: &SyncAction) -> DeltaFrame {
+    /// The message of one action.
+    pub(crate) fn of(action: &SyncAction) -> DeltaFrame {
         let envelope = Envelope {
             packet: DeltaPacket { actions: std::slice::from_ref(action), last_sync_id: action.sync_id },
             kind: "delta",
         };
-        // The JSON is written after room for the longest header, and the
-        // header right before it: one allocation, no copy.
-        let mut buf = Vec::with_capacity(512);
-        buf.resize(wire::MAX_HEADER, 0);
         // Serializing plain data to a Vec cannot fail.
-        if serde_json::to_writer(&mut buf, &envelope).is_err() {
-            buf.truncate(wire::MAX_HEADER);
+        let json = serde_json::to_vec(&envelope).unwrap_or_default();
+        DeltaFrame { sync_id: action.sync_id, json: Bytes::from(json), encoded: Arc::default() }
+    }
+
+    /// The JSON text.
+    pub(crate) fn json(&self) -> &Bytes {
+        &self.json
+    }
+
+    /// The frame `encode` makes of the JSON, made once for every socket
+    /// that uses the same frame type.
+    pub(crate) fn encoded<F: Clone + Send + Sync + 'static>(&self, encode: impl Fn(&Bytes) -> F) -> F {
+        let cached = self.encoded.get_or_init(|| Box::new(encode(&self.json)));
+        match cached.downcast_ref::<F>() {
+            Some(frame) => frame.clone(),
+            // Another transport's frame type came first (two adapters in one
+            // process): this one encodes per socket.
+            None => encode(&self.json),
         }
-        let len = buf.len() - wire::MAX_HEADER;
-        let header = wire::header_len(len);
-        let start = wire::MAX_HEADER - header;
-        wire::write_header(&mut buf[start..wire::MAX_HEADER], wire::TEXT_OPCODE, len);
-        DeltaFrame { sync_id: action.sync_id, wire: Bytes::from(buf).slice(start..), header: header as u8 }
-    }
-
-    /// `{"packet":{"actions":[…],"lastSyncId":"…"},"type":"delta"}`.
-    pub fn json(&self) -> Bytes {
-        self.wire.slice(self.header as usize..)
-    }
-
-    /// The whole WebSocket text frame.
-    pub fn wire(&self) -> &Bytes {
-        &self.wire
     }
 }
 
-/// An error frame: `{"code":…,"message":…,"type":"error"}` (no `code` key
+/// An error message: `{"code":…,"message":…,"type":"error"}` (no `code` key
 /// when `code` is `None`).
-pub fn error_frame(code: Option<&str>, message: &str) -> String {
+pub(crate) fn error_frame(code: Option<&str>, message: &str) -> String {
     #[derive(Serialize)]
     struct ErrorFrame<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,8 +79,8 @@ pub fn error_frame(code: Option<&str>, message: &str) -> String {
     serde_json::to_string(&ErrorFrame { code, message, kind: "error" }).unwrap_or_default()
 }
 
-/// The `subscribed` frame that ends a successful subscribe.
-pub fn subscribed_frame(after_sync_id: SyncId, groups: &[String]) -> String {
+/// The `subscribed` message that ends a successful subscribe.
+pub(crate) fn subscribed_frame(after_sync_id: SyncId, groups: &[String]) -> String {
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Subscribed<'a> {
@@ -91,7 +98,7 @@ mod tests {
     use chrono::TimeZone;
 
     #[test]
-    fn frames_have_the_wire_key_order() {
+    fn messages_have_the_wire_key_order() {
         let action = SyncAction {
             action: crate::protocol::ActionKind::Insert,
             client_id: Some("c".into()),
@@ -104,10 +111,8 @@ mod tests {
             sync_id: SyncId(3),
         };
         let frame = DeltaFrame::of(&action);
-        assert_eq!(frame.wire()[..4], [0x81, 126, 0, frame.json().len() as u8]);
-        assert_eq!(frame.wire()[4..], frame.json()[..]);
         assert_eq!(
-            std::str::from_utf8(&frame.json()).unwrap(),
+            std::str::from_utf8(frame.json()).unwrap(),
             r#"{"packet":{"actions":[{"action":"I","clientId":"c","clientTxId":"tx","createdAt":"2024-01-02T03:04:05.678Z","data":{"id":"t3"},"groupId":"g1","modelId":"t3","modelName":"Task","syncId":"3"}],"lastSyncId":"3"},"type":"delta"}"#
         );
         assert_eq!(
@@ -119,5 +124,31 @@ mod tests {
             subscribed_frame(SyncId(42), &["w1".into(), "u1".into()]),
             r#"{"afterSyncId":"42","groups":["w1","u1"],"type":"subscribed"}"#
         );
+    }
+
+    #[test]
+    fn encodes_once_per_frame_type() {
+        let frame = DeltaFrame::of(&SyncAction {
+            action: crate::protocol::ActionKind::Delete,
+            client_id: None,
+            client_tx_id: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            data: Default::default(),
+            group_id: None,
+            model_id: "m".into(),
+            model_name: "Task".into(),
+            sync_id: SyncId(1),
+        });
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let encode = |json: &Bytes| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            json.len()
+        };
+        let shared = frame.clone();
+        assert_eq!(frame.encoded(encode), frame.json().len());
+        assert_eq!(shared.encoded(encode), frame.json().len());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1, "clones share the encoding");
+        // Another frame type still gets its frame, encoded each time.
+        assert_eq!(frame.encoded(|json: &Bytes| json.clone()), frame.json());
     }
 }

@@ -1,7 +1,7 @@
 //! Application hooks on live sockets (PROTOCOL.md §7.6).
 
 use super::outbox::{Outbox, APP_QUEUE, ROOM};
-use super::wire;
+use super::outgoing::Outgoing;
 use crate::model::HookError;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -13,16 +13,16 @@ pub struct SocketSender(Outbox);
 
 impl SocketSender {
     /// A sender queueing on `outbox`, the socket's outgoing frames.
-    pub fn new(outbox: Outbox) -> SocketSender {
+    pub(crate) fn new(outbox: Outbox) -> SocketSender {
         SocketSender(outbox)
     }
 
     /// Queues a text frame; `false` if the socket is gone or its queue is
-    /// full: [`APP_QUEUE`] frames beyond the socket's own, or the send
+    /// full: 256 frames beyond the socket's own, or the send
     /// buffer's bytes ([`super::HubConfig::send_buffer_bytes`]). The frame
     /// is then dropped rather than slowing the caller down.
     pub fn send(&self, text: impl Into<String>) -> bool {
-        self.0.try_push(wire::text(text.into().as_bytes()), ROOM + APP_QUEUE)
+        self.0.try_push(Outgoing::text(text.into()), ROOM + APP_QUEUE)
     }
 }
 

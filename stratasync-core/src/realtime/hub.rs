@@ -15,7 +15,7 @@
 //! and encoded as a WebSocket frame once and shared, so a delta for one
 //! group costs work proportional to that group's sessions, not to all
 //! connections (§10 #3). Each frame goes straight to the socket's
-//! [`Outbox`], gated there by the session's cursor: a delivery is one lock
+//! outbox, gated there by the session's cursor: a delivery is one lock
 //! and at most one wake-up of the socket's writer.
 
 use super::frame::DeltaFrame;
@@ -42,7 +42,7 @@ pub struct HubConfig {
     /// `Replay buffer limit exceeded`), and frames queued on the socket
     /// while it is live (more closes it with 4008 `Send buffer limit
     /// exceeded`). Each frame counts its length plus
-    /// [`super::outbox::FRAME_OVERHEAD`]; one frame larger than the bound
+    /// 64 bytes; one frame larger than the bound
     /// still passes a socket with nothing waiting. A client closed this way
     /// resumes from the log when it reconnects. Default
     /// [`DEFAULT_SEND_BUFFER_BYTES`] (4 MiB).
@@ -99,7 +99,7 @@ struct Index {
 /// ones) reach its socket's [`Outbox`] in ascending sync id order, buffered
 /// until [`Subscription::go_live`]. Dropping it leaves the feed.
 #[derive(Debug)]
-pub struct Subscription {
+pub(crate) struct Subscription {
     hub: Weak<Inner>,
     id: u64,
     outbox: Outbox,
@@ -117,7 +117,7 @@ impl Drop for Subscription {
 impl Subscription {
     /// Whether more live frames arrived during the replay than the buffer
     /// holds: the session must end.
-    pub fn overflowed(&self) -> bool {
+    pub(crate) fn overflowed(&self) -> bool {
         self.outbox.overflowed(self.id)
     }
 
@@ -125,13 +125,12 @@ impl Subscription {
     /// then `last(final cursor)` (the `subscribed` frame), and lets later
     /// live frames straight through to the socket. Returns the final
     /// cursor.
-    pub fn go_live(&self, cursor: SyncId, last: impl FnOnce(SyncId) -> bytes::Bytes) -> Result<SyncId, GoLiveError> {
+    pub(crate) fn go_live(
+        &self,
+        cursor: SyncId,
+        last: impl FnOnce(SyncId) -> super::outgoing::Outgoing,
+    ) -> Result<SyncId, GoLiveError> {
         self.outbox.go_live(self.id, cursor, last)
-    }
-
-    /// The last sync id queued on the socket, once live.
-    pub fn cursor(&self) -> Option<SyncId> {
-        self.outbox.cursor(self.id)
     }
 }
 
@@ -158,7 +157,7 @@ impl Hub {
     /// Joins the feed for `groups` (global actions always arrive): live
     /// frames are buffered in `outbox` from now on, until
     /// [`Subscription::go_live`].
-    pub fn subscribe(&self, groups: &[String], outbox: &Outbox) -> Subscription {
+    pub(crate) fn subscribe(&self, groups: &[String], outbox: &Outbox) -> Subscription {
         let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
         outbox.attach(id);
         let groups = crate::auth::dedupe(groups.iter().cloned());
@@ -171,7 +170,7 @@ impl Hub {
     }
 
     /// A new socket's queue, bounded by [`HubConfig::send_buffer_bytes`].
-    pub fn outbox(&self) -> Outbox {
+    pub(crate) fn outbox(&self) -> Outbox {
         Outbox::new(self.inner.config.send_buffer_bytes)
     }
 

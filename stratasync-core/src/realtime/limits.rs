@@ -26,7 +26,7 @@ pub struct SocketLimits {
     /// 16.
     pub max_pending_subscribes: usize,
     /// Bytes the waiting subscribes may hold together
-    /// ([`super::session::SubscribeRequest::retained_bytes`]); a subscribe
+    /// (each counts its strings and their headers); a subscribe
     /// that does not fit is answered like one over
     /// [`SocketLimits::max_pending_subscribes`]. Default 256 KiB.
     pub max_pending_subscribe_bytes: usize,

@@ -1,18 +1,23 @@
-//! Realtime delivery: the node's live feed and the WebSocket frames.
+//! Realtime delivery: the node's live feed, and the WebSocket session
+//! (PROTOCOL.md §7) a transport runs for each socket.
 
-pub mod frame;
-pub mod hooks;
+mod frame;
+mod hooks;
 pub mod hub;
-pub mod limits;
-pub mod outbox;
+mod inbound;
+mod limits;
+mod machine;
+mod outbox;
+mod outgoing;
 pub mod redis;
-pub mod session;
-pub mod user_sockets;
-pub mod wire;
+mod session;
+pub(crate) mod socket;
+mod user_sockets;
 
-pub use frame::DeltaFrame;
 pub use hooks::{NoSocketHooks, SocketContext, SocketHooks, SocketSender};
-pub use hub::{Hub, HubConfig, Subscription};
+pub use hub::{Hub, HubConfig};
+pub use inbound::Inbound;
 pub use limits::{SocketLimits, SubscribeRefusal};
-pub use outbox::Outbox;
-pub use user_sockets::{SocketSlot, UserSockets};
+pub use outgoing::{CloseFrame, FrameEncoder, Outgoing, SocketFrames};
+pub use socket::SocketSession;
+pub(crate) use user_sockets::UserSockets;

@@ -23,8 +23,8 @@
 //! instead ([`ROOM`]), and are never refused.
 
 use super::frame::DeltaFrame;
+use super::outgoing::Outgoing;
 use crate::protocol::SyncId;
-use bytes::Bytes;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,24 +32,24 @@ use std::task::{Context, Poll, Waker};
 
 /// Frames the socket's own writers (answers, replay, pings) may queue
 /// before they wait for the transport to take some.
-pub const ROOM: usize = 16;
+pub(crate) const ROOM: usize = 16;
 
 /// Frames the application's hooks may queue beyond [`ROOM`] (see
 /// [`super::SocketSender`]).
-pub const APP_QUEUE: usize = 256;
+pub(crate) const APP_QUEUE: usize = 256;
 
 /// Bytes a queued or buffered frame costs beyond its length (its slot in
 /// the queue and its share of the frame's allocation).
-pub const FRAME_OVERHEAD: usize = 64;
+pub(crate) const FRAME_OVERHEAD: usize = 64;
 
 /// What `frame` costs against the byte bound.
-fn cost(frame: &Bytes) -> usize {
+fn cost(frame: &Outgoing) -> usize {
     frame.len() + FRAME_OVERHEAD
 }
 
 /// A socket's outgoing frames; cheap to clone (clones share the queue).
 #[derive(Clone)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     shared: Arc<Mutex<State>>,
 }
 
@@ -66,7 +66,7 @@ impl std::fmt::Debug for Outbox {
 }
 
 struct State {
-    queue: VecDeque<Bytes>,
+    queue: VecDeque<Outgoing>,
     /// What the frames in `queue` cost ([`cost`]).
     queued_bytes: usize,
     /// The bound on live and application frames, and on the replay-time
@@ -113,11 +113,11 @@ enum Feed {
 /// The socket's writer is gone, or the socket is closing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the socket is closed")]
-pub struct SocketGone;
+pub(crate) struct SocketGone;
 
 /// Why a subscription could not go live (see [`crate::realtime::Subscription::go_live`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GoLiveError {
+pub(crate) enum GoLiveError {
     /// Live frames overflowed the buffer during the replay.
     Overflowed,
     /// The socket is gone.
@@ -126,7 +126,7 @@ pub enum GoLiveError {
 
 /// What the socket's task must act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxEvent {
+pub(crate) enum OutboxEvent {
     /// The live feed queued more frames than the socket takes: the consumer
     /// is too slow (an overflow during a replay is the replay's to report).
     Overflow,
@@ -135,12 +135,12 @@ pub enum OutboxEvent {
 }
 
 impl State {
-    fn enqueue(&mut self, frame: Bytes) {
+    fn enqueue(&mut self, frame: Outgoing) {
         self.queued_bytes += cost(&frame);
         self.queue.push_back(frame);
     }
 
-    fn push(&mut self, frame: Bytes) -> Option<Waker> {
+    fn push(&mut self, frame: Outgoing) -> Option<Waker> {
         self.enqueue(frame);
         self.reader.take()
     }
@@ -167,7 +167,7 @@ impl Outbox {
     /// replay-time buffer, may each hold up to `limit_bytes` (see the
     /// [module docs](self); [`super::Hub::outbox`] makes one with the
     /// feed's [`super::HubConfig::send_buffer_bytes`]).
-    pub fn new(limit_bytes: usize) -> Self {
+    pub(crate) fn new(limit_bytes: usize) -> Self {
         let state = State {
             queue: VecDeque::new(),
             queued_bytes: 0,
@@ -186,7 +186,8 @@ impl Outbox {
 
     /// The bytes the queued frames cost now (their lengths plus
     /// [`FRAME_OVERHEAD`] each).
-    pub fn queued_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn queued_bytes(&self) -> usize {
         self.lock().queued_bytes
     }
 
@@ -196,14 +197,14 @@ impl Outbox {
 
     /// Whether fewer than `limit` frames are queued (or the socket is
     /// gone: queueing then fails at once).
-    pub fn has_room(&self, limit: usize) -> bool {
+    pub(crate) fn has_room(&self, limit: usize) -> bool {
         let state = self.lock();
         state.queue.len() < limit || !state.open()
     }
 
     /// Waits until [`Outbox::has_room`]`(limit)`. Every waiter must run in
     /// the same task (the socket's).
-    pub async fn room(&self, limit: usize) {
+    pub(crate) async fn room(&self, limit: usize) {
         poll_fn(|cx| {
             let mut state = self.lock();
             if state.queue.len() < limit || !state.open() {
@@ -218,7 +219,7 @@ impl Outbox {
     }
 
     /// Queues `frame` now, whatever the room.
-    pub fn push(&self, frame: Bytes) -> Result<(), SocketGone> {
+    pub(crate) fn push(&self, frame: Outgoing) -> Result<(), SocketGone> {
         let mut state = self.lock();
         if !state.open() {
             return Err(SocketGone);
@@ -231,7 +232,7 @@ impl Outbox {
 
     /// Queues `frame` if fewer than `limit` frames are queued and it fits
     /// the byte bound.
-    pub fn try_push(&self, frame: Bytes, limit: usize) -> bool {
+    pub(crate) fn try_push(&self, frame: Outgoing, limit: usize) -> bool {
         let mut state = self.lock();
         if !state.open() || state.queue.len() >= limit || !state.fits(state.queued_bytes, cost(&frame)) {
             return false;
@@ -244,7 +245,7 @@ impl Outbox {
 
     /// Waits until fewer than [`ROOM`] frames are queued, then queues
     /// `frame`.
-    pub async fn send(&self, frame: Bytes) -> Result<(), SocketGone> {
+    pub(crate) async fn send(&self, frame: Outgoing) -> Result<(), SocketGone> {
         self.room(ROOM).await;
         self.push(frame)
     }
@@ -252,7 +253,7 @@ impl Outbox {
     /// Queues the close frame (after dropping every queued frame when
     /// `drop_queued`: a socket that does not read gets its close frame
     /// sooner) and ends the queue.
-    pub fn close(&self, frame: Bytes, drop_queued: bool) {
+    pub(crate) fn close(&self, frame: Outgoing, drop_queued: bool) {
         let mut state = self.lock();
         if !state.open() {
             return;
@@ -269,7 +270,7 @@ impl Outbox {
     }
 
     /// Ends the queue: the writer sends what is queued, then ends.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         let mut state = self.lock();
         state.finished = true;
         state.feed = None;
@@ -280,7 +281,7 @@ impl Outbox {
 
     /// The transport's writer: the next frame, `None` once the queue ended
     /// and is empty.
-    pub fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    pub(crate) fn poll_frame(&self, cx: &mut Context<'_>) -> Poll<Option<Outgoing>> {
         let mut state = self.lock();
         match state.queue.pop_front() {
             Some(frame) => {
@@ -305,7 +306,7 @@ impl Outbox {
     }
 
     /// The transport's writer is gone: later frames are dropped.
-    pub fn writer_gone(&self) {
+    pub(crate) fn writer_gone(&self) {
         let mut state = self.lock();
         state.gone = true;
         state.clear();
@@ -317,7 +318,7 @@ impl Outbox {
 
     /// Waits for the next event of the socket's task (in the socket's task,
     /// like [`Outbox::room`]).
-    pub async fn event(&self) -> OutboxEvent {
+    pub(crate) async fn event(&self) -> OutboxEvent {
         poll_fn(|cx| {
             let mut state = self.lock();
             if state.gone {
@@ -352,6 +353,7 @@ impl Outbox {
     }
 
     /// The live cursor of subscription `id`.
+    #[cfg(test)]
     pub(crate) fn cursor(&self, id: u64) -> Option<SyncId> {
         match self.lock().feed {
             Some((owner, Feed::Live(cursor))) if owner == id => Some(cursor),
@@ -369,7 +371,8 @@ impl Outbox {
         if !state.open() {
             return;
         }
-        let size = cost(frame.wire());
+        let message = Outgoing::delta(frame.clone());
+        let size = cost(&message);
         let fits_queue = state.fits(state.queued_bytes, size);
         let limit_bytes = state.limit_bytes;
         let Some((owner, feed)) = &mut state.feed else { return };
@@ -397,7 +400,7 @@ impl Outbox {
             Feed::Live(_) | Feed::Overflowed { .. } => return,
         };
         let waker = if queue {
-            state.push(frame.wire().clone())
+            state.push(message)
         } else if matches!(feed, Feed::Overflowed { live: true }) {
             state.writer.take()
         } else {
@@ -415,7 +418,7 @@ impl Outbox {
         &self,
         id: u64,
         mut cursor: SyncId,
-        last: impl FnOnce(SyncId) -> Bytes,
+        last: impl FnOnce(SyncId) -> Outgoing,
     ) -> Result<SyncId, GoLiveError> {
         let mut state = self.lock();
         if !state.open() {
@@ -435,7 +438,7 @@ impl Outbox {
         for frame in buffered {
             if frame.sync_id > cursor {
                 cursor = frame.sync_id;
-                state.enqueue(frame.wire().clone());
+                state.enqueue(Outgoing::delta(frame));
             }
         }
         let waker = state.push(last(cursor));
@@ -470,7 +473,31 @@ fn wake(waker: Option<Waker>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
     use futures_util::FutureExt;
+
+    /// Encodes text and deltas as their JSON, control frames as their name.
+    struct Json;
+
+    impl super::super::FrameEncoder for Json {
+        type Frame = Bytes;
+        fn text(&self, json: &Bytes) -> Bytes {
+            json.clone()
+        }
+        fn ping(&self, _: &Bytes) -> Bytes {
+            Bytes::from_static(b"ping")
+        }
+        fn pong(&self, _: &Bytes) -> Bytes {
+            Bytes::from_static(b"pong")
+        }
+        fn close(&self, _: &super::super::CloseFrame) -> Bytes {
+            Bytes::from_static(b"close")
+        }
+    }
+
+    fn text(s: &str) -> Outgoing {
+        Outgoing::text(s.to_owned())
+    }
 
     fn frame(id: u64) -> DeltaFrame {
         let action = crate::protocol::SyncAction {
@@ -491,14 +518,14 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         let mut out = Vec::new();
         while let Poll::Ready(Some(f)) = outbox.poll_frame(&mut cx) {
-            out.push(f);
+            out.push(f.encode(&Json));
         }
         out
     }
 
     /// Room for `n` frames like `frame(…)` (ids below 10).
     fn room_for(n: usize) -> usize {
-        n * cost(frame(1).wire())
+        n * cost(&Outgoing::delta(frame(1)))
     }
 
     #[test]
@@ -518,12 +545,12 @@ mod tests {
         }
         // Another subscription's frames are ignored.
         outbox.deliver(2, &frame(6));
-        assert_eq!(outbox.go_live(1, SyncId(4), |c| Bytes::from(c.0.to_string())), Ok(SyncId(5)));
+        assert_eq!(outbox.go_live(1, SyncId(4), |c| text(&c.0.to_string())), Ok(SyncId(5)));
         outbox.deliver(1, &frame(5));
         outbox.deliver(1, &frame(7));
         assert_eq!(outbox.queued_bytes(), room_for(2) + 1 + FRAME_OVERHEAD);
         let frames = drain(&outbox);
-        assert_eq!(frames, [frame(5).wire().clone(), Bytes::from("5"), frame(7).wire().clone()]);
+        assert_eq!(frames, [frame(5).json().clone(), Bytes::from("5"), frame(7).json().clone()]);
         assert_eq!(outbox.queued_bytes(), 0);
         assert_eq!(outbox.cursor(1), Some(SyncId(7)));
         outbox.detach(1);
@@ -542,10 +569,10 @@ mod tests {
         assert!(!outbox.overflowed(1));
         outbox.deliver(1, &frame(3));
         assert!(outbox.overflowed(1));
-        assert_eq!(outbox.go_live(1, SyncId(0), |_| Bytes::new()), Err(GoLiveError::Overflowed));
+        assert_eq!(outbox.go_live(1, SyncId(0), |_| text("")), Err(GoLiveError::Overflowed));
         // The live queue: 2 frames fit, the third overflows.
         outbox.attach(2);
-        assert!(outbox.go_live(2, SyncId(0), |_| Bytes::new()).is_ok());
+        assert!(outbox.go_live(2, SyncId(0), |_| text("")).is_ok());
         drain(&outbox);
         for id in 1..=2 {
             outbox.deliver(2, &frame(id));
@@ -553,11 +580,11 @@ mod tests {
         assert_eq!(outbox.event().now_or_never(), None);
         outbox.deliver(2, &frame(3));
         assert_eq!(outbox.event().now_or_never(), Some(OutboxEvent::Overflow));
-        outbox.close(Bytes::from("bye"), true);
+        outbox.close(text("bye"), true);
         assert_eq!(drain(&outbox), [Bytes::from("bye")]);
         let mut cx = Context::from_waker(Waker::noop());
-        assert_eq!(outbox.poll_frame(&mut cx), Poll::Ready(None));
-        assert_eq!(outbox.push(Bytes::new()), Err(SocketGone));
+        assert!(matches!(outbox.poll_frame(&mut cx), Poll::Ready(None)));
+        assert_eq!(outbox.push(text("")), Err(SocketGone));
     }
 
     #[test]
@@ -566,16 +593,16 @@ mod tests {
         outbox.attach(1);
         outbox.deliver(1, &frame(1));
         assert!(!outbox.overflowed(1));
-        assert!(outbox.go_live(1, SyncId(0), |_| Bytes::new()).is_ok());
+        assert!(outbox.go_live(1, SyncId(0), |_| text("")).is_ok());
         // The flushed frame and `subscribed` wait: the next one overflows.
         outbox.deliver(1, &frame(2));
         assert_eq!(outbox.event().now_or_never(), Some(OutboxEvent::Overflow));
 
         let outbox = Outbox::new(10);
-        assert!(outbox.try_push(Bytes::from(vec![b'x'; 100]), ROOM + APP_QUEUE));
+        assert!(outbox.try_push(text(&"x".repeat(100)), ROOM + APP_QUEUE));
         // Application frames respect the byte bound too.
-        assert!(!outbox.try_push(Bytes::from_static(b"y"), ROOM + APP_QUEUE));
+        assert!(!outbox.try_push(text("y"), ROOM + APP_QUEUE));
         drain(&outbox);
-        assert!(outbox.try_push(Bytes::from_static(b"y"), ROOM + APP_QUEUE));
+        assert!(outbox.try_push(text("y"), ROOM + APP_QUEUE));
     }
 }

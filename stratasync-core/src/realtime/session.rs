@@ -13,9 +13,8 @@
 use super::frame::{error_frame, subscribed_frame, DeltaFrame};
 use super::hub::Subscription;
 use super::limits::{SocketLimits, SubscribeRefusal};
-pub use super::outbox::SocketGone;
-use super::outbox::{GoLiveError, Outbox};
-use super::wire;
+use super::outbox::{GoLiveError, Outbox, SocketGone};
+use super::outgoing::Outgoing;
 use crate::auth::{AuthError, AuthRejection};
 use crate::engine::SyncEngine;
 use crate::protocol::SyncId;
@@ -24,11 +23,11 @@ use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 /// Actions read per replay query.
-pub const REPLAY_PAGE: i64 = 1000;
+pub(crate) const REPLAY_PAGE: i64 = 1000;
 
 /// A parsed client frame (§7.2).
 #[derive(Debug, Clone, PartialEq)]
-pub enum ClientFrame {
+pub(crate) enum ClientFrame {
     /// A valid `subscribe`.
     Subscribe(SubscribeRequest),
     /// `type: "subscribe"` with a bad `token`, `afterSyncId` or `groups`.
@@ -44,20 +43,20 @@ pub enum ClientFrame {
 
 /// `{"type":"subscribe","token":…,"afterSyncId":"…","groups":[…]}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubscribeRequest {
+pub(crate) struct SubscribeRequest {
     /// The bearer token (checked separately from the upgrade's).
-    pub token: String,
+    pub(crate) token: String,
     /// The client's cursor (`"0"` when absent).
-    pub after_sync_id: SyncId,
+    pub(crate) after_sync_id: SyncId,
     /// Requested groups (`None`: all authorized).
-    pub groups: Option<Vec<String>>,
+    pub(crate) groups: Option<Vec<String>>,
 }
 
 impl SubscribeRequest {
     /// About what the request holds in memory while it waits: its strings
     /// and their headers. Counted against
     /// [`SocketLimits::max_pending_subscribe_bytes`].
-    pub fn retained_bytes(&self) -> usize {
+    pub(crate) fn retained_bytes(&self) -> usize {
         const HEADER: usize = std::mem::size_of::<String>();
         let groups = self.groups.iter().flatten().map(|g| g.len() + HEADER).sum::<usize>();
         std::mem::size_of::<Self>() + self.token.len() + groups
@@ -68,7 +67,7 @@ impl SubscribeRequest {
 /// [`SocketLimits::max_subscribe_bytes`] is refused without being built,
 /// and a valid one naming more than
 /// [`SocketLimits::max_subscribe_groups`] groups is refused.
-pub fn parse_client_frame(text: &str, limits: &SocketLimits) -> ClientFrame {
+pub(crate) fn parse_client_frame(text: &str, limits: &SocketLimits) -> ClientFrame {
     if text.len() > limits.max_subscribe_bytes && is_subscribe(text) {
         return ClientFrame::RefusedSubscribe(SubscribeRefusal::TooLarge(limits.max_subscribe_bytes));
     }
@@ -133,30 +132,30 @@ fn is_subscribe(text: &str) -> bool {
 
 /// A close code and reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Close {
+pub(crate) struct Close {
     /// The WebSocket close code.
-    pub code: u16,
+    pub(crate) code: u16,
     /// The reason text.
-    pub reason: &'static str,
+    pub(crate) reason: &'static str,
 }
 
 impl Close {
     /// 1011 `Failed to resolve sync groups`.
-    pub const GROUPS: Close = Close { code: 1011, reason: "Failed to resolve sync groups" };
+    pub(crate) const GROUPS: Close = Close { code: 1011, reason: "Failed to resolve sync groups" };
     /// 1011 `Replay failed`.
-    pub const REPLAY: Close = Close { code: 1011, reason: "Replay failed" };
+    pub(crate) const REPLAY: Close = Close { code: 1011, reason: "Replay failed" };
     /// 1011 `Heartbeat timeout`.
-    pub const HEARTBEAT: Close = Close { code: 1011, reason: "Heartbeat timeout" };
+    pub(crate) const HEARTBEAT: Close = Close { code: 1011, reason: "Heartbeat timeout" };
     /// 4008 `Replay buffer limit exceeded`.
-    pub const BUFFER: Close = Close { code: 4008, reason: "Replay buffer limit exceeded" };
+    pub(crate) const BUFFER: Close = Close { code: 4008, reason: "Replay buffer limit exceeded" };
     /// 4008 `Send buffer limit exceeded`: a live consumer too slow to keep
     /// up; it resumes from the log when it reconnects.
-    pub const SLOW: Close = Close { code: 4008, reason: "Send buffer limit exceeded" };
+    pub(crate) const SLOW: Close = Close { code: 4008, reason: "Send buffer limit exceeded" };
 }
 
 /// How a subscribe ended.
 #[derive(Debug)]
-pub enum Subscribed {
+pub(crate) enum Subscribed {
     /// The `subscribed` frame was sent; live frames follow.
     Live(LiveFeed),
     /// An error frame was sent; the socket stays open, unsubscribed.
@@ -167,37 +166,31 @@ pub enum Subscribed {
 
 /// The authorized identity of a subscribed socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// The user.
-    pub user_id: String,
+    pub(crate) user_id: String,
     /// The session's groups.
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
 }
 
 /// A subscribed session: while it lives, live frames reach the socket's
 /// [`Outbox`] directly, gated by the session's cursor. Dropping it leaves
 /// the feed.
 #[derive(Debug)]
-pub struct LiveFeed {
+pub(crate) struct LiveFeed {
     /// Who subscribed, with which groups.
-    pub identity: Identity,
-    subscription: Subscription,
-}
-
-impl LiveFeed {
-    /// The last sync id queued on the socket.
-    pub fn cursor(&self) -> SyncId {
-        self.subscription.cursor().unwrap_or_default()
-    }
+    pub(crate) identity: Identity,
+    /// Held for its effect: dropping it leaves the feed.
+    _subscription: Subscription,
 }
 
 async fn send_str(out: &Outbox, text: String) -> Result<(), SocketGone> {
-    out.send(wire::text(text.as_bytes())).await
+    out.send(Outgoing::text(text)).await
 }
 
 /// Runs steps 3–9 of §7.3 for `request` (the caller has already reset the
 /// session and run its `onSubscribe` hook).
-pub async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &Outbox) -> Subscribed {
+pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &Outbox) -> Subscribed {
     let user = match engine.authorize(&request.token).await {
         Ok(user) => user,
         Err(AuthError::Rejected(AuthRejection::Invalid | AuthRejection::Expired)) => {
@@ -260,7 +253,7 @@ async fn replay(
         let page = log::read(&*engine.pool().get().await?, cursor, visible, REPLAY_PAGE).await?;
         crate::metrics::deltas_from_database("replay", page.actions.len() as u64);
         for action in &page.actions {
-            if let Err(gone) = out.send(DeltaFrame::of(action).wire().clone()).await {
+            if let Err(gone) = out.send(Outgoing::delta(DeltaFrame::of(action))).await {
                 return Ok(Err(gone));
             }
         }
@@ -273,8 +266,8 @@ async fn replay(
     // Flush what arrived during the replay, in order, without duplicates,
     // then `subscribed`, and go live: at once, so nothing slips in between.
     let groups = &identity.groups;
-    match subscription.go_live(cursor, |cursor| wire::text(subscribed_frame(cursor, groups).as_bytes())) {
-        Ok(_) => Ok(Ok(Subscribed::Live(LiveFeed { identity, subscription }))),
+    match subscription.go_live(cursor, |cursor| Outgoing::text(subscribed_frame(cursor, groups))) {
+        Ok(_) => Ok(Ok(Subscribed::Live(LiveFeed { identity, _subscription: subscription }))),
         Err(GoLiveError::Overflowed) => {
             let _ = overflow().await;
             Ok(Ok(Subscribed::Close(Close::BUFFER)))

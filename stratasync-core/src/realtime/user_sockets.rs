@@ -7,21 +7,21 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Counts open sockets per user; cheap to clone (clones share the counts).
 /// Without a limit nothing is counted.
 #[derive(Debug, Clone, Default)]
-pub struct UserSockets {
+pub(crate) struct UserSockets {
     limit: Option<usize>,
     open: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 /// One open socket of a user: counted until dropped.
 #[derive(Debug)]
-pub struct SocketSlot {
+pub(crate) struct SocketSlot {
     /// The counts and the user, when counted.
     counted: Option<(UserSockets, String)>,
 }
 
 impl UserSockets {
     /// Counts with at most `limit` open sockets per user (`None`: no limit).
-    pub fn new(limit: Option<usize>) -> Self {
+    pub(crate) fn new(limit: Option<usize>) -> Self {
         UserSockets { limit, open: Arc::default() }
     }
 
@@ -31,7 +31,7 @@ impl UserSockets {
 
     /// A slot for one more socket of `user`, or `None` when `user` has the
     /// limit's number of sockets open already.
-    pub fn open(&self, user: &str) -> Option<SocketSlot> {
+    pub(crate) fn open(&self, user: &str) -> Option<SocketSlot> {
         let Some(limit) = self.limit else { return Some(SocketSlot { counted: None }) };
         let mut open = self.lock();
         let count = open.get(user).copied().unwrap_or(0);
@@ -43,7 +43,8 @@ impl UserSockets {
     }
 
     /// The sockets of `user` counted as open (always 0 without a limit).
-    pub fn count(&self, user: &str) -> usize {
+    #[cfg(test)]
+    pub(crate) fn count(&self, user: &str) -> usize {
         self.lock().get(user).copied().unwrap_or(0)
     }
 }

@@ -1,23 +1,20 @@
-//! NDJSON responses: the core's chunks, passed on as they are produced.
+//! NDJSON responses: the services' chunks, passed on as they are produced.
 
-use actix_web::http::header;
-use actix_web::HttpResponse;
+use super::reply::{Reply, StreamAborted};
+use crate::error::ServiceError;
+use crate::log_text::clip;
+use crate::protocol::ErrorLine;
+use crate::service::NdjsonStream;
 use bytes::Bytes;
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use stratasync_core::log_text::clip;
-use stratasync_core::protocol::ErrorLine;
-use stratasync_core::service::NdjsonStream;
-use stratasync_core::ServiceError;
 
 /// A 200 streaming `application/x-ndjson` response (chunked, no
 /// `Content-Length`, `Cache-Control: no-cache`).
-pub(crate) fn response(stream: NdjsonStream) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, "application/x-ndjson"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .streaming(NdjsonBody { inner: Some(stream) })
+pub(crate) fn reply(stream: NdjsonStream) -> Reply {
+    Reply::stream("application/x-ndjson", Box::pin(NdjsonBody { inner: Some(stream) }))
+        .with_header("cache-control", "no-cache")
 }
 
 /// The response body: each chunk is written as soon as the service sends
@@ -32,17 +29,17 @@ struct NdjsonBody {
 }
 
 impl Stream for NdjsonBody {
-    type Item = Result<Bytes, ServiceError>;
+    type Item = Result<Bytes, StreamAborted>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
         match Pin::new(inner).poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => Poll::Ready(Some(Ok(chunk))),
-            Poll::Ready(Some(Err(e @ ServiceError::StreamAborted))) => {
+            Poll::Ready(Some(Err(ServiceError::StreamAborted))) => {
                 self.inner = None;
                 tracing::info!("NDJSON stream interrupted; aborting the response");
-                Poll::Ready(Some(Err(e)))
+                Poll::Ready(Some(Err(StreamAborted)))
             }
             Poll::Ready(Some(Err(e))) => {
                 self.inner = None;

@@ -1,18 +1,14 @@
 //! Every failure of the sync endpoints, and the one place that decides how
 //! each looks over HTTP (PROTOCOL.md §3.1, §4.0, §4.3).
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use super::reply::Reply;
+use crate::auth::AuthError;
+use crate::error::ServiceError;
+use crate::log_text::clip;
+use crate::request::{BearerError, BodyError, FrameworkErrorBody, ValidationFailure};
+use crate::AuthRejection;
 use serde::Serialize;
 use std::fmt;
-use stratasync_core::auth::AuthError;
-use stratasync_core::log_text::clip;
-use stratasync_core::request::{BearerError, BodyError, FrameworkErrorBody, ValidationFailure};
-use stratasync_core::{AuthRejection, ServiceError};
-
-/// `application/json; charset=utf-8`, as the reference sends JSON.
-pub(crate) const JSON: &str = "application/json; charset=utf-8";
 
 /// A failed request to a sync endpoint.
 #[derive(Debug)]
@@ -42,8 +38,8 @@ impl fmt::Display for ApiError {
 }
 
 #[derive(Serialize)]
-struct ErrorOnly<'a> {
-    error: &'a str,
+pub(crate) struct ErrorOnly<'a> {
+    pub(crate) error: &'a str,
 }
 
 #[derive(Serialize)]
@@ -52,9 +48,9 @@ struct ErrorWithMessage<'a> {
     message: &'a str,
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        let code = match self {
+impl ApiError {
+    fn status(&self) -> u16 {
+        match self {
             ApiError::Invalid { .. } => 400,
             ApiError::Body(e) => e.status(),
             ApiError::Bearer(_) => 401,
@@ -72,78 +68,64 @@ impl ResponseError for ApiError {
             ApiError::Service(ServiceError::IndexedKeyNotAllowed { .. } | ServiceError::BatchLimitExceeded { .. }) => {
                 500
             }
-        };
-        StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
     }
 
-    fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
+    /// The response of this failure.
+    pub(crate) fn reply(&self) -> Reply {
+        let status = self.status();
         match self {
             ApiError::Invalid { failure, request_id } => {
                 tracing::debug!(%request_id, failure = %clip(failure), "request failed validation");
-                json(status, &failure.body(request_id))
+                Reply::json(status, &failure.body(request_id))
             }
             ApiError::Body(e) => {
                 tracing::debug!(error = %clip(e), "request body refused");
-                json(status, &e.body())
+                Reply::json(status, &e.body())
             }
-            ApiError::Bearer(e) => json(status, &ErrorOnly { error: &e.to_string() }),
+            ApiError::Bearer(e) => Reply::json(status, &ErrorOnly { error: &e.to_string() }),
             ApiError::Auth(AuthError::Rejected(AuthRejection::Invalid)) => {
-                json(status, &ErrorOnly { error: "Invalid token" })
+                Reply::json(status, &ErrorOnly { error: "Invalid token" })
             }
             ApiError::Auth(AuthError::Rejected(AuthRejection::Expired)) => {
-                json(status, &ErrorOnly { error: "Token expired" })
+                Reply::json(status, &ErrorOnly { error: "Token expired" })
             }
             ApiError::Auth(AuthError::Groups(source)) => {
                 tracing::error!(error = %clip(source), "resolving sync groups failed");
-                json(status, &ErrorOnly { error: "Failed to resolve sync groups" })
+                Reply::json(status, &ErrorOnly { error: "Failed to resolve sync groups" })
             }
             ApiError::Service(e @ ServiceError::BootstrapRequired) => {
-                json(status, &ErrorWithMessage { error: "BOOTSTRAP_REQUIRED", message: &e.to_string() })
+                Reply::json(status, &ErrorWithMessage { error: "BOOTSTRAP_REQUIRED", message: &e.to_string() })
             }
             ApiError::Service(e @ ServiceError::TooManyStreams) => {
                 tracing::info!("too many open streams for one user; answered 429");
-                retry_after(json(status, &FrameworkErrorBody::generic(429, e.to_string())))
+                retry_after(Reply::json(status, &FrameworkErrorBody::generic(429, e.to_string())))
             }
             ApiError::Service(e @ ServiceError::Interrupted) => {
                 tracing::debug!("an interrupted mutation answered 503");
-                retry_after(json(status, &FrameworkErrorBody::generic(503, e.to_string())))
+                retry_after(Reply::json(status, &FrameworkErrorBody::generic(503, e.to_string())))
             }
             ApiError::Service(
                 e @ (ServiceError::Storage(_) | ServiceError::Unavailable | ServiceError::StreamAborted),
             ) => {
                 tracing::warn!(error = ?clip(e), "storage failure answered 503");
-                retry_after(json(status, &FrameworkErrorBody::generic(503, e.to_string())))
+                retry_after(Reply::json(status, &FrameworkErrorBody::generic(503, e.to_string())))
             }
             ApiError::Service(e @ ServiceError::RateLimited { retry_after }) => {
-                let mut response = json(status, &FrameworkErrorBody::generic(429, e.to_string()));
                 // Whole seconds, rounded up: a client waiting that long fits.
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
-                response
+                Reply::json(status, &FrameworkErrorBody::generic(429, e.to_string()))
+                    .with_header("retry-after", seconds.max(1).to_string())
             }
             ApiError::Service(e) => {
                 tracing::error!(error = %clip(e), "unexpected service error");
-                json(status, &FrameworkErrorBody::generic(500, e.to_string()))
+                Reply::json(status, &FrameworkErrorBody::generic(500, e.to_string()))
             }
         }
     }
 }
 
-/// `response` with `Retry-After: 1` (the failure is retryable in a
-/// moment).
-fn retry_after(mut response: HttpResponse) -> HttpResponse {
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
-
-/// A JSON response with the reference's content type.
-pub(crate) fn json(status: StatusCode, body: &impl Serialize) -> HttpResponse {
-    match serde_json::to_vec(body) {
-        Ok(bytes) => HttpResponse::build(status).insert_header((header::CONTENT_TYPE, JSON)).body(bytes),
-        Err(e) => {
-            tracing::error!(error = %e, "serializing a response failed");
-            HttpResponse::InternalServerError().finish()
-        }
-    }
+/// `reply` with `Retry-After: 1` (the failure is retryable in a moment).
+fn retry_after(reply: Reply) -> Reply {
+    reply.with_header("retry-after", "1")
 }
