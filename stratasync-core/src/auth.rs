@@ -57,7 +57,7 @@ pub struct GroupResolutionError(#[source] pub Box<dyn std::error::Error + Send +
 ///    [`remove`](crate::storage::memberships::remove), or plain SQL (see
 ///    [`storage::memberships`](crate::storage::memberships));
 /// 3. **the user's own id, always**: a model whose group is the owner's user
-///    id (`group_key = owner_id`) needs no membership rows at all.
+///    id (`group = owner_id`) needs no membership rows at all.
 ///
 /// Groups are resolved again on every HTTP request, so a membership change
 /// applies to the next request; an open WebSocket keeps the groups it had

@@ -103,7 +103,7 @@ pub mod __private {
     pub use crate::error::MutationError;
     pub use crate::model::reference::{check_reference, Global, ReferenceGroup, ReferenceId, Referenceable};
     pub use crate::model::{
-        ActionSet, CodecKind, FieldSpec, GroupKey, JsonObject, ModelKind, ModelSpec, NoHooks, SyncModel,
+        ActionSet, CodecKind, FieldSpec, GroupKey, JsonObject, ModelKind, ModelSpec, NoHooks, SyncModel, SyncStorage,
     };
     pub use crate::protocol::ActionKind;
     pub use crate::scope::ScopeFilter;
@@ -125,6 +125,18 @@ pub mod __private {
     )]
     pub trait NotNullCursor {}
     impl<T> NotNullCursor for T where T: diesel::sql_types::SqlType<IsNull = diesel::sql_types::is_nullable::NotNull> {}
+
+    /// `value` as an expression of `column`'s SQL type. The bound sits
+    /// here, at the field's type in generated code, so a value the column
+    /// cannot take is reported once, at the field.
+    pub fn bind<C, T>(_column: C, value: T) -> T::Expression
+    where
+        C: diesel::Expression,
+        C::SqlType: diesel::sql_types::SqlType,
+        T: diesel::expression::AsExpression<C::SqlType>,
+    {
+        value.as_expression()
+    }
 
     /// Compile-time check, never called at run time: field type `T` can be
     /// read from column `C` on PostgreSQL.

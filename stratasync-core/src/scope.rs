@@ -1,7 +1,7 @@
 //! The filter context of bootstrap and batch queries (PROTOCOL.md §3.3).
 
 /// Who is asking and which groups the request covers. A model's scope
-/// (by default `group_key IN authorized_group_ids`) is built from it.
+/// (by default `group field IN authorized_group_ids`) is built from it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScopeFilter {
     /// The effective groups, deduplicated, in request order.

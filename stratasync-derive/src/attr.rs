@@ -1,32 +1,41 @@
 //! The grammar: `#[sync(...)]` on the struct and its fields, and the two
 //! keys of `#[diesel(...)]` the derive reads.
 //!
-//! The darling receiver structs below *are* the grammar: one struct field per
-//! key, its type says how the key is written ([`Word`] for a bare word,
-//! [`Str`] for `key = "..."`, [`FieldName`] for `key = field`, [`PathValue`]
-//! for `key = some::path`, [`IdentList`] for `key(a, b)`). Each of these
-//! value types answers a malformed value with the key's syntax sample.
-//! Darling reports unknown keys (with a "did you mean"), repeated keys and
-//! malformed values, all spanned. Every keyword also has a constant in [`kw`]
-//! for the messages of the later checks, and a syntax sample in
-//! [`kw::sample`]; a unit test keeps them in step with the receivers.
+//! The darling receivers [`ModelKeys`] and [`FieldKeys`] *are* the grammar:
+//! one struct field per key, its type says how the key is written ([`Word`]
+//! for a bare word, [`Str`] for `key = "..."`, [`FieldName`] for
+//! `key = field`, [`PathValue`] for `key = some::path`, [`IdentList`] for
+//! `key(a, b)`, [`ActionList`] for `actions(...)`, [`GroupValue`] for
+//! `group = ...`). Each of these value types answers a malformed value with
+//! the key's syntax sample.
+//!
+//! The keys are read one at a time ([`parse_keys`]), so one broken key never
+//! hides the mistakes in the others: unknown keys (with a "did you mean"),
+//! the old spellings (with the new spelling for that struct), repeated keys
+//! and malformed values are all reported, spanned, in one compile, and the
+//! keys that did parse still go through the checks. Every keyword also has
+//! a constant in [`kw`] for the messages of the later checks, and a syntax
+//! sample in [`kw::sample`]; a unit test keeps them in step with the
+//! receivers.
 //!
 //! Parsing never judges combinations of keys: that is `check.rs`.
 
-use darling::ast::{Data, NestedMeta};
-use darling::util::{Ignored, PreservedStrExpr, SpannedValue};
-use darling::{FromDeriveInput, FromField, FromMeta};
+use crate::model::Actions;
+use crate::suggest;
+use darling::ast::NestedMeta;
+use darling::error::Accumulator;
+use darling::util::{PreservedStrExpr, SpannedValue};
+use darling::FromMeta;
 use proc_macro2::{Span, TokenStream, TokenTree};
+use std::collections::BTreeSet;
 use syn::spanned::Spanned;
-use syn::{Attribute, Expr, Ident, Lit, LitStr, Meta, Path, Type};
+use syn::{Attribute, DeriveInput, Expr, Ident, Lit, LitStr, Meta, Path, Type};
 
 /// Every keyword of the grammar, once.
 pub mod kw {
     // Model level: `#[sync(...)]` on the struct.
     pub const NAME: &str = "name";
-    pub const GROUP_KEY: &str = "group_key";
-    pub const OWN_GROUP: &str = "own_group";
-    pub const GLOBAL: &str = "global";
+    pub const GROUP: &str = "group";
     pub const ACTIONS: &str = "actions";
     pub const ID: &str = "id";
     pub const CURSOR: &str = "cursor";
@@ -40,6 +49,22 @@ pub mod kw {
     #[allow(dead_code, reason = "part of the keyword list; the receiver test uses it")]
     pub const FIELD: &str = "field";
     pub const ARCHIVE_FIELD: &str = "archive_field";
+
+    // The values of `group = ...` besides a field name.
+    pub const OWN: &str = "own";
+    pub const GLOBAL: &str = "global";
+
+    // The actions of `actions(...)`, in wire order.
+    pub const ACTION_INSERT: &str = "insert";
+    pub const ACTION_UPDATE: &str = "update";
+    pub const ACTION_DELETE: &str = "delete";
+    pub const ACTION_ARCHIVE: &str = "archive";
+    pub const ACTION_UNARCHIVE: &str = "unarchive";
+    pub const ACTION_NAMES: [&str; 5] = [ACTION_INSERT, ACTION_UPDATE, ACTION_DELETE, ACTION_ARCHIVE, ACTION_UNARCHIVE];
+
+    // The old spellings, refused with the new one.
+    pub const OLD_GROUP_KEY: &str = "group_key";
+    pub const OLD_OWN_GROUP: &str = "own_group";
 
     // Field level: `#[sync(...)]` on a field.
     pub const INSERT: &str = "insert";
@@ -58,6 +83,29 @@ pub mod kw {
     pub const DEFAULT: &str = "default";
     pub const REFERENCES: &str = "references";
 
+    /// The keys of `#[sync(...)]` on the struct.
+    pub const MODEL_KEYS: [&str; 10] =
+        [NAME, GROUP, ACTIONS, ID, CURSOR, SCOPE, HOOKS, BATCH_KEYS, CASCADE, ARCHIVE_FIELD];
+
+    /// The keys of `#[sync(...)]` on a field.
+    pub const FIELD_KEYS: [&str; 15] = [
+        INSERT,
+        UPDATE,
+        RENAME,
+        SKIP,
+        STRING,
+        STRING_NULL,
+        UUID,
+        NUMBER,
+        BOOLEAN,
+        INSTANT,
+        DATE_ONLY,
+        JSON,
+        DATE_NOW,
+        DEFAULT,
+        REFERENCES,
+    ];
+
     // `#[diesel(...)]`.
     pub const DIESEL: &str = "diesel";
     pub const TABLE_NAME: &str = "table_name";
@@ -68,10 +116,8 @@ pub mod kw {
     pub fn sample(key: &str) -> &'static str {
         match key {
             NAME => "name = \"Task\"",
-            GROUP_KEY => "group_key = workspace_id",
-            OWN_GROUP => "own_group",
-            GLOBAL => "global",
-            ACTIONS => "actions = \"IUDAV\"",
+            GROUP => "group = workspace_id",
+            ACTIONS => "actions(insert, update, delete, archive, unarchive)",
             ID => "id = task_id",
             CURSOR => "cursor(task_id, label_id)",
             SCOPE => "scope = crate::scopes::tasks_scope",
@@ -90,27 +136,15 @@ pub mod kw {
     }
 }
 
-/// `#[sync(...)]` on the struct, with the struct's fields and its
-/// `#[diesel(...)]` attributes.
-#[derive(Debug, FromDeriveInput)]
-#[darling(attributes(sync), forward_attrs(diesel), supports(struct_named))]
-pub struct ModelAttrs {
-    pub ident: Ident,
-    pub generics: syn::Generics,
-    pub data: Data<Ignored, FieldAttrs>,
-    /// The forwarded `#[diesel(...)]` attributes.
-    pub attrs: Vec<Attribute>,
-
+/// The keys of `#[sync(...)]` on the struct.
+#[derive(Debug, Default, FromMeta)]
+pub struct ModelKeys {
     /// `name = "Task"`: the wire name (`__class`).
     pub name: Option<Str>,
-    /// `group_key = workspace_id`: rows are grouped by this field.
-    pub group_key: Option<FieldName>,
-    /// `own_group`: a row's own id is its group.
-    pub own_group: Word,
-    /// `global`: rows are visible to everyone.
-    pub global: Word,
-    /// `actions = "IUDAV"`: accepted mutation letters.
-    pub actions: Option<Str>,
+    /// `group = workspace_id | own | global`: where a row's group comes from.
+    pub group: Option<GroupValue>,
+    /// `actions(insert, update, ...)`: the accepted mutations.
+    pub actions: Option<ActionList>,
     /// `id = field`: the id (and simple cursor) of a standard model.
     pub id: Option<FieldName>,
     /// `cursor(a, b)`: the composite key of a join-table model.
@@ -137,15 +171,9 @@ pub struct CascadeAttr {
     pub field: FieldName,
 }
 
-/// `#[sync(...)]` on a field, with the field's `#[diesel(...)]` attributes.
-#[derive(Debug, FromField)]
-#[darling(attributes(sync), forward_attrs(diesel))]
-pub struct FieldAttrs {
-    pub ident: Option<Ident>,
-    pub ty: Type,
-    /// The forwarded `#[diesel(...)]` attributes.
-    pub attrs: Vec<Attribute>,
-
+/// The keys of `#[sync(...)]` on a field.
+#[derive(Debug, Default, FromMeta)]
+pub struct FieldKeys {
     /// `insert`: an insert writes this field from the payload.
     pub insert: Word,
     /// `update`: an update may change this field.
@@ -171,6 +199,219 @@ pub struct FieldAttrs {
     /// `references = Model`: the field holds the id of a row of `Model` in
     /// the same sync group.
     pub references: Option<PathValue>,
+}
+
+/// The struct: its `#[sync(...)]` keys, its `#[diesel(...)]` attributes and
+/// its fields.
+pub struct ModelAttrs {
+    pub ident: Ident,
+    pub generics: syn::Generics,
+    /// The `#[diesel(...)]` attributes.
+    pub attrs: Vec<Attribute>,
+    pub keys: ModelKeys,
+    /// The keys that were written but could not be read (already
+    /// reported): the checks stay quiet about them.
+    pub broken: BTreeSet<String>,
+    pub fields: Vec<FieldAttrs>,
+}
+
+impl std::ops::Deref for ModelAttrs {
+    type Target = ModelKeys;
+
+    fn deref(&self) -> &ModelKeys {
+        &self.keys
+    }
+}
+
+impl ModelAttrs {
+    /// Whether every key of the struct and its fields could be read: the
+    /// checks of combinations of keys only run then (a key that is missing
+    /// because it was misspelled would make them report nonsense).
+    pub fn complete(&self) -> bool {
+        self.broken.is_empty() && self.fields.iter().all(|f| f.broken.is_empty())
+    }
+}
+
+/// A field: its `#[sync(...)]` keys and its `#[diesel(...)]` attributes.
+pub struct FieldAttrs {
+    pub ident: Ident,
+    pub ty: Type,
+    /// The `#[diesel(...)]` attributes.
+    pub attrs: Vec<Attribute>,
+    pub keys: FieldKeys,
+    /// The keys that were written but could not be read (already reported).
+    pub broken: BTreeSet<String>,
+}
+
+impl std::ops::Deref for FieldAttrs {
+    type Target = FieldKeys;
+
+    fn deref(&self) -> &FieldKeys {
+        &self.keys
+    }
+}
+
+/// Reads the attributes of a struct with named fields (checked before).
+pub fn model_attrs(input: &DeriveInput, errors: &mut Accumulator) -> ModelAttrs {
+    let (keys, broken) = parse_keys::<ModelKeys>(&input.attrs, &kw::MODEL_KEYS, old_model_spelling, errors);
+    let fields = match &input.data {
+        syn::Data::Struct(data) => data
+            .fields
+            .iter()
+            .filter_map(|field| {
+                let ident = field.ident.clone()?;
+                let (keys, broken) = parse_keys::<FieldKeys>(&field.attrs, &kw::FIELD_KEYS, |_| None, errors);
+                Some(FieldAttrs { ident, ty: field.ty.clone(), attrs: diesel_attrs(&field.attrs), keys, broken })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    ModelAttrs {
+        ident: input.ident.clone(),
+        generics: input.generics.clone(),
+        attrs: diesel_attrs(&input.attrs),
+        keys,
+        broken,
+        fields,
+    }
+}
+
+fn diesel_attrs(attrs: &[Attribute]) -> Vec<Attribute> {
+    attrs.iter().filter(|a| a.path().is_ident(kw::DIESEL)).cloned().collect()
+}
+
+/// Reads the keys of every `#[sync(...)]` in `attrs` into `T`, one key at a
+/// time: each error is reported and its key left out (and named in the
+/// returned set), and the others are still read. `old` answers an old
+/// spelling with its error.
+fn parse_keys<T: FromMeta + Default>(
+    attrs: &[Attribute],
+    known: &[&str],
+    old: impl Fn(&Meta) -> Option<(&'static str, darling::Error)>,
+    errors: &mut Accumulator,
+) -> (T, BTreeSet<String>) {
+    let mut broken = BTreeSet::new();
+    let mut good: Vec<NestedMeta> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("sync")) {
+        let Meta::List(list) = &attr.meta else {
+            errors.push(
+                darling::Error::custom("write the sync keys in parentheses: `#[sync(key, ...)]`").with_span(&attr.meta),
+            );
+            broken.insert(String::from("sync"));
+            continue;
+        };
+        let items = match NestedMeta::parse_meta_list(list.tokens.clone()) {
+            Ok(items) => items,
+            Err(e) => {
+                errors.push(e.into());
+                broken.insert(String::from("sync"));
+                continue;
+            }
+        };
+        for item in items {
+            let NestedMeta::Meta(meta) = &item else {
+                errors.push(darling::Error::custom("expected a key, found a literal").with_span(&item));
+                broken.insert(String::from("sync"));
+                continue;
+            };
+            let key = meta.path().get_ident().map(ToString::to_string).unwrap_or_default();
+            if let Some((new_key, error)) = old(meta) {
+                errors.push(error);
+                broken.insert(String::from(new_key));
+            } else if !known.contains(&key.as_str()) {
+                errors.push(unknown_key(meta, known));
+                broken.insert(key);
+            } else if seen.contains(&key) && key != kw::CASCADE {
+                let why = if key == kw::GROUP { ": a model has exactly one sync group" } else { "" };
+                errors.push(
+                    darling::Error::custom(format!("`{key}` is given twice{why}; keep one")).with_span(meta.path()),
+                );
+            } else {
+                seen.push(key.clone());
+                match T::from_list(std::slice::from_ref(&item)) {
+                    Ok(_) => good.push(item),
+                    Err(e) => {
+                        errors.push(e);
+                        broken.insert(key);
+                    }
+                }
+            }
+        }
+    }
+    // Each key read alone, so together they read too; should darling still
+    // refuse them, its errors are reported and nothing is read.
+    let keys = errors.handle(T::from_list(&good)).unwrap_or_else(|| {
+        broken.insert(String::from("sync"));
+        T::default()
+    });
+    (keys, broken)
+}
+
+/// "unknown key `x`", with the closest key (an old spelling suggests the new
+/// key) or the list of keys.
+fn unknown_key(meta: &Meta, known: &[&str]) -> darling::Error {
+    let key = meta.path().get_ident().map(ToString::to_string).unwrap_or_else(|| {
+        let path = meta.path();
+        quote::quote!(#path).to_string().replace(' ', "")
+    });
+    let mut candidates: Vec<&str> = known.to_vec();
+    let is_model = known.contains(&kw::GROUP);
+    if is_model {
+        candidates.extend([kw::OLD_GROUP_KEY, kw::OLD_OWN_GROUP]);
+    }
+    let hint = match suggest::closest(&key, &candidates) {
+        Some(kw::OLD_GROUP_KEY | kw::OLD_OWN_GROUP) => format!("did you mean `{}`?", kw::GROUP),
+        Some(close) => format!("did you mean `{close}`?"),
+        None => format!("the keys are `{}`", known.join("`, `")),
+    };
+    let place = if is_model { "on the struct" } else { "on a field" };
+    darling::Error::custom(format!("unknown key `{key}` in `#[sync(...)]` {place}: {hint}")).with_span(meta.path())
+}
+
+/// The old spellings of the struct keys: `actions = "IUD"`,
+/// `group_key = field`, `own_group` and `global` (a key of its own). The
+/// error shows the new spelling of exactly what was written.
+fn old_model_spelling(meta: &Meta) -> Option<(&'static str, darling::Error)> {
+    let key = meta.path().get_ident()?.to_string();
+    let written = quote::quote!(#meta).to_string();
+    let (new_key, new) = match (key.as_str(), meta) {
+        (kw::ACTIONS, Meta::NameValue(nv)) => {
+            let Expr::Lit(syn::ExprLit { lit: Lit::Str(letters), .. }) = &nv.value else { return None };
+            let letters = letters.value();
+            let mut names = Vec::new();
+            let mut unknown = Vec::new();
+            for c in letters.chars() {
+                match "IUDAV".find(c) {
+                    Some(i) if !names.contains(&kw::ACTION_NAMES[i]) => names.push(kw::ACTION_NAMES[i]),
+                    Some(_) => {}
+                    None => unknown.push(c),
+                }
+            }
+            let mut new = format!("`{}({})`", kw::ACTIONS, names.join(", "));
+            if !unknown.is_empty() {
+                let unknown: String = unknown.into_iter().collect();
+                new.push_str(&format!(
+                    " (`{unknown}` is no action; the actions are `{}`)",
+                    kw::ACTION_NAMES.join("`, `")
+                ));
+            }
+            let written = format!("{} = {:?}", kw::ACTIONS, letters);
+            return Some((
+                kw::ACTIONS,
+                darling::Error::custom(format!("`{written}` is the old spelling; write {new}")).with_span(meta),
+            ));
+        }
+        (kw::OLD_GROUP_KEY, Meta::NameValue(nv)) => {
+            let value = &nv.value;
+            (kw::GROUP, format!("{} = {}", kw::GROUP, quote::quote!(#value)))
+        }
+        (kw::OLD_GROUP_KEY, _) => (kw::GROUP, format!("{} = <field>", kw::GROUP)),
+        (kw::OLD_OWN_GROUP, _) => (kw::GROUP, format!("{} = {}", kw::GROUP, kw::OWN)),
+        (kw::GLOBAL, _) => (kw::GROUP, format!("{} = {}", kw::GROUP, kw::GLOBAL)),
+        _ => return None,
+    };
+    Some((new_key, darling::Error::custom(format!("`{written}` is the old spelling; write `{new}`")).with_span(meta)))
 }
 
 /// A codec override flag on a field.
@@ -400,10 +641,111 @@ impl FromMeta for IdentList {
                 NestedMeta::Meta(Meta::Path(path)) if path.get_ident().is_some() => {
                     idents.extend(path.get_ident().cloned());
                 }
-                other => errors.push(darling::Error::custom("expected a field name").with_span(other)),
+                other => {
+                    let key = list.path.get_ident().map(ToString::to_string).unwrap_or_default();
+                    errors.push(
+                        darling::Error::custom(format!("expected a field name, like `{}`", kw::sample(&key)))
+                            .with_span(other),
+                    );
+                }
             }
         }
         errors.finish_with(IdentList { span: list.path.span(), idents })
+    }
+}
+
+/// `group = <field> | own | global`: where a row's sync group comes from.
+#[derive(Debug, Clone)]
+pub enum GroupValue {
+    /// `group = workspace_id`: the value of this field.
+    Field(Ident),
+    /// `group = own`: the row's own id.
+    Own(Span),
+    /// `group = global`: everyone's.
+    Global(Span),
+}
+
+impl GroupValue {
+    /// The span of the value.
+    pub fn span(&self) -> Span {
+        match self {
+            GroupValue::Field(ident) => ident.span(),
+            GroupValue::Own(span) | GroupValue::Global(span) => *span,
+        }
+    }
+}
+
+impl FromMeta for GroupValue {
+    fn from_meta(item: &Meta) -> darling::Result<Self> {
+        if let Meta::NameValue(nv) = item {
+            if let Expr::Path(path) = &nv.value {
+                if let (None, Some(ident)) = (&path.qself, path.path.get_ident()) {
+                    return Ok(if ident == kw::OWN {
+                        GroupValue::Own(ident.span())
+                    } else if ident == kw::GLOBAL {
+                        GroupValue::Global(ident.span())
+                    } else {
+                        GroupValue::Field(ident.clone())
+                    });
+                }
+            }
+        }
+        Err(value_error(item, &format!("a field name, `{}` or `{}`", kw::OWN, kw::GLOBAL)))
+    }
+}
+
+/// `actions(insert, update, delete, archive, unarchive)`, with the span of
+/// the list for later checks.
+#[derive(Debug, Clone)]
+pub struct ActionList {
+    pub actions: Actions,
+    pub span: Span,
+}
+
+impl FromMeta for ActionList {
+    fn from_meta(item: &Meta) -> darling::Result<Self> {
+        let Meta::List(list) = item else {
+            return Err(value_error(item, "a parenthesized list of actions"));
+        };
+        let nested = NestedMeta::parse_meta_list(list.tokens.clone())?;
+        let mut errors = darling::Error::accumulator();
+        let mut actions = Actions::default();
+        for item in &nested {
+            let ident = match item {
+                NestedMeta::Meta(Meta::Path(path)) => path.get_ident(),
+                _ => None,
+            };
+            let Some(ident) = ident else {
+                errors.push(
+                    darling::Error::custom(format!("expected an action: one of `{}`", kw::ACTION_NAMES.join("`, `")))
+                        .with_span(item),
+                );
+                continue;
+            };
+            let name = ident.to_string();
+            let slot = match name.as_str() {
+                kw::ACTION_INSERT => &mut actions.insert,
+                kw::ACTION_UPDATE => &mut actions.update,
+                kw::ACTION_DELETE => &mut actions.delete,
+                kw::ACTION_ARCHIVE => &mut actions.archive,
+                kw::ACTION_UNARCHIVE => &mut actions.unarchive,
+                _ => {
+                    let hint = match suggest::closest(&name, &kw::ACTION_NAMES) {
+                        Some(close) => format!("did you mean `{close}`?"),
+                        None => format!("the actions are `{}`", kw::ACTION_NAMES.join("`, `")),
+                    };
+                    errors.push(darling::Error::custom(format!("unknown action `{name}`: {hint}")).with_span(ident));
+                    continue;
+                }
+            };
+            if *slot {
+                errors.push(
+                    darling::Error::custom(format!("action `{name}` is listed twice: list it once")).with_span(ident),
+                );
+            }
+            *slot = true;
+        }
+        errors.finish_with(ActionList { actions, span: list.span() })
     }
 }
 
@@ -480,15 +822,21 @@ pub fn diesel_column_name(attrs: &[Attribute]) -> darling::Result<Option<Ident>>
 mod tests {
     use super::*;
 
-    fn parse(input: syn::DeriveInput) -> darling::Result<ModelAttrs> {
-        ModelAttrs::from_derive_input(&input)
+    fn parse(input: syn::DeriveInput) -> (ModelAttrs, Vec<String>) {
+        let mut errors = darling::Error::accumulator();
+        let attrs = model_attrs(&input, &mut errors);
+        let errors = match errors.finish() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (attrs, errors)
     }
 
     /// Every keyword constant is a key the receivers accept.
     #[test]
     fn keywords_match_receivers() {
         let model: syn::DeriveInput = syn::parse_str(&format!(
-            r#"#[sync({name} = "T", {group_key} = a, {own_group}, {global}, {actions} = "I", {id} = a,
+            r#"#[sync({name} = "T", {group} = a, {actions}({ai}, {au}, {ad}, {aa}, {av}), {id} = a,
                 {cursor}(a), {scope} = s, {hooks} = H, {batch_keys}(a),
                 {cascade}({parent} = P, {field} = a), {archive_field} = a)]
             struct T {{
@@ -497,10 +845,13 @@ mod tests {
                 a: i32,
             }}"#,
             name = kw::NAME,
-            group_key = kw::GROUP_KEY,
-            own_group = kw::OWN_GROUP,
-            global = kw::GLOBAL,
+            group = kw::GROUP,
             actions = kw::ACTIONS,
+            ai = kw::ACTION_INSERT,
+            au = kw::ACTION_UPDATE,
+            ad = kw::ACTION_DELETE,
+            aa = kw::ACTION_ARCHIVE,
+            av = kw::ACTION_UNARCHIVE,
             id = kw::ID,
             cursor = kw::CURSOR,
             scope = kw::SCOPE,
@@ -527,17 +878,79 @@ mod tests {
             references = kw::REFERENCES,
         ))
         .unwrap();
-        let attrs = parse(model).unwrap();
-        let fields = attrs.data.take_struct().unwrap().fields;
-        assert_eq!(fields[0].codec_flags().len(), CodecFlag::ALL.len());
-        assert_eq!(fields[0].keys_besides_skip().len(), 3 + CodecFlag::ALL.len() + 3);
+        let (attrs, errors) = parse(model);
+        assert_eq!(errors, Vec::<String>::new());
+        assert!(attrs.complete());
+        let actions = attrs.actions.as_ref().unwrap().actions;
+        assert_eq!(actions.variants().len(), kw::ACTION_NAMES.len());
+        assert_eq!(attrs.fields[0].codec_flags().len(), CodecFlag::ALL.len());
+        assert_eq!(attrs.fields[0].keys_besides_skip().len(), 3 + CodecFlag::ALL.len() + 3);
+    }
+
+    #[test]
+    fn group_values() {
+        for (value, expected) in [("own", "own"), ("global", "global"), ("workspace_id", "field")] {
+            let input: syn::DeriveInput =
+                syn::parse_str(&format!("#[sync(group = {value})] struct T {{ a: i32 }}")).unwrap();
+            let (attrs, errors) = parse(input);
+            assert!(errors.is_empty(), "{errors:?}");
+            let got = match attrs.group.as_ref().unwrap() {
+                GroupValue::Own(_) => "own",
+                GroupValue::Global(_) => "global",
+                GroupValue::Field(_) => "field",
+            };
+            assert_eq!(got, expected);
+        }
+    }
+
+    #[test]
+    fn old_spellings_show_the_new_one() {
+        let input: syn::DeriveInput = syn::parse_quote! {
+            #[sync(group_key = workspace_id, actions = "IUDV")]
+            struct T { a: i32 }
+        };
+        let (attrs, errors) = parse(input);
+        assert_eq!(
+            errors,
+            [
+                "`group_key = workspace_id` is the old spelling; write `group = workspace_id`",
+                "`actions = \"IUDV\"` is the old spelling; write `actions(insert, update, delete, unarchive)`",
+            ]
+        );
+        assert!(attrs.broken.contains(kw::GROUP) && attrs.broken.contains(kw::ACTIONS));
+        for (old, new) in [("own_group", "group = own"), ("global", "group = global")] {
+            let input: syn::DeriveInput = syn::parse_str(&format!("#[sync({old})] struct T {{ a: i32 }}")).unwrap();
+            assert_eq!(parse(input).1, [format!("`{old}` is the old spelling; write `{new}`")]);
+        }
+    }
+
+    /// One broken key does not hide the others, nor keep them from being
+    /// read.
+    #[test]
+    fn every_key_is_read_despite_broken_ones() {
+        let input: syn::DeriveInput = syn::parse_quote! {
+            #[sync(gruop = x, name = 1, actions(insert, udpate), id = a, id = b)]
+            struct T {
+                #[sync(inesrt, update)]
+                a: i32,
+            }
+        };
+        let (attrs, errors) = parse(input);
+        assert_eq!(errors.len(), 5, "{errors:#?}");
+        assert!(errors[0].contains("did you mean `group`?"), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.contains("did you mean `update`?")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.contains("`id` is given twice; keep one")), "{errors:#?}");
+        assert!(errors.iter().any(|e| e.contains("unknown key `inesrt`") && e.contains("`insert`")), "{errors:#?}");
+        assert_eq!(attrs.id.as_ref().unwrap().to_string(), "a");
+        assert!(attrs.fields[0].update.is_present());
+        assert!(!attrs.complete());
     }
 
     #[test]
     fn samples_cover_value_keys() {
         for key in [
             kw::NAME,
-            kw::GROUP_KEY,
+            kw::GROUP,
             kw::ACTIONS,
             kw::ID,
             kw::CURSOR,
@@ -577,7 +990,8 @@ mod tests {
             #[sync(cursor(a, b::c, "d"))]
             struct T { a: i32 }
         };
-        let err = parse(input).unwrap_err();
-        assert_eq!(err.len(), 2);
+        let (attrs, errors) = parse(input);
+        assert_eq!(errors.len(), 2);
+        assert!(attrs.broken.contains(kw::CURSOR));
     }
 }

@@ -5,11 +5,11 @@
 //! (which panics if dropped unchecked), spanned at the offending token, and
 //! the user sees them all in one compile.
 
-use crate::attr::{self, kw, CodecFlag, FieldAttrs, ModelAttrs};
+use crate::attr::{self, kw, ActionList, CodecFlag, FieldAttrs, GroupValue, ModelAttrs};
 use crate::case;
 use crate::model::{Actions, Cascade, Codec, Field, FieldRef, Group, Kind, Model};
+use crate::suggest;
 use darling::error::Accumulator;
-use darling::FromDeriveInput;
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, LitStr, Path, Type};
@@ -25,18 +25,17 @@ fn error(span: Span, message: impl std::fmt::Display) -> darling::Error {
 /// Parses and validates the derive input.
 pub fn model(input: &DeriveInput) -> darling::Result<Model> {
     check_shape(input)?;
-    let attrs = ModelAttrs::from_derive_input(input)?;
     let mut accumulator = darling::Error::accumulator();
     let errors = &mut accumulator;
+    let attrs = attr::model_attrs(input, errors);
 
     check_not_generic(&attrs, errors);
     let table = table_name(&attrs, errors);
-    let raw = attrs.data.as_ref().take_struct().expect("darling checks `supports(struct_named)`").fields;
-    let fields: Vec<Draft<'_>> = raw.into_iter().map(|f| draft(f, errors)).collect();
+    let fields: Vec<Draft<'_>> = attrs.fields.iter().map(|f| draft(f, errors)).collect();
     check_unique_wire_names(&fields, errors);
 
     let name = model_name(&attrs, errors);
-    let actions = actions(&attrs, errors);
+    let actions = actions(&attrs);
     let group = group(&attrs, &fields, errors);
     let kind = kind(&attrs, &fields, errors);
     let batch_keys = field_list(attrs.batch_keys.as_ref(), kw::BATCH_KEYS, &fields, errors);
@@ -44,10 +43,14 @@ pub fn model(input: &DeriveInput) -> darling::Result<Model> {
         attrs.cascade.iter().map(|c| (c.parent.0.clone(), resolve(&fields, &c.field, kw::CASCADE, errors))).collect();
     let archive = archive_field(&attrs, &fields, errors);
 
+    // Combinations of keys are only judged once every key could be read: a
+    // key left out for its own error would make them report nonsense.
+    let complete = attrs.complete();
+    let (kind, actions, group) = if complete { (kind, actions, group) } else { (None, None, None) };
     if let (Some(kind), Some(actions)) = (&kind, &actions) {
         check_composite_actions(kind, actions, errors);
         check_update_fields(kind, actions, &fields, errors);
-        check_archive_actions(&attrs, actions, archive, errors);
+        check_archive_actions(&attrs, actions, archive, &fields, errors);
         check_key_fields_inserted(kind, actions, &fields, errors);
         if let Some(group) = &group {
             check_group_inserted(kind, actions, group, &fields, errors);
@@ -64,7 +67,7 @@ pub fn model(input: &DeriveInput) -> darling::Result<Model> {
         check_write_column_count(&attrs.ident, kind, &fields, errors);
     }
 
-    // Every `None` below has been reported.
+    // Every `None` below has been reported (an incomplete model has errors).
     accumulator.finish()?;
     let synced: Vec<Option<usize>> = fields
         .iter()
@@ -197,7 +200,7 @@ fn model_name(attrs: &ModelAttrs, errors: &mut Accumulator) -> String {
 
 /// A field's own checks: column, wire name, codec, insert defaults.
 fn draft<'a>(attrs: &'a FieldAttrs, errors: &mut Accumulator) -> Draft<'a> {
-    let ident = attrs.ident.clone().expect("darling checks `supports(struct_named)`");
+    let ident = attrs.ident.clone();
     let column = errors.handle(attr::diesel_column_name(&attrs.attrs)).flatten().unwrap_or_else(|| ident.clone());
     let (wire, wire_span) = match &attrs.rename {
         Some(lit) => {
@@ -378,7 +381,7 @@ fn resolve(fields: &[Draft<'_>], ident: &Ident, key: &str, errors: &mut Accumula
     match fields.iter().position(|f| f.ident == *ident) {
         None => {
             let names: Vec<String> = fields.iter().map(|f| f.ident.to_string()).collect();
-            let hint = match closest(&ident.to_string(), &names) {
+            let hint = match suggest::closest(&ident.to_string(), &names) {
                 Some(name) => format!("did you mean `{name}`?"),
                 None => format!("its fields are `{}`", names.join("`, `")),
             };
@@ -391,38 +394,17 @@ fn resolve(fields: &[Draft<'_>], ident: &Ident, key: &str, errors: &mut Accumula
         Some(index) if fields[index].skip => {
             errors.push(error(
                 ident.span(),
-                format!("`{key}` names `{ident}`, which is `{}`: it must be a synced field", kw::SKIP),
+                format!(
+                    "`{key}` names `{ident}`, which is `#[sync({})]`: it must be a synced field; remove `{}` from \
+                     `{ident}`, or name another field",
+                    kw::SKIP,
+                    kw::SKIP
+                ),
             ));
             None
         }
         Some(index) => Some(FieldRef { index, span: ident.span() }),
     }
-}
-
-/// The candidate closest to `name`, if it is close enough to be a typo.
-fn closest<'a>(name: &str, candidates: &'a [String]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= name.len().max(c.len()) / 3 + 1)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.as_str())
-}
-
-/// Levenshtein distance (insertions, deletions, substitutions).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = if ca == *cb { diagonal } else { 1 + diagonal.min(above).min(row[j]) };
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// A list of field references: each must resolve, and naming one twice is
@@ -455,97 +437,55 @@ enum DraftGroup {
 /// Every row must belong to exactly one group (or to everyone): the group
 /// decides who receives it.
 fn group(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> Option<DraftGroup> {
-    let mut present: Vec<(&str, Span)> = Vec::new();
-    if let Some(ident) = &attrs.group_key {
-        present.push((kw::GROUP_KEY, ident.span()));
-    }
-    if attrs.own_group.is_present() {
-        present.push((kw::OWN_GROUP, attrs.own_group.span()));
-    }
-    if attrs.global.is_present() {
-        present.push((kw::GLOBAL, attrs.global.span()));
-    }
-    match present.as_slice() {
-        [] => {
+    match &attrs.group {
+        _ if attrs.broken.contains(kw::GROUP) => None,
+        None => {
             errors.push(error(
                 attrs.ident.span(),
                 format!(
-                    "missing the sync group of `{}`: add one of `{}`, `{}` or `{}` to `#[sync(...)]`",
+                    "missing the sync group of `{}`: add `{}` (rows grouped by a field), `{} = {}` (each row is its \
+                     own group) or `{} = {}` (every row is visible to everyone) to `#[sync(...)]`",
                     attrs.ident,
-                    kw::sample(kw::GROUP_KEY),
-                    kw::OWN_GROUP,
+                    kw::sample(kw::GROUP),
+                    kw::GROUP,
+                    kw::OWN,
+                    kw::GROUP,
                     kw::GLOBAL
                 ),
             ));
             None
         }
-        [(first, _), rest @ ..] if !rest.is_empty() => {
-            for (key, span) in rest {
-                errors.push(error(
-                    *span,
-                    format!("`{key}` conflicts with `{first}`: a model has exactly one sync group"),
-                ));
-            }
-            None
-        }
-        _ => {
-            if let Some(ident) = &attrs.group_key {
-                resolve(fields, ident, kw::GROUP_KEY, errors).map(DraftGroup::Field)
-            } else if attrs.own_group.is_present() {
-                Some(DraftGroup::OwnId)
-            } else {
-                Some(DraftGroup::Global)
-            }
-        }
+        Some(GroupValue::Field(ident)) => resolve(fields, ident, kw::GROUP, errors).map(DraftGroup::Field),
+        Some(GroupValue::Own(_)) => Some(DraftGroup::OwnId),
+        Some(GroupValue::Global(_)) => Some(DraftGroup::Global),
     }
 }
 
-/// Parsed `actions`, with the literal's span for later rules.
+/// The accepted actions, with the span of `actions(...)` (of the struct
+/// name if there is none) for later rules.
 struct ParsedActions {
     actions: Actions,
     span: Span,
 }
 
-/// `actions` is a set of letters; a typo would silently disable an action,
-/// a repeat hints at one.
-fn actions(attrs: &ModelAttrs, errors: &mut Accumulator) -> Option<ParsedActions> {
-    let Some(lit) = &attrs.actions else {
-        return Some(ParsedActions { actions: Actions::default(), span: attrs.ident.span() });
-    };
-    let mut actions = Actions::default();
-    let mut ok = true;
-    for c in lit.value().chars() {
-        let slot = match c {
-            'I' => &mut actions.insert,
-            'U' => &mut actions.update,
-            'D' => &mut actions.delete,
-            'A' => &mut actions.archive,
-            'V' => &mut actions.unarchive,
-            other => {
-                errors.push(error(
-                    lit.span(),
-                    format!(
-                        "unknown action `{other}`: `actions` takes the letters I (insert), U (update), D (delete), \
-                         A (archive) and V (unarchive), like `{}`",
-                        kw::sample(kw::ACTIONS)
-                    ),
-                ));
-                ok = false;
-                continue;
-            }
-        };
-        if *slot {
-            errors.push(error(lit.span(), format!("action `{c}` is listed twice")));
-            ok = false;
-        }
-        *slot = true;
+/// The accepted actions (none without `actions(...)`); `None` if the key
+/// was written but could not be read (reported already).
+fn actions(attrs: &ModelAttrs) -> Option<ParsedActions> {
+    if attrs.broken.contains(kw::ACTIONS) {
+        return None;
     }
-    ok.then_some(ParsedActions { actions, span: lit.span() })
+    Some(match &attrs.actions {
+        Some(ActionList { actions, span }) => ParsedActions { actions: *actions, span: *span },
+        None => ParsedActions { actions: Actions::default(), span: attrs.ident.span() },
+    })
 }
 
 /// A standard model has one id field; a composite model has a key of
 /// several fields and no id field. Saying both is contradictory.
 fn kind(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> Option<Kind> {
+    if attrs.broken.contains(kw::ID) || attrs.broken.contains(kw::CURSOR) {
+        return None;
+    }
     if let Some(cursor) = &attrs.cursor {
         if let Some(id) = &attrs.id {
             errors.push(error(
@@ -631,9 +571,17 @@ fn check_composite_actions(kind: &Kind, actions: &ParsedActions, errors: &mut Ac
         errors.push(error(
             actions.span,
             format!(
-                "a composite model (with `{}(...)`) accepts only the actions `I` and `D`: its rows are inserted and \
-                 deleted, never updated or archived",
-                kw::CURSOR
+                "a composite model (with `{}(...)`) accepts only the actions `{}` and `{}`: its rows are inserted \
+                 and deleted, never updated or archived; write `{}({})`",
+                kw::CURSOR,
+                kw::ACTION_INSERT,
+                kw::ACTION_DELETE,
+                kw::ACTIONS,
+                [(a.insert, kw::ACTION_INSERT), (a.delete, kw::ACTION_DELETE)]
+                    .into_iter()
+                    .filter_map(|(on, name)| on.then_some(name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
@@ -644,30 +592,69 @@ fn check_composite_actions(kind: &Kind, actions: &ParsedActions, errors: &mut Ac
 fn check_update_fields(kind: &Kind, actions: &ParsedActions, fields: &[Draft<'_>], errors: &mut Accumulator) {
     let has_update = fields.iter().any(|f| !f.skip && f.attrs.update.is_present());
     if matches!(kind, Kind::Standard { .. }) && actions.actions.update && !has_update {
-        errors
-            .push(error(actions.span, format!("action `U` needs at least one field marked `#[sync({})]`", kw::UPDATE)));
+        errors.push(error(
+            actions.span,
+            format!(
+                "action `{}` needs at least one field marked `#[sync({})]`: mark the fields an update may \
+                 change, or remove `{}` from `{}(...)`",
+                kw::ACTION_UPDATE,
+                kw::UPDATE,
+                kw::ACTION_UPDATE,
+                kw::ACTIONS
+            ),
+        ));
     }
 }
 
 /// Archive and unarchive write the archive field; without one they would
 /// fail at run time. (A bad explicit `archive_field` is reported already.)
+/// A field that would be the archive field but is skipped or of the wrong
+/// type is named, with what to change.
 fn check_archive_actions(
     attrs: &ModelAttrs,
     actions: &ParsedActions,
     archive: Option<FieldRef>,
+    fields: &[Draft<'_>],
     errors: &mut Accumulator,
 ) {
     let a = &actions.actions;
-    if (a.archive || a.unarchive) && archive.is_none() && attrs.archive_field.is_none() {
-        errors.push(error(
-            actions.span,
-            format!(
-                "actions `A` and `V` need an archive field: add `{}`, or a field `archived_at: \
-                 Option<DateTime<Utc>>` (wire name `archivedAt`)",
-                kw::sample(kw::ARCHIVE_FIELD)
-            ),
-        ));
+    if !(a.archive || a.unarchive) || archive.is_some() || attrs.archive_field.is_some() {
+        return;
     }
+    let used: Vec<&str> = [(a.archive, kw::ACTION_ARCHIVE), (a.unarchive, kw::ACTION_UNARCHIVE)]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+    let (write, need) = if used.len() == 1 { ("writes", "needs") } else { ("write", "need") };
+    let used = format!("`{}`", used.join("` and `"));
+    let or_drop = format!("or remove {used} from `{}(...)`", kw::ACTIONS);
+    let candidate = fields.iter().find(|f| f.wire == "archivedAt");
+    let message = match candidate {
+        Some(field) if field.skip => format!(
+            "{used} {write} the archive field, but `{}` is `#[sync({})]`: remove `{}` from it (the archive \
+             timestamp is synced), {or_drop}",
+            field.ident,
+            kw::SKIP,
+            kw::SKIP
+        ),
+        Some(field) => format!(
+            "{used} {write} the archive field, but `{}` is not an `Option<DateTime<Utc>>` (or an `Option<...>` \
+             with the `{}` codec): archive sets a timestamp and unarchive sets null; change its type, {or_drop}",
+            field.ident,
+            kw::INSTANT
+        ),
+        None => format!(
+            "{used} {need} an archive field: add a field `archived_at: Option<DateTime<Utc>>` (wire name \
+             `archivedAt`), or name another one with `{}`, {or_drop}",
+            kw::sample(kw::ARCHIVE_FIELD)
+        ),
+    };
+    let span = match candidate {
+        Some(field) if field.skip => field.attrs.skip.span(),
+        Some(field) => field.attrs.ty.span(),
+        None => actions.span,
+    };
+    errors.push(error(span, message));
 }
 
 /// The composite id of an insert is computed from the inserted data, so
@@ -705,24 +692,26 @@ fn check_group_inserted(
         errors.push(error(
             group.span,
             format!(
-                "group field `{}` must be `#[sync({})]` when the model accepts `I`: an insert's group is read from \
-                 its data",
+                "group field `{}` must be `#[sync({})]` when the model accepts `{}`: an insert's group is read \
+                 from its data",
                 field.ident,
-                kw::INSERT
+                kw::INSERT,
+                kw::ACTION_INSERT
             ),
         ));
     }
 }
 
 /// The default scope filters the group column; the group of a composite
-/// `own_group` model is its computed id, which no column holds.
+/// `group = own` model is its computed id, which no column holds.
 fn check_composite_own_group_scoped(attrs: &ModelAttrs, kind: &Kind, group: &DraftGroup, errors: &mut Accumulator) {
     if matches!((kind, group), (Kind::Composite { .. }, DraftGroup::OwnId)) && attrs.scope.is_none() {
         errors.push(error(
-            attrs.own_group.span(),
+            attrs.group.as_ref().map_or_else(|| attrs.ident.span(), GroupValue::span),
             format!(
-                "`{}` on a composite model needs `{}`: its group is the composite id, which no column holds",
-                kw::OWN_GROUP,
+                "`{} = {}` on a composite model needs `{}`: its group is the composite id, which no column holds",
+                kw::GROUP,
+                kw::OWN,
                 kw::sample(kw::SCOPE)
             ),
         ));
@@ -774,9 +763,10 @@ fn check_references(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>], error
                 span,
                 format!(
                     "`{}` on a model whose group is its own id: no other row shares its group, so there is \
-                     nothing to reference; reference rows from a model with `{}` or `{}`",
+                     nothing to reference; reference rows from a model with `{}` or `{} = {}`",
                     kw::REFERENCES,
-                    kw::sample(kw::GROUP_KEY),
+                    kw::sample(kw::GROUP),
+                    kw::GROUP,
                     kw::GLOBAL
                 ),
             ));
@@ -869,7 +859,7 @@ mod tests {
     fn infers_codecs() {
         let model = check(syn::parse_quote! {
             #[diesel(table_name = t)]
-            #[sync(global)]
+            #[sync(group = global)]
             struct T {
                 id: uuid::Uuid,
                 a: String,
@@ -900,20 +890,9 @@ mod tests {
     }
 
     #[test]
-    fn suggests_close_field_names() {
-        let names: Vec<String> = ["id", "workspace_id", "title", "archived_at"].map(String::from).to_vec();
-        assert_eq!(closest("workspace", &names), Some("workspace_id"));
-        assert_eq!(closest("titel", &names), Some("title"));
-        assert_eq!(closest("archived", &names), Some("archived_at"));
-        assert_eq!(closest("parent_id", &names), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
-    }
-
-    #[test]
     fn collects_every_error() {
         let errors = errors(syn::parse_quote! {
-            #[sync(actions = "IX", group_key = nope)]
+            #[sync(actions(insert, x), group = nope)]
             struct T {
                 id: Foo,
                 #[sync(string, uuid)]
@@ -921,13 +900,24 @@ mod tests {
             }
         });
         assert_eq!(errors.len(), 5, "{errors:#?}");
+        // Grammar errors and check errors come together.
+        let errors = self::errors(syn::parse_quote! {
+            #[diesel(table_name = t)]
+            #[sync(group_key = w, actions = "IU")]
+            struct T {
+                id: i32,
+                #[sync(isnert)]
+                w: Vec<u8>,
+            }
+        });
+        assert_eq!(errors.len(), 4, "{errors:#?}");
     }
 
     #[test]
     fn archive_defaults_to_archived_at() {
         let model = check(syn::parse_quote! {
             #[diesel(table_name = t)]
-            #[sync(global, actions = "AV")]
+            #[sync(group = global, actions(archive, unarchive))]
             struct T {
                 id: i32,
                 archived_at: Option<DateTime<Utc>>,
@@ -941,7 +931,7 @@ mod tests {
     fn skipped_fields_are_left_out_and_indices_follow() {
         let model = check(syn::parse_quote! {
             #[diesel(table_name = t)]
-            #[sync(group_key = w, batch_keys(w))]
+            #[sync(group = w, batch_keys(w))]
             struct T {
                 #[sync(skip)]
                 secret: Vec<u8>,

@@ -11,6 +11,7 @@ mod case;
 mod check;
 mod expand;
 mod model;
+mod suggest;
 
 use proc_macro::TokenStream;
 
@@ -35,7 +36,7 @@ mod tests {
     fn expands_a_standard_model() {
         let out = derive_sync_model_inner(quote::quote! {
             #[diesel(table_name = tasks)]
-            #[sync(name = "Task", group_key = workspace_id, actions = "IUD", batch_keys(id, workspace_id))]
+            #[sync(name = "Task", group = workspace_id, actions(insert, update, delete), batch_keys(id, workspace_id))]
             struct Task {
                 id: Uuid,
                 #[sync(insert)]
@@ -53,7 +54,7 @@ mod tests {
     #[test]
     fn reports_errors_as_compile_errors() {
         let err = derive_sync_model_inner(quote::quote! {
-            #[sync(global)]
+            #[sync(group = global)]
             struct Task { id: Uuid }
         })
         .unwrap_err();

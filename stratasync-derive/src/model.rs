@@ -72,7 +72,7 @@ pub struct Cascade {
     pub field: usize,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct Actions {
     pub insert: bool,
     pub update: bool,

@@ -64,7 +64,7 @@ fn mine_or_shared(
 /// Text ids, a text group key, and a custom scope.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = notes)]
-#[sync(group_key = owner, scope = mine_or_shared, actions = "IUD", batch_keys(id, owner))]
+#[sync(group = owner, scope = mine_or_shared, actions(insert, update, delete), batch_keys(id, owner))]
 #[allow(dead_code)]
 struct Note {
     id: String,
@@ -79,7 +79,7 @@ struct Note {
 /// Integer ids and a nullable integer group key.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = counters)]
-#[sync(group_key = team_id, actions = "IUD", batch_keys(id))]
+#[sync(group = team_id, actions(insert, update, delete), batch_keys(id))]
 #[allow(dead_code)]
 struct Counter {
     id: i32,
@@ -92,7 +92,7 @@ struct Counter {
 /// A global model (every user sees every row) with `bigint` ids.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = announcements)]
-#[sync(global, actions = "IUD", batch_keys(id))]
+#[sync(group = global, actions(insert, update, delete), batch_keys(id))]
 #[allow(dead_code)]
 struct Announcement {
     id: i64,

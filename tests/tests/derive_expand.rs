@@ -7,7 +7,7 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
-use stratasync_core::__private::{ActionKind, CodecKind, GroupKey, JsonObject, ModelKind};
+use stratasync_core::__private::{ActionKind, CodecKind, GroupKey, JsonObject, ModelKind, SyncStorage};
 use stratasync_core::{ModelHooks, MutationError, ScopeFilter, SyncModel};
 use uuid::Uuid;
 
@@ -72,7 +72,7 @@ use schema::{notes, settings, task_labels, tasks, workspaces};
 /// docs/example.md's `Workspace`.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = workspaces)]
-#[sync(name = "Workspace", own_group, actions = "U", batch_keys(id))]
+#[sync(name = "Workspace", group = own, actions(update), batch_keys(id))]
 struct Workspace {
     id: Uuid,
     #[sync(update)]
@@ -83,7 +83,7 @@ struct Workspace {
 /// docs/example.md's `Task`.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "Task", group_key = workspace_id, actions = "IUDAV", batch_keys(id, workspace_id))]
+#[sync(name = "Task", group = workspace_id, actions(insert, update, delete, archive, unarchive), batch_keys(id, workspace_id))]
 struct Task {
     id: Uuid,
     #[sync(insert)]
@@ -108,8 +108,8 @@ struct Task {
 #[diesel(table_name = task_labels)]
 #[sync(
     name = "TaskLabel",
-    group_key = workspace_id,
-    actions = "ID",
+    group = workspace_id,
+    actions(insert, delete),
     cursor(task_id, label_id),
     batch_keys(task_id, workspace_id),
     cascade(parent = Task, field = task_id),
@@ -136,7 +136,7 @@ impl ModelHooks for SettingHooks {}
 /// skipped field.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = settings)]
-#[sync(global, id = key, actions = "IU", hooks = SettingHooks)]
+#[sync(group = global, id = key, actions(insert, update), hooks = SettingHooks)]
 struct Setting {
     key: i64,
     #[sync(insert, update, rename = "displayName", default = String::from("untitled"))]
@@ -164,7 +164,7 @@ fn own_notes(scope: &ScopeFilter) -> stratasync_core::__private::Scope<'_, notes
 /// field stored as epoch milliseconds.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = notes)]
-#[sync(group_key = owner, scope = own_notes, actions = "IDAV", archive_field = deleted_at)]
+#[sync(group = owner, scope = own_notes, actions(insert, delete, archive, unarchive), archive_field = deleted_at)]
 struct Note {
     id: String,
     #[sync(insert)]

@@ -76,7 +76,7 @@ fn shout(data: &mut JsonObject) -> Result<(), HookError> {
 /// The example's tasks table under another model name, with hooks.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "HookedTask", group_key = workspace_id, actions = "IUD", hooks = TitleHooks)]
+#[sync(name = "HookedTask", group = workspace_id, actions(insert, update, delete), hooks = TitleHooks)]
 #[allow(dead_code)]
 struct HookedTask {
     id: Uuid,
@@ -189,7 +189,7 @@ impl ModelHooks for MovingHooks {
 /// The example's tasks table under another model name, with moving hooks.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "MovingTask", group_key = workspace_id, actions = "IU", hooks = MovingHooks)]
+#[sync(name = "MovingTask", group = workspace_id, actions(insert, update), hooks = MovingHooks)]
 #[allow(dead_code)]
 struct MovingTask {
     id: Uuid,
@@ -325,7 +325,7 @@ impl ModelHooks for Recording {
 /// A standard model accepting every action, with recording hooks.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "RecordedTask", group_key = workspace_id, actions = "IUDAV", hooks = Recording)]
+#[sync(name = "RecordedTask", group = workspace_id, actions(insert, update, delete, archive, unarchive), hooks = Recording)]
 #[allow(dead_code)]
 struct RecordedTask {
     id: Uuid,
@@ -349,7 +349,7 @@ struct RecordedTask {
 /// A composite model (both of its actions), with recording hooks.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = task_labels)]
-#[sync(name = "RecordedTaskLabel", group_key = workspace_id, actions = "ID", cursor(task_id, label_id), hooks = Recording)]
+#[sync(name = "RecordedTaskLabel", group = workspace_id, actions(insert, delete), cursor(task_id, label_id), hooks = Recording)]
 #[allow(dead_code)]
 struct RecordedTaskLabel {
     #[sync(insert)]

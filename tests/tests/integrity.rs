@@ -32,7 +32,7 @@ use schema::notes;
 /// updates (an optional reference on an update field).
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = notes)]
-#[sync(name = "Note", group_key = workspace_id, actions = "IU")]
+#[sync(name = "Note", group = workspace_id, actions(insert, update))]
 struct Note {
     id: Uuid,
     #[sync(insert)]

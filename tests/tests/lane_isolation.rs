@@ -86,7 +86,7 @@ impl ModelHooks for Misbehaving {
 /// The example's tasks table under another name, with [`Misbehaving`] hooks.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "HookedTask", group_key = workspace_id, actions = "IU", hooks = Misbehaving)]
+#[sync(name = "HookedTask", group = workspace_id, actions(insert, update), hooks = Misbehaving)]
 #[allow(dead_code)]
 struct HookedTask {
     id: Uuid,
@@ -143,7 +143,7 @@ impl Codec<kind::Str> for Odd {
 /// The tasks table once more, with the [`Odd`] title.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "OddTask", group_key = workspace_id, actions = "I")]
+#[sync(name = "OddTask", group = workspace_id, actions(insert))]
 #[allow(dead_code)]
 struct OddTask {
     id: Uuid,

@@ -15,6 +15,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
+use stratasync_core::__private::SyncStorage;
 use stratasync_core::{ScopeFilter, SyncModel};
 use stratasync_tests::*;
 use taskboard::schema::{task_labels, tasks, workspaces};
@@ -32,7 +33,7 @@ const DEPTH: i64 = 19_000;
 /// Every task and task label, whatever its workspace.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "AllTasks", global)]
+#[sync(name = "AllTasks", group = global)]
 struct AllTasks {
     id: Uuid,
     workspace_id: Uuid,
@@ -41,7 +42,7 @@ struct AllTasks {
 /// Every task label, whatever its workspace (a composite global cursor).
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = task_labels)]
-#[sync(name = "AllTaskLabels", global, cursor(task_id, label_id))]
+#[sync(name = "AllTaskLabels", group = global, cursor(task_id, label_id))]
 struct AllTaskLabels {
     task_id: Uuid,
     label_id: Uuid,
@@ -51,7 +52,7 @@ struct AllTaskLabels {
 /// Task labels under a custom scope that fixes the workspace by equality.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = task_labels)]
-#[sync(name = "FirstGroupTaskLabels", group_key = workspace_id, cursor(task_id, label_id), scope = first_group)]
+#[sync(name = "FirstGroupTaskLabels", group = workspace_id, cursor(task_id, label_id), scope = first_group)]
 struct FirstGroupTaskLabels {
     task_id: Uuid,
     label_id: Uuid,
@@ -61,7 +62,7 @@ struct FirstGroupTaskLabels {
 /// Tasks under the same kind of custom scope (a simple cursor).
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "FirstGroupTasks", group_key = workspace_id, scope = first_group_tasks)]
+#[sync(name = "FirstGroupTasks", group = workspace_id, scope = first_group_tasks)]
 struct FirstGroupTasks {
     id: Uuid,
     workspace_id: Uuid,

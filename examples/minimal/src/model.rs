@@ -17,7 +17,7 @@ diesel::table! {
 /// no membership rows are needed.
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = projects)]
-#[sync(name = "Project", group_key = owner_id, actions = "IUD")]
+#[sync(name = "Project", group = owner_id, actions(insert, update, delete))]
 pub struct Project {
     pub id: Uuid,
     #[sync(insert)]

@@ -9,7 +9,7 @@ use uuid::Uuid;
 /// A workspace: its own id is its sync group.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = workspaces)]
-#[sync(name = "Workspace", own_group, actions = "U", batch_keys(id))]
+#[sync(name = "Workspace", group = own, actions(update), batch_keys(id))]
 pub struct Workspace {
     /// Primary key and sync group.
     pub id: Uuid,
@@ -23,7 +23,12 @@ pub struct Workspace {
 /// A task in a workspace.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "Task", group_key = workspace_id, actions = "IUDAV", batch_keys(id, workspace_id))]
+#[sync(
+    name = "Task",
+    group = workspace_id,
+    actions(insert, update, delete, archive, unarchive),
+    batch_keys(id, workspace_id)
+)]
 pub struct Task {
     /// Primary key.
     pub id: Uuid,
@@ -56,7 +61,7 @@ pub struct Task {
 /// A label in a workspace.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = labels)]
-#[sync(name = "Label", group_key = workspace_id, actions = "IUD", batch_keys(id, workspace_id))]
+#[sync(name = "Label", group = workspace_id, actions(insert, update, delete), batch_keys(id, workspace_id))]
 pub struct Label {
     /// Primary key.
     pub id: Uuid,
@@ -76,8 +81,8 @@ pub struct Label {
 #[diesel(table_name = task_labels)]
 #[sync(
     name = "TaskLabel",
-    group_key = workspace_id,
-    actions = "ID",
+    group = workspace_id,
+    actions(insert, delete),
     cursor(task_id, label_id),
     batch_keys(task_id, workspace_id),
     cascade(parent = Task, field = task_id),

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | model name | `name` |
 //! | `loadStrategy` | `"instant"` (the derive has no load strategy; change it with [`ClientSchema::model_mut`]) |
-//! | `groupKey` | the group field's wire name; `"id"` for `own_group`; absent for `global` |
+//! | `groupKey` | the group field's wire name; `"id"` for `group = own`; absent for `global` |
 //! | `fields` | every synced field in wire order, plus `id` for composite models (their composite id) |
 //! | `indexed: true` | the group field and every `batch_keys` field other than `id` |
 //! | `nullable: true` | fields whose Rust type is an `Option` |

@@ -25,11 +25,11 @@ use futures_util::future::BoxFuture;
 pub struct Global;
 
 /// A model whose rows can be referenced: it has an id field and is grouped
-/// by a `group_key` field or `global`. Implemented by the derive.
+/// by a field (`group = f`) or `group = global`. Implemented by the derive.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be referenced with `references = ...`",
     note = "a referenced model derives `SyncModel`, has an id field (not `cursor(...)`) and is grouped by \
-            `group_key` or `global` (not `own_group`)"
+            a field (`group = f`) or `group = global` (not `group = own`)"
 )]
 pub trait Referenceable: SyncModel {
     /// The id field's type (without `Option`).
@@ -65,8 +65,8 @@ impl<T> ReferenceId<T> for T {
 /// `Self` is the group type `G` (both models are grouped the same way).
 #[diagnostic::on_unimplemented(
     message = "the referenced model is grouped by `{Self}`, this model by `{G}`",
-    note = "a reference stays within the row's sync group: both models need a `group_key` field of the same \
-            type, or are both `global`"
+    note = "a reference stays within the row's sync group: both models need group fields (`group = f`) of the \
+            same type, or are both `group = global`"
 )]
 pub trait ReferenceGroup<G> {
     /// `value` as the referenced model's group.

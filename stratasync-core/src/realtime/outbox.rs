@@ -23,7 +23,7 @@
 //! instead ([`ROOM`]), and are never refused.
 
 use super::frame::DeltaFrame;
-use super::outgoing::Outgoing;
+use super::outgoing::{Message, Outgoing};
 use crate::protocol::SyncId;
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -186,7 +186,6 @@ impl Outbox {
 
     /// The bytes the queued frames cost now (their lengths plus
     /// [`FRAME_OVERHEAD`] each).
-    #[cfg(test)]
     pub(crate) fn queued_bytes(&self) -> usize {
         self.lock().queued_bytes
     }
@@ -449,11 +448,10 @@ impl Outbox {
     }
 }
 
-/// The code of a close frame made by [`super::wire::close`] (unmasked,
-/// payload under 126 bytes: `0x88`, length, code, reason).
-fn close_code(frame: &[u8]) -> Option<u16> {
-    match frame {
-        [0x88, len, hi, lo, ..] if *len >= 2 => Some(u16::from_be_bytes([*hi, *lo])),
+/// The code of a close message, `None` for any other message.
+fn close_code(message: &Outgoing) -> Option<u16> {
+    match &message.0 {
+        Message::Close(frame) => Some(frame.code),
         _ => None,
     }
 }
@@ -530,10 +528,11 @@ mod tests {
 
     #[test]
     fn close_codes_are_read_from_close_frames() {
-        assert_eq!(close_code(&super::super::wire::close(Some(4008), "Send buffer limit exceeded")), Some(4008));
-        assert_eq!(close_code(&super::super::wire::close(Some(1001), "")), Some(1001));
-        assert_eq!(close_code(&super::super::wire::close(None, "")), None);
-        assert_eq!(close_code(&super::super::wire::text(b"\x0f\xa0")), None);
+        let close = |code, reason| Outgoing::close(crate::realtime::CloseFrame::new(code, reason));
+        assert_eq!(close_code(&close(4008, "Send buffer limit exceeded")), Some(4008));
+        assert_eq!(close_code(&close(1001, "")), Some(1001));
+        assert_eq!(close_code(&Outgoing::text("{}".to_owned())), None);
+        assert_eq!(close_code(&Outgoing::ping()), None);
     }
 
     #[test]

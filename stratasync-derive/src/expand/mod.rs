@@ -39,6 +39,10 @@ pub fn expand(model: &Model) -> TokenStream {
             impl #p::SyncModel for #ident {
                 #spec
                 #hooks
+            }
+
+            #[automatically_derived]
+            impl #p::SyncStorage for #ident {
                 #row
                 #storage
             }

@@ -69,7 +69,7 @@ fn group_type(model: &Model) -> TokenStream {
             let ty = &model.fields[g].inner_ty;
             quote!(#ty)
         }
-        // Checked: `own_group` models reference nothing.
+        // Checked: `group = own` models reference nothing.
         Group::OwnId | Group::Global => quote!(#p::Global),
     }
 }

@@ -41,7 +41,7 @@ fn write_row(model: &Model) -> TokenStream {
         let bytes = Literal::byte_string(std::mem::take(pending).as_bytes());
         steps.push(quote!(out.extend_from_slice(#bytes);));
     };
-    let sync_id = quote!(#p::write_str(out, &<Self as #p::SyncModel>::sync_id(self)););
+    let sync_id = quote!(#p::write_str(out, &<Self as #p::SyncStorage>::sync_id(self)););
     for field in &model.fields {
         pending.push_str(&format!(",{}:", json_string(&field.wire)));
         flush(&mut pending, &mut steps);
@@ -102,7 +102,7 @@ fn group_id(model: &Model) -> TokenStream {
             let ident = &field.ident;
             quote!(#key::key_string(&self.#ident))
         }
-        Group::OwnId => quote!(::std::option::Option::Some(<Self as #p::SyncModel>::sync_id(self))),
+        Group::OwnId => quote!(::std::option::Option::Some(<Self as #p::SyncStorage>::sync_id(self))),
         Group::Global => quote!(::std::option::Option::None),
     };
     quote! {
@@ -115,7 +115,7 @@ fn group_id(model: &Model) -> TokenStream {
 /// Like `write_row` but as a JSON object (without `__class`).
 fn to_data(model: &Model) -> TokenStream {
     let p = private();
-    let sync_id = quote!(#p::serde_json::Value::String(<Self as #p::SyncModel>::sync_id(self)));
+    let sync_id = quote!(#p::serde_json::Value::String(<Self as #p::SyncStorage>::sync_id(self)));
     let mut inserts: Vec<TokenStream> = model
         .fields
         .iter()

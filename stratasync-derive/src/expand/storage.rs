@@ -74,7 +74,7 @@ pub fn helpers(model: &Model) -> TokenStream {
         (None, Group::Field(i)) => group_filter(model, &model.fields[*i]),
         (None, Group::OwnId) => match &model.kind {
             Kind::Standard { id } => group_filter(model, &model.fields[id.index]),
-            Kind::Composite { .. } => unreachable!("checked: a composite `own_group` model has a `scope`"),
+            Kind::Composite { .. } => unreachable!("checked: a composite `group = own` model has a `scope`"),
         },
     };
     let scope = param("scope", !matches!((&model.scope, &model.group), (None, Group::Global)));
@@ -268,25 +268,29 @@ fn by_key(model: &Model) -> TokenStream {
         .iter()
         .map(|&i| {
             let field = &model.fields[i];
-            let (wire, key, column) = (&field.wire, key_value(field), column(model, field));
-            let load = run("load", quote!(#scoped(scope).filter(#column.eq(value)) #order .limit(limit)));
+            let (wire, key, column, ty) = (&field.wire, key_value(field), column(model, field), &field.ty);
+            let filter = quote_spanned!(ty.span()=> #column.eq(#p::bind(#column, value)));
             quote! {
                 #wire => {
                     let ::std::option::Option::Some(value) = #key::parse_key(value) else {
                         return ::std::result::Result::Ok(::std::option::Option::Some(::std::vec::Vec::new()));
                     };
-                    #load.await.map(::std::option::Option::Some)
+                    #scoped(scope).filter(#filter)
                 }
             }
         })
         .collect();
     let used = !arms.is_empty();
+    // One load after the match: a row type that does not load is reported
+    // once, not once per key.
+    let load = run("load", quote!(query #order .limit(limit)));
     let body = if used {
         quote! {
-            match key {
+            let query = match key {
                 #(#arms)*
-                _ => ::std::result::Result::Ok(::std::option::Option::None),
-            }
+                _ => return ::std::result::Result::Ok(::std::option::Option::None),
+            };
+            #load.await.map(::std::option::Option::Some)
         }
     } else {
         quote!(::std::result::Result::Ok(::std::option::Option::None))
@@ -381,7 +385,10 @@ fn decoded(model: &Model, fields: &[&Field]) -> (Vec<TokenStream>, Vec<TokenStre
             let (ty, wire, kind, column) = (&field.ty, &field.wire, codec_kind(field), column(model, field));
             let marker = field.codec.marker();
             let decode = quote_spanned!(ty.span()=> #p::decode::<#p::kind::#marker, #ty>);
-            (quote!(let #var = #decode(data, #wire, #kind)?;), quote!(#var.map(|v| #column.eq(v))))
+            // Spanned at the field type: a value the column cannot take is
+            // reported there, once (`bind`).
+            let value = quote_spanned!(ty.span()=> #var.map(|v| #column.eq(#p::bind(#column, v))));
+            (quote!(let #var = #decode(data, #wire, #kind)?;), value)
         })
         .unzip()
 }
@@ -573,7 +580,7 @@ fn cascade_from(model: &Model) -> TokenStream {
         let found = if several {
             quote! {
                 for row in #query? {
-                    if seen.insert(<Self as #p::SyncModel>::sync_id(&row)) {
+                    if seen.insert(<Self as #p::SyncStorage>::sync_id(&row)) {
                         rows.push(row);
                     }
                 }

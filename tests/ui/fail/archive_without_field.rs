@@ -16,14 +16,12 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, actions = "DA")]
+#[sync(group = global, actions(delete, archive))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,
     title: String,
     priority: i32,
-    #[sync(skip)]
-    archived_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 fn main() {}

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, actions = "AV", archive_field = title)]
+#[sync(group = global, actions(archive, unarchive), archive_field = title)]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global)]
+#[sync(group = global)]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(own_group, cursor(id, workspace_id))]
+#[sync(group = own, cursor(id, workspace_id))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

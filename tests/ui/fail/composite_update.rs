@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id, actions = "IUDA", cursor(id, workspace_id))]
+#[sync(group = workspace_id, actions(insert, update, delete, archive), cursor(id, workspace_id))]
 struct Task {
     #[sync(insert)]
     id: Uuid,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id, global, own_group)]
+#[sync(group = workspace_id, group = global, group = own)]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

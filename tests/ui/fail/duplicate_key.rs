@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, name = "Task", name = "Todo")]
+#[sync(group = global, name = "Task", name = "Todo")]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

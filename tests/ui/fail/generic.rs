@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global)]
+#[sync(group = global)]
 struct Task<T> {
     id: Uuid,
     workspace_id: T,

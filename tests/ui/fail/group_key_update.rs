@@ -14,7 +14,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id, actions = "IU")]
+#[sync(group = workspace_id, actions(insert, update))]
 struct Task {
     id: Uuid,
     #[sync(insert, update)]

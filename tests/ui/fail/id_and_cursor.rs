@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, id = id, cursor(workspace_id, id))]
+#[sync(group = global, id = id, cursor(workspace_id, id))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, actions = "I")]
+#[sync(group = global, actions(insert))]
 struct Task {
     id: Uuid,
     #[sync(date_now)]

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id, actions = "ID", cursor(id, title))]
+#[sync(group = workspace_id, actions(insert, delete), cursor(id, title))]
 struct Task {
     #[sync(insert)]
     id: Uuid,

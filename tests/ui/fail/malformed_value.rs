@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, name = Task, actions = IUD, cursor = id, batch_keys("id"), hooks = "NoHooks")]
+#[sync(group = global, name = Task, actions = IUD, cursor = id, batch_keys("id"), hooks = "NoHooks")]
 struct Task {
     #[sync(insert = true)]
     id: Uuid,

@@ -15,7 +15,7 @@ diesel::table! {
 }
 
 #[derive(Queryable, SyncModel)]
-#[sync(global)]
+#[sync(group = global)]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

@@ -1,17 +1,17 @@
 use stratasync_core::SyncModel;
 
 #[derive(SyncModel)]
-#[sync(global)]
+#[sync(group = global)]
 enum Task {
     A,
 }
 
 #[derive(SyncModel)]
-#[sync(global)]
+#[sync(group = global)]
 struct Tuple(uuid::Uuid, String);
 
 #[derive(SyncModel)]
-#[sync(global)]
+#[sync(group = global)]
 struct Unit;
 
 fn main() {}

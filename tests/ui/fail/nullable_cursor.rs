@@ -17,7 +17,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, cursor(id, parent_id))]
+#[sync(group = global, cursor(id, parent_id))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

@@ -23,7 +23,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = workspaces)]
-#[sync(own_group, actions = "U")]
+#[sync(group = own, actions(update))]
 struct Workspace {
     id: Uuid,
     #[sync(update, references = Task)]
@@ -32,7 +32,7 @@ struct Workspace {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id, actions = "IU")]
+#[sync(group = workspace_id, actions(insert, update))]
 struct Task {
     #[sync(references = Task)]
     id: Uuid,
@@ -48,7 +48,7 @@ struct Task {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id, actions = "I")]
+#[sync(group = workspace_id, actions(insert))]
 struct Malformed {
     id: Uuid,
     #[sync(insert)]

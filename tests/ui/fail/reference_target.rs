@@ -30,14 +30,14 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = workspaces)]
-#[sync(own_group)]
+#[sync(group = own)]
 struct Workspace {
     id: Uuid,
 }
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = task_labels)]
-#[sync(group_key = workspace_id, cursor(task_id, label_id))]
+#[sync(group = workspace_id, cursor(task_id, label_id))]
 struct TaskLabel {
     task_id: Uuid,
     label_id: Uuid,
@@ -48,7 +48,7 @@ struct NotAModel;
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = comments)]
-#[sync(group_key = workspace_id, actions = "I")]
+#[sync(group = workspace_id, actions(insert))]
 struct Comment {
     id: Uuid,
     #[sync(insert)]

@@ -36,7 +36,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id)]
+#[sync(group = workspace_id)]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,
@@ -44,14 +44,14 @@ struct Task {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = countries)]
-#[sync(global)]
+#[sync(group = global)]
 struct Country {
     id: Uuid,
 }
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = teams)]
-#[sync(group_key = org_id)]
+#[sync(group = org_id)]
 struct Team {
     id: i64,
     org_id: i64,
@@ -59,7 +59,7 @@ struct Team {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = comments)]
-#[sync(group_key = workspace_id, actions = "I")]
+#[sync(group = workspace_id, actions(insert))]
 struct Comment {
     id: Uuid,
     #[sync(insert)]

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, actions = "DID")]
+#[sync(group = global, actions(delete, insert, delete))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace, actions = "IZ", cursor())]
+#[sync(group = workspace, actions(insert, zap), cursor())]
 struct Task {
     id: Uuid,
     #[sync(number, boolean)]

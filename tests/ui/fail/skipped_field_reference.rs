@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id, batch_keys(title))]
+#[sync(group = workspace_id, batch_keys(title))]
 struct Task {
     id: Uuid,
     #[sync(skip)]

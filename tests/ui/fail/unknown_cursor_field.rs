@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, cursor(id, workspace, id))]
+#[sync(group = global, cursor(id, workspace, id))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

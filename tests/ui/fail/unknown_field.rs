@@ -17,7 +17,7 @@ diesel::table! {
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
 #[sync(
-    group_key = workspace,
+    group = workspace,
     id = task_id,
     batch_keys(id, titel),
     archive_field = archived,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, actions = "IUD")]
+#[sync(group = global, actions(insert, update, delete))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

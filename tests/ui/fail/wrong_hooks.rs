@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, hooks = String, cascade(parent = Uuid, field = workspace_id))]
+#[sync(group = global, hooks = String, cascade(parent = Uuid, field = workspace_id))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, batch_keys(archived_at), cursor(id, priority))]
+#[sync(group = global, batch_keys(archived_at), cursor(id, priority))]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

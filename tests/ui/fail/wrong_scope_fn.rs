@@ -20,7 +20,7 @@ fn by_title(_scope: &stratasync_core::ScopeFilter) -> bool {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(group_key = workspace_id, scope = by_title)]
+#[sync(group = workspace_id, scope = by_title)]
 struct Task {
     id: Uuid,
     workspace_id: Uuid,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = items)]
-#[sync(group_key = group_id)]
+#[sync(group = group_id)]
 struct ReadOnly {
     id: i32,
     group_id: i32,
@@ -26,7 +26,7 @@ struct ReadOnly {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = items)]
-#[sync(group_key = group_id, actions = "IUDAV")]
+#[sync(group = group_id, actions(insert, update, delete, archive, unarchive))]
 struct Everything {
     id: i32,
     #[sync(insert)]
@@ -38,7 +38,7 @@ struct Everything {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = items)]
-#[sync(group_key = group_id, actions = "DV")]
+#[sync(group = group_id, actions(delete, unarchive))]
 struct DeleteAndUnarchive {
     id: i32,
     group_id: i32,

@@ -16,7 +16,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = docs)]
-#[sync(global, actions = "AV")]
+#[sync(group = global, actions(archive, unarchive))]
 struct ByDefault {
     id: i32,
     archived_at: Option<DateTime<Utc>>,
@@ -26,7 +26,7 @@ struct ByDefault {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = docs)]
-#[sync(global, actions = "A", archive_field = hidden_at)]
+#[sync(group = global, actions(archive), archive_field = hidden_at)]
 struct Explicit {
     id: i32,
     archived_at: Option<DateTime<Utc>>,
@@ -36,7 +36,7 @@ struct Explicit {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = docs)]
-#[sync(global, actions = "V", archive_field = gone_ms)]
+#[sync(group = global, actions(unarchive), archive_field = gone_ms)]
 struct Millis {
     id: i32,
     #[sync(skip)]
@@ -48,7 +48,7 @@ struct Millis {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = docs)]
-#[sync(global)]
+#[sync(group = global)]
 struct NotArchivable {
     id: i32,
     #[sync(rename = "archived")]

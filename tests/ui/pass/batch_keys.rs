@@ -15,7 +15,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = comments)]
-#[sync(global, batch_keys(id, task_id, author, parent_id))]
+#[sync(group = global, batch_keys(id, task_id, author, parent_id))]
 struct Comment {
     id: i64,
     task_id: Uuid,
@@ -25,7 +25,7 @@ struct Comment {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = comments)]
-#[sync(global)]
+#[sync(group = global)]
 struct Unindexed {
     id: i64,
     task_id: Uuid,

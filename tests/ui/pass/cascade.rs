@@ -32,14 +32,14 @@ mod models {
 
     #[derive(Queryable, Selectable, SyncModel)]
     #[diesel(table_name = nodes)]
-    #[sync(global, actions = "D")]
+    #[sync(group = global, actions(delete))]
     pub struct Node {
         pub id: Uuid,
     }
 
     #[derive(Queryable, Selectable, SyncModel)]
     #[diesel(table_name = notes)]
-    #[sync(global, actions = "D")]
+    #[sync(group = global, actions(delete))]
     pub struct Note {
         pub id: i32,
     }
@@ -48,7 +48,7 @@ mod models {
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = edges)]
 #[sync(
-    global,
+    group = global,
     cursor(from_id, to_id),
     cascade(parent = models::Node, field = from_id),
     cascade(parent = models::Node, field = to_id),

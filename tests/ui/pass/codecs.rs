@@ -28,7 +28,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = everything)]
-#[sync(global, actions = "IU")]
+#[sync(group = global, actions(insert, update))]
 struct Inferred {
     id: uuid::Uuid,
     #[sync(insert, update)]
@@ -65,7 +65,7 @@ struct Inferred {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = everything)]
-#[sync(global, actions = "IU")]
+#[sync(group = global, actions(insert, update))]
 struct Overridden {
     #[sync(uuid)]
     id: uuid::Uuid,

@@ -18,7 +18,7 @@ mod schema {
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = crate::schema::accounts, check_for_backend(diesel::pg::Pg))]
 #[diesel(primary_key(account_id))]
-#[sync(global, id = key, actions = "IU", batch_keys(key))]
+#[sync(group = global, id = key, actions(insert, update), batch_keys(key))]
 struct Account {
     #[diesel(column_name = account_id)]
     key: i64,

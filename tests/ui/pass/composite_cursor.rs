@@ -2,6 +2,7 @@
 
 use diesel::prelude::*;
 use stratasync_core::__private::ModelKind;
+use stratasync_core::__private::SyncStorage;
 use stratasync_core::SyncModel;
 use uuid::Uuid;
 
@@ -24,7 +25,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = pairs)]
-#[sync(group_key = group_id, actions = "ID", cursor(left_id, right_id))]
+#[sync(group = group_id, actions(insert, delete), cursor(left_id, right_id))]
 struct Pair {
     #[sync(insert)]
     left_id: Uuid,
@@ -36,7 +37,7 @@ struct Pair {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = triples)]
-#[sync(global, cursor(a, b, c))]
+#[sync(group = global, cursor(a, b, c))]
 struct Triple {
     a: String,
     b: i32,
@@ -46,7 +47,7 @@ struct Triple {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = triples)]
-#[sync(group_key = g, actions = "D", cursor(a))]
+#[sync(group = g, actions(delete), cursor(a))]
 struct Single {
     a: String,
     b: i32,

@@ -22,7 +22,7 @@ const DEFAULT_SIZE: i32 = 3;
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = things)]
-#[sync(global, actions = "I")]
+#[sync(group = global, actions(insert))]
 struct Thing {
     id: i32,
     #[sync(insert, default = "unnamed".to_owned())]

@@ -48,7 +48,7 @@ use schema::{labels, task_labels, tasks, workspaces};
 
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = workspaces)]
-#[sync(name = "Workspace", own_group, actions = "U", batch_keys(id))]
+#[sync(name = "Workspace", group = own, actions(update), batch_keys(id))]
 pub struct Workspace {
     pub id: Uuid,
     #[sync(update)]
@@ -58,7 +58,12 @@ pub struct Workspace {
 
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(name = "Task", group_key = workspace_id, actions = "IUDAV", batch_keys(id, workspace_id))]
+#[sync(
+    name = "Task",
+    group = workspace_id,
+    actions(insert, update, delete, archive, unarchive),
+    batch_keys(id, workspace_id)
+)]
 pub struct Task {
     pub id: Uuid,
     #[sync(insert)]
@@ -80,7 +85,7 @@ pub struct Task {
 
 #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
 #[diesel(table_name = labels)]
-#[sync(name = "Label", group_key = workspace_id, actions = "IUD", batch_keys(id, workspace_id))]
+#[sync(name = "Label", group = workspace_id, actions(insert, update, delete), batch_keys(id, workspace_id))]
 pub struct Label {
     pub id: Uuid,
     #[sync(insert)]
@@ -95,8 +100,8 @@ pub struct Label {
 #[diesel(table_name = task_labels)]
 #[sync(
     name = "TaskLabel",
-    group_key = workspace_id,
-    actions = "ID",
+    group = workspace_id,
+    actions(insert, delete),
     cursor(task_id, label_id),
     batch_keys(task_id, workspace_id),
     cascade(parent = Task, field = task_id),

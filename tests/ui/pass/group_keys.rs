@@ -3,6 +3,7 @@
 
 use diesel::prelude::*;
 use stratasync_core::__private::GroupKey;
+use stratasync_core::__private::SyncStorage;
 use stratasync_core::SyncModel;
 use uuid::Uuid;
 
@@ -41,7 +42,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = by_field)]
-#[sync(group_key = workspace_id)]
+#[sync(group = workspace_id)]
 struct ByField {
     id: Uuid,
     workspace_id: Uuid,
@@ -49,7 +50,7 @@ struct ByField {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = by_nullable_field)]
-#[sync(group_key = team_id)]
+#[sync(group = team_id)]
 struct ByNullableField {
     id: i64,
     team_id: Option<i32>,
@@ -57,7 +58,7 @@ struct ByNullableField {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = by_text_field)]
-#[sync(group_key = org, actions = "I")]
+#[sync(group = org, actions(insert))]
 struct ByTextField {
     id: String,
     #[sync(insert)]
@@ -66,14 +67,14 @@ struct ByTextField {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = own)]
-#[sync(own_group)]
+#[sync(group = own)]
 struct Own {
     id: Uuid,
 }
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = everyone)]
-#[sync(global)]
+#[sync(group = global)]
 struct Everyone {
     id: i32,
 }

@@ -40,7 +40,7 @@ impl ModelHooks for hooks::PostHooks {}
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = posts)]
-#[sync(global, actions = "I", hooks = hooks::PostHooks)]
+#[sync(group = global, actions(insert), hooks = hooks::PostHooks)]
 struct Post {
     id: i64,
     #[sync(insert)]
@@ -49,7 +49,7 @@ struct Post {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = posts)]
-#[sync(global, actions = "I", hooks = Checked)]
+#[sync(group = global, actions(insert), hooks = Checked)]
 struct CheckedPost {
     id: i64,
     #[sync(insert)]
@@ -58,7 +58,7 @@ struct CheckedPost {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = posts)]
-#[sync(global)]
+#[sync(group = global)]
 struct PlainPost {
     id: i64,
     title: String,

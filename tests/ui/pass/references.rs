@@ -45,7 +45,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = projects)]
-#[sync(group_key = team_id, actions = "I")]
+#[sync(group = team_id, actions(insert))]
 struct Project {
     id: String,
     #[sync(insert)]
@@ -54,7 +54,7 @@ struct Project {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = issues)]
-#[sync(group_key = team_id, actions = "IU")]
+#[sync(group = team_id, actions(insert, update))]
 struct Issue {
     id: Uuid,
     #[sync(insert)]
@@ -67,7 +67,7 @@ struct Issue {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = issue_links)]
-#[sync(group_key = team_id, actions = "ID", cursor(from_id, to_id))]
+#[sync(group = team_id, actions(insert, delete), cursor(from_id, to_id))]
 struct IssueLink {
     #[sync(insert, references = Issue)]
     from_id: Uuid,
@@ -79,14 +79,14 @@ struct IssueLink {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = countries)]
-#[sync(global, id = code)]
+#[sync(group = global, id = code)]
 struct Country {
     code: String,
 }
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = cities)]
-#[sync(global, actions = "IU")]
+#[sync(group = global, actions(insert, update))]
 struct City {
     id: i64,
     #[sync(insert, update, references = Country)]

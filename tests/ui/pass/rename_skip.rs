@@ -1,6 +1,7 @@
 //! `rename = "..."` and `skip`.
 
 use diesel::prelude::*;
+use stratasync_core::__private::SyncStorage;
 use stratasync_core::SyncModel;
 
 diesel::table! {
@@ -14,7 +15,7 @@ diesel::table! {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = users)]
-#[sync(name = "Person", own_group, actions = "U")]
+#[sync(name = "Person", group = own, actions(update))]
 struct User {
     id: i32,
     #[sync(rename = "name", update)]

@@ -31,7 +31,7 @@ fn mine(scope: &ScopeFilter) -> Scope<'_, notes::table> {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = notes)]
-#[sync(group_key = owner, scope = scopes::mine_or_shared)]
+#[sync(group = owner, scope = scopes::mine_or_shared)]
 struct Note {
     id: String,
     owner: String,
@@ -40,7 +40,7 @@ struct Note {
 
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = notes)]
-#[sync(global, scope = mine)]
+#[sync(group = global, scope = mine)]
 struct MyNote {
     id: String,
     owner: String,

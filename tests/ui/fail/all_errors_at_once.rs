@@ -14,15 +14,18 @@ diesel::table! {
     }
 }
 
+// Unknown keys, malformed values, unknown actions, old spellings and the
+// checks of the keys that could be read: all in one compile.
 #[derive(Queryable, Selectable, SyncModel)]
 #[diesel(table_name = tasks)]
-#[sync(global, actions = "IUX")]
+#[sync(gruop = workspace_id, name = Task, actions(insert, udpate), batch_keys(id, nope), own_group)]
 struct Task {
     id: Uuid,
+    #[sync(inesrt)]
     workspace_id: Uuid,
-    #[sync(update)]
+    #[sync(string, uuid)]
     title: String,
-    priority: i32,
+    priority: Vec<u8>,
     archived_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

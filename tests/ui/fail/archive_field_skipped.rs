@@ -1,0 +1,29 @@
+#![allow(dead_code)]
+
+use diesel::prelude::*;
+use stratasync_core::SyncModel;
+use uuid::Uuid;
+
+diesel::table! {
+    tasks (id) {
+        id -> Uuid,
+        workspace_id -> Uuid,
+        title -> Text,
+        priority -> Int4,
+        archived_at -> Nullable<Timestamptz>,
+    }
+}
+
+#[derive(Queryable, Selectable, SyncModel)]
+#[diesel(table_name = tasks)]
+#[sync(group = global, actions(delete, archive))]
+struct Task {
+    id: Uuid,
+    workspace_id: Uuid,
+    title: String,
+    priority: i32,
+    #[sync(skip)]
+    archived_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn main() {}
