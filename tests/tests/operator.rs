@@ -302,7 +302,7 @@ mod note_a {
     /// Fields in one order.
     #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
     #[diesel(table_name = notes)]
-    #[sync(name = "Note", group_key = owner, actions = "IUD", batch_keys(id, owner))]
+    #[sync(name = "Note", group = owner, actions(insert, update, delete), batch_keys(id, owner))]
     pub struct Note {
         pub id: String,
         #[sync(insert)]
@@ -320,7 +320,7 @@ mod note_b {
     /// The same fields in another order.
     #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
     #[diesel(table_name = notes)]
-    #[sync(name = "Note", group_key = owner, actions = "IUD", batch_keys(owner, id))]
+    #[sync(name = "Note", group = owner, actions(insert, update, delete), batch_keys(owner, id))]
     pub struct Note {
         #[sync(insert, update)]
         pub body: String,
@@ -338,7 +338,7 @@ mod note_c {
     /// `body` became nullable.
     #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
     #[diesel(table_name = notes_nullable)]
-    #[sync(name = "Note", group_key = owner, actions = "IUD", batch_keys(id, owner))]
+    #[sync(name = "Note", group = owner, actions(insert, update, delete), batch_keys(id, owner))]
     pub struct Note {
         pub id: String,
         #[sync(insert)]

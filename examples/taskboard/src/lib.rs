@@ -5,6 +5,7 @@
 //! `#[derive(SyncModel)]`.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod models;

@@ -25,8 +25,8 @@
 //! lines go to stdout.
 
 use clap::Parser;
-use taskboard::config::{Cli, Command, LogCommand};
-use taskboard::{ops, server};
+use taskboard::cli::{exit_code, run, Framework};
+use taskboard::config::Cli;
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -36,27 +36,5 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match &cli.command {
-        None => server::serve(&cli.database_url, &cli.serve).await,
-        Some(Command::Serve(args)) => server::serve(&cli.database_url, args).await,
-        Some(Command::Seed(args)) => server::seed_command(&cli.database_url, args).await.map(|id| println!("{id}")),
-        Some(Command::Migrate) => ops::migrate(&cli.database_url).await,
-        Some(Command::Log(LogCommand::Stats(args))) => ops::log_stats(&cli.database_url, args).await,
-        Some(Command::Explain(args)) => ops::explain(&cli.database_url, args).await,
-        Some(Command::Schema(args)) => ops::schema(args),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole chain: the top-level messages are deliberately generic.
-            let mut message = e.to_string();
-            let mut source = e.source();
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            tracing::error!("{message}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit_code(run(&cli, Framework::Actix).await)
 }

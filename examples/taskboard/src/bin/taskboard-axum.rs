@@ -7,8 +7,8 @@
 //! ```
 
 use clap::Parser;
+use taskboard::cli::{exit_code, run, Framework};
 use taskboard::config::{Cli, Command};
-use taskboard::{server, server_axum};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -33,25 +33,5 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match &cli.command {
-            None => server_axum::serve(&cli.database_url, &cli.serve).await,
-            Some(Command::Serve(args)) => server_axum::serve(&cli.database_url, args).await,
-            Some(Command::Seed(args)) => server::seed_command(&cli.database_url, args).await.map(|id| println!("{id}")),
-        }
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The whole chain: the top-level messages are deliberately generic.
-            let mut message = e.to_string();
-            let mut source = e.source();
-            while let Some(cause) = source {
-                message.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            tracing::error!("{message}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    exit_code(runtime.block_on(run(&cli, Framework::Axum)))
 }
