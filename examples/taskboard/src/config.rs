@@ -46,6 +46,10 @@ pub enum Command {
     /// Create a workspace with members, tasks, labels and task labels, and
     /// print its id.
     Seed(SeedArgs),
+    /// Add a user to a workspace or remove them (logs the user's `S` action).
+    Members(crate::admin::MembersArgs),
+    /// Write tasks as the system, like server code would.
+    Tasks(crate::admin::TasksArgs),
 }
 
 /// Where and how the server listens.

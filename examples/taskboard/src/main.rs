@@ -5,6 +5,8 @@
 //! ```text
 //! cargo run -p taskboard                                        # serve on 127.0.0.1:3000
 //! cargo run -p taskboard -- seed --tasks 1000 --member alice    # prints the workspace id
+//! cargo run -p taskboard -- members add --workspace <id> --user carol
+//! cargo run -p taskboard -- tasks create --workspace <id> --title "From the server"
 //! ```
 //!
 //! Configuration: `DATABASE_URL` (default
@@ -21,7 +23,7 @@
 
 use clap::Parser;
 use taskboard::config::{Cli, Command};
-use taskboard::server;
+use taskboard::{admin, server};
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -35,6 +37,8 @@ async fn main() -> std::process::ExitCode {
         None => server::serve(&cli.database_url, &cli.serve).await,
         Some(Command::Serve(args)) => server::serve(&cli.database_url, args).await,
         Some(Command::Seed(args)) => server::seed_command(&cli.database_url, args).await.map(|id| println!("{id}")),
+        Some(Command::Members(args)) => admin::members(&cli.database_url, args).await.map(|line| println!("{line}")),
+        Some(Command::Tasks(args)) => admin::tasks(&cli.database_url, args).await.map(|line| println!("{line}")),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
