@@ -89,8 +89,7 @@ pub async fn remove(pool: &Pool, user_id: &str, group_id: &str) -> Result<bool, 
 /// [`remove`] on a connection the caller holds (say, inside its own
 /// transaction).
 pub async fn remove_on(conn: &mut Conn, user_id: &str, group_id: &str) -> Result<bool, StorageError> {
-    let removed = diesel::delete(m::table.filter(m::user_id.eq(user_id)).filter(m::group_id.eq(group_id)))
-        .execute(conn)
-        .await?;
+    let removed =
+        diesel::delete(m::table.filter(m::user_id.eq(user_id)).filter(m::group_id.eq(group_id))).execute(conn).await?;
     Ok(removed > 0)
 }

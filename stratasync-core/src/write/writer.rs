@@ -84,8 +84,7 @@ impl SyncWriter {
     ) -> Result<Written, MutationError> {
         let entry = self.registry.get(model).ok_or_else(|| MutationError::UnknownModel(model.to_owned()))?;
         let (user, system) = actor.context();
-        let input =
-            TxInput { action, model_id, payload: &payload, user, system, hook_timeout: self.hook_timeout };
+        let input = TxInput { action, model_id, payload: &payload, user, system, hook_timeout: self.hook_timeout };
         AnsiTransactionManager::begin_transaction(conn).await.map_err(MutationError::from)?;
         let done = async {
             let applied = entry.apply(&self.registry, conn, &input).await?;
@@ -179,8 +178,7 @@ impl SyncWriter {
             let mut conn = self.pool.get().await?;
             log::committed_ids(&mut conn, &ids).await?.into_iter().collect()
         };
-        let written: Vec<Written> =
-            written.into_iter().filter(|w| committed.contains(&w.sync_id().as_i64())).collect();
+        let written: Vec<Written> = written.into_iter().filter(|w| committed.contains(&w.sync_id().as_i64())).collect();
         let mut published: Vec<Arc<SyncAction>> =
             written.iter().flat_map(|w| w.actions.iter().cloned().map(Arc::new)).collect();
         published.sort_by_key(|a| a.sync_id);
