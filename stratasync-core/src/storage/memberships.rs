@@ -33,6 +33,9 @@
 //! matches no row, an update of `group_type` only) logs nothing;
 //! `TRUNCATE` is not caught. The trigger takes the log's insert-order lock,
 //! held until the transaction ends: commit such transactions promptly.
+//! The live feed finds the actions in the log at its next poll;
+//! [`Hub::wake`](crate::realtime::Hub::wake) after the commit delivers them
+//! at once.
 //!
 //! HTTP requests use the new groups at once. The published client applies
 //! an `S` action by replacing its group set (bootstrapping added groups,
