@@ -190,10 +190,10 @@ pub fn rss_kib() -> u64 {
 }
 
 /// Two workspaces, `Alpha` and `Beta`: alice is a member of the first,
-/// bob of the second.
+/// bob of the second (set up with [`TestDb::setup`]: no `S` actions).
 pub async fn two_workspaces(db: &TestDb) -> (String, String) {
     let (a, b) = (crate::new_id(), crate::new_id());
-    db.execute(&format!(
+    db.setup(&format!(
         "INSERT INTO workspaces (id, name, created_at) VALUES ('{a}', 'Alpha', '2024-06-15T12:00:00Z'), \
                                                               ('{b}', 'Beta', '2024-06-15T12:00:00Z');
          INSERT INTO sync_group_memberships (user_id, group_id, group_type) VALUES

@@ -83,6 +83,14 @@ impl TestDb {
         conn.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// Runs `sql` as fixture state that predates the test's log: in one
+    /// transaction with `session_replication_role = replica`, so triggers
+    /// do not fire and memberships it adds log no `S` actions (tests of
+    /// those are in `tests/membership.rs`).
+    pub async fn setup(&self, sql: &str) {
+        self.execute(&format!("BEGIN; SET LOCAL session_replication_role = replica; {sql}; COMMIT")).await;
+    }
+
     /// The single `bigint` result of `sql`.
     pub async fn scalar(&self, sql: &str) -> i64 {
         use diesel::sql_types::BigInt;

@@ -388,12 +388,13 @@ pub async fn global_marker(db: &TestDb, engines: &[&SyncEngine]) -> u64 {
     db.scalar("SELECT max(id) FROM sync_actions").await as u64
 }
 
-/// A workspace row (its id is its sync group) with `members`.
+/// A workspace row (its id is its sync group) with `members` (set up with
+/// [`TestDb::setup`](crate::TestDb::setup): no `S` actions).
 pub async fn workspace(db: &TestDb, members: &[&str]) -> String {
     let ws = crate::new_id();
     db.execute(&format!("INSERT INTO workspaces (id, name) VALUES ('{ws}', 'W')")).await;
     for m in members {
-        db.execute(&format!(
+        db.setup(&format!(
             "INSERT INTO sync_group_memberships (user_id, group_id, group_type) VALUES ('{m}', '{ws}', 'workspace')"
         ))
         .await;

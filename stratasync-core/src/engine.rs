@@ -124,6 +124,18 @@ impl SyncEngine {
         lanes.submit(user, request).await
     }
 
+    /// A writer for application code: synced rows written inside the
+    /// application's own transactions, with the checks, hooks and log of
+    /// client mutations (see [`crate::write`]).
+    pub fn writer(&self) -> crate::write::SyncWriter {
+        crate::write::SyncWriter::new(
+            self.pool.clone(),
+            self.registry.clone(),
+            self.bus.clone(),
+            self.writes.config.hook_timeout,
+        )
+    }
+
     /// Sets the limits on streamed responses (before serving; see
     /// [`crate::service::streams`]).
     pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {

@@ -34,6 +34,7 @@ pub mod scope;
 pub mod service;
 pub mod storage;
 pub mod tls;
+pub mod write;
 
 pub use auth::{AuthContext, AuthRejection, AuthUser, SyncAuth};
 pub use endpoint::SyncEndpoints;

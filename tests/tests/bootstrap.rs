@@ -204,7 +204,9 @@ async fn partial_bootstrap_reports_the_snapshot_head() {
     p.first_sync_id = Some(SyncId(1));
     p.sync_groups = Some(vec![ws.clone()]);
     let lines = collect_lines(engine.bootstrap(&alice, p)).await;
-    assert_eq!(lines[0]["lastSyncId"], json!("1"));
+    // The task's action (the seed's membership logged alice's `S` action first).
+    assert_eq!(res.last_sync_id, SyncId(2));
+    assert_eq!(lines[0]["lastSyncId"], json!("2"));
     assert_eq!(lines[0]["subscribedSyncGroups"], json!([ws]));
     assert_eq!(rows_of(&lines, "Task").len(), 6);
 }

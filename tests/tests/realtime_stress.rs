@@ -58,7 +58,7 @@ async fn concurrent_writers_and_subscribers_get_exactly_their_actions() {
     };
     for i in 0..SUBSCRIBERS {
         for ws in member_of(i) {
-            db.execute(&format!(
+            db.setup(&format!(
                 "INSERT INTO sync_group_memberships (user_id, group_id, group_type) VALUES ('s{i}', '{ws}', 'workspace')"
             ))
             .await;

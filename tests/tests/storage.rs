@@ -37,8 +37,8 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently_with_writers() {
     }
     writer.await.unwrap();
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 50);
-    // The framework's migration and the example's two, each recorded once.
-    assert_eq!(db.scalar("SELECT count(*) FROM __diesel_schema_migrations").await, 3);
+    // The framework's two migrations and the example's two, each recorded once.
+    assert_eq!(db.scalar("SELECT count(*) FROM __diesel_schema_migrations").await, 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,7 +72,7 @@ async fn fresh_databases_migrate_concurrently() {
         tables,
         "__diesel_schema_migrations labels sync_actions sync_group_memberships task_labels tasks workspaces"
     );
-    assert_eq!(expected.lines().filter(|l| l.starts_with("migration ")).count(), 3, "{expected}");
+    assert_eq!(expected.lines().filter(|l| l.starts_with("migration ")).count(), 4, "{expected}");
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 0);
 }
 

@@ -4,7 +4,7 @@
 
 use crate::config::{Cli, Command, LogCommand};
 use crate::server::BoxError;
-use crate::{ops, server, server_axum};
+use crate::{admin, ops, server, server_axum};
 use std::process::ExitCode;
 
 /// The web framework `serve` runs on.
@@ -28,6 +28,12 @@ pub async fn run(cli: &Cli, framework: Framework) -> Result<(), BoxError> {
         Some(Command::Log(LogCommand::Stats(args))) => return ops::log_stats(&cli.database_url, args).await,
         Some(Command::Explain(args)) => return ops::explain(&cli.database_url, args).await,
         Some(Command::Schema(args)) => return ops::schema(args),
+        Some(Command::Members(args)) => {
+            return admin::members(&cli.database_url, args).await.map(|line| println!("{line}"));
+        }
+        Some(Command::Tasks(args)) => {
+            return admin::tasks(&cli.database_url, args).await.map(|line| println!("{line}"));
+        }
     };
     match framework {
         Framework::Actix => server::serve(&cli.database_url, serve_args).await,

@@ -57,6 +57,10 @@ pub enum Command {
     Explain(crate::ops::ExplainArgs),
     /// Print the client's model schema (for `@stratasync/client`) and its hash.
     Schema(crate::ops::SchemaArgs),
+    /// Add a user to a workspace or remove them (logs the user's `S` action).
+    Members(crate::admin::MembersArgs),
+    /// Write tasks as the system, like server code would.
+    Tasks(crate::admin::TasksArgs),
 }
 
 /// `taskboard log …`.

@@ -4,6 +4,7 @@
 //! workspaces, tasks, labels and task labels, declared as sync models with
 //! `#[derive(SyncModel)]`.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;

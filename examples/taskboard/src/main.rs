@@ -10,6 +10,8 @@
 //! cargo run -p taskboard -- explain --user alice --model Task --id <id>
 //! cargo run -p taskboard -- explain --user alice --mutation tx.json   # or `-` for stdin
 //! cargo run -p taskboard -- schema --format ts|json [--out FILE]
+//! cargo run -p taskboard -- members add --workspace <id> --user carol
+//! cargo run -p taskboard -- tasks create --workspace <id> --title "From the server"
 //! ```
 //!
 //! Configuration: `DATABASE_URL` (default

@@ -1,6 +1,7 @@
 //! Demo and benchmark data: a workspace with members, tasks, labels and
-//! task labels, written with set-based SQL (no sync actions: seeded rows
-//! reach clients through bootstrap).
+//! task labels, written with set-based SQL (no row actions: seeded rows
+//! reach clients through bootstrap; each new membership logs its user's
+//! `S` action).
 
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;

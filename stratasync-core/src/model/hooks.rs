@@ -11,13 +11,17 @@ pub struct HookContext<'a> {
     /// The connection, inside the transaction (and savepoint) of this
     /// mutation. Whatever the hook writes commits or rolls back with it.
     pub conn: &'a mut crate::storage::Conn,
-    /// The authenticated caller.
+    /// The authenticated caller; for a write of the server's own
+    /// ([`Actor::System`](crate::write::Actor::System)) an empty context (no
+    /// user id, no groups).
     pub user: &'a AuthContext,
+    /// Whether the server itself writes ([`Actor::System`](crate::write::Actor::System)).
+    pub system: bool,
 }
 
 impl std::fmt::Debug for HookContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HookContext").field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("HookContext").field("user", &self.user).field("system", &self.system).finish_non_exhaustive()
     }
 }
 

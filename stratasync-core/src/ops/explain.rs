@@ -335,6 +335,7 @@ async fn dry_run(
         model_id: &tx.model_id,
         payload: &tx.payload,
         user,
+        system: false,
         hook_timeout: GroupCommitConfig::default().hook_timeout,
     };
     (located, model.apply(&engine.registry, conn, &input).await)

@@ -19,10 +19,16 @@ pub enum ActionKind {
     Archive,
     /// `V`: unarchive.
     Unarchive,
+    /// `S`: the user's sync groups changed. Written by the database when a
+    /// user's rows of `sync_group_memberships` change (never by a
+    /// mutation): `modelName` `SyncGroup`, `modelId` `sync-groups`,
+    /// `groupId` the user's id, `data` `{"subscribedSyncGroups": [...]}`.
+    SyncGroups,
 }
 
 impl ActionKind {
-    /// All letters the server writes.
+    /// The letters of row actions: what a mutation (or a model's
+    /// `actions`) may name. [`ActionKind::SyncGroups`] is not one of them.
     pub const ALL: [ActionKind; 5] =
         [ActionKind::Insert, ActionKind::Update, ActionKind::Delete, ActionKind::Archive, ActionKind::Unarchive];
 
@@ -34,6 +40,7 @@ impl ActionKind {
             ActionKind::Delete => 'D',
             ActionKind::Archive => 'A',
             ActionKind::Unarchive => 'V',
+            ActionKind::SyncGroups => 'S',
         }
     }
 
@@ -45,12 +52,13 @@ impl ActionKind {
             ActionKind::Delete => "D",
             ActionKind::Archive => "A",
             ActionKind::Unarchive => "V",
+            ActionKind::SyncGroups => "S",
         }
     }
 
-    /// The action of a letter.
+    /// The action of a letter (a row action's or `S`).
     pub fn from_letter(c: char) -> Option<Self> {
-        ActionKind::ALL.into_iter().find(|a| a.letter() == c)
+        ActionKind::ALL.into_iter().chain([ActionKind::SyncGroups]).find(|a| a.letter() == c)
     }
 
     pub(crate) const fn bit(self) -> u8 {
@@ -60,6 +68,8 @@ impl ActionKind {
             ActionKind::Delete => 4,
             ActionKind::Archive => 8,
             ActionKind::Unarchive => 16,
+            // Never in a model's action set.
+            ActionKind::SyncGroups => 32,
         }
     }
 }

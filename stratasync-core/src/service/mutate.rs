@@ -43,8 +43,12 @@ pub struct TxInput<'a> {
     pub model_id: &'a str,
     /// The payload.
     pub payload: &'a JsonObject,
-    /// The caller.
+    /// The caller (for a write of the server's own, an empty context: no
+    /// user id, no groups).
     pub user: &'a AuthContext,
+    /// Whether the server itself writes
+    /// ([`Actor::System`](crate::write::Actor::System)): no group check.
+    pub system: bool,
     /// How long each before-hook may run; an overrun fails the request
     /// with a retryable error ([`MutationError::HookTimedOut`]).
     pub hook_timeout: Duration,
@@ -85,6 +89,38 @@ pub struct Applied {
     pub cascaded: Vec<Cascaded>,
 }
 
+impl Applied {
+    /// The log rows of this mutation: its cascaded deletes, then its own
+    /// `action` (last), tagged with the client's `(clientId, clientTxId)`
+    /// when a client sent it.
+    pub fn log_rows(&self, action: ActionKind, client: Option<(&str, &str)>) -> Vec<crate::storage::log::NewAction> {
+        use crate::storage::log::NewAction;
+        let mut rows: Vec<NewAction> = self
+            .cascaded
+            .iter()
+            .map(|c| NewAction {
+                model: c.model,
+                model_id: c.model_id.clone(),
+                action: ActionKind::Delete,
+                data: c.data.clone(),
+                group_id: c.group_id.clone(),
+                client_id: None,
+                client_tx_id: None,
+            })
+            .collect();
+        rows.push(NewAction {
+            model: self.model,
+            model_id: self.model_id.clone(),
+            action,
+            data: self.data.clone(),
+            group_id: self.group_id.clone(),
+            client_id: client.map(|(c, _)| c.to_owned()),
+            client_tx_id: client.map(|(_, t)| t.to_owned()),
+        });
+        rows
+    }
+}
+
 /// The group of a stored row, as a mutation of it sees it.
 pub(crate) fn group_of<M: SyncModel>(row: &M) -> Result<Option<String>, MutationError> {
     match M::SPEC.group {
@@ -103,7 +139,7 @@ async fn target<M: SyncModel>(conn: &mut Conn, tx: &TxInput<'_>) -> Result<(M, O
     let row = M::find(conn, tx.model_id, tx.payload).await?.ok_or(MutationError::RecordNotFound)?;
     let group = group_of(&row)?;
     match &group {
-        Some(g) if !tx.user.has_group(g) => Err(MutationError::RecordNotFound),
+        Some(g) if !tx.system && !tx.user.has_group(g) => Err(MutationError::RecordNotFound),
         _ => Ok((row, group)),
     }
 }
@@ -122,9 +158,9 @@ fn insert_group(spec_group: GroupKey, canonical: &str, data: &JsonObject) -> Res
     }
 }
 
-fn check_access(user: &AuthContext, group: &Option<String>) -> Result<(), MutationError> {
+fn check_access(tx: &TxInput<'_>, group: &Option<String>) -> Result<(), MutationError> {
     match group {
-        Some(g) if !user.has_group(g) => Err(MutationError::AccessDenied),
+        Some(g) if !tx.system && !tx.user.has_group(g) => Err(MutationError::AccessDenied),
         _ => Ok(()),
     }
 }
@@ -174,15 +210,15 @@ pub async fn apply<M: SyncModel>(
             let mut data = normalize_insert(spec, tx.model_id, tx.payload)?;
             let canonical = M::canonical_id(tx.model_id, &data)?;
             let mut group = insert_group(spec.group, &canonical, &data)?;
-            check_access(tx.user, &group)?;
+            check_access(tx, &group)?;
             if standard {
-                let mut cx = HookContext { conn: &mut *conn, user: tx.user };
+                let mut cx = HookContext { conn: &mut *conn, user: tx.user, system: tx.system };
                 before_hook(tx.hook_timeout, hooks.before_insert(&mut cx, &canonical, tx.payload, &mut data)).await?;
                 // The hook may have rewritten the group: the row is stored
                 // (and logged) in the final one, which the caller must be
                 // allowed to write.
                 group = insert_group(spec.group, &canonical, &data)?;
-                check_access(tx.user, &group)?;
+                check_access(tx, &group)?;
             }
             M::insert(conn, &canonical, &data).await?;
             Ok(applied(canonical, group, data))
@@ -194,7 +230,7 @@ pub async fn apply<M: SyncModel>(
             let (row, group) = target::<M>(conn, tx).await?;
             let id = row.sync_id();
             let mut data = normalize_update(spec, tx.payload)?;
-            let mut cx = HookContext { conn: &mut *conn, user: tx.user };
+            let mut cx = HookContext { conn: &mut *conn, user: tx.user, system: tx.system };
             before_hook(tx.hook_timeout, hooks.before_update(&mut cx, &id, tx.payload, &mut data)).await?;
             keep_group(spec.group, &group, &data)?;
             if !data.is_empty() {
@@ -206,7 +242,7 @@ pub async fn apply<M: SyncModel>(
             let (row, group) = target::<M>(conn, tx).await?;
             let id = row.sync_id();
             if standard {
-                let mut cx = HookContext { conn: &mut *conn, user: tx.user };
+                let mut cx = HookContext { conn: &mut *conn, user: tx.user, system: tx.system };
                 before_hook(tx.hook_timeout, hooks.before_delete(&mut cx, &id, tx.payload)).await?;
             }
             let cascaded = cascade(registry, conn, spec.name, &id).await?;
@@ -236,6 +272,8 @@ pub async fn apply<M: SyncModel>(
             data.insert(field.to_owned(), at.map_or(Value::Null, |(ms, _)| Value::from(ms)));
             Ok(applied(row.sync_id(), group, data))
         }
+        // Not in any model's action set: refused above.
+        ActionKind::SyncGroups => Err(MutationError::UnsupportedAction(tx.action)),
     }
 }
 

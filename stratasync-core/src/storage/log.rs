@@ -115,7 +115,7 @@ pub enum Visible<'a> {
 
 /// One row of the log as read: its id, and its action when the letter is
 /// one this server knows (a row written by a newer server, say a `G` or
-/// `S`, has none).
+/// `C`, has none).
 ///
 /// Readers page by rows, not by actions: a page whose rows were partly
 /// skipped is not the end of the log, and the cursor moves past skipped
@@ -225,6 +225,15 @@ pub async fn read<D: LogData>(conn: &Conn, after: SyncId, visible: Visible<'_>, 
 pub async fn head(conn: &mut Conn) -> QueryResult<SyncId> {
     let id: Option<i64> = sa::table.select(sa::id).order(sa::id.desc()).first(conn).await.optional()?;
     Ok(SyncId::from_i64(id.unwrap_or(0)))
+}
+
+/// Which of `ids` are committed in the log (as this connection sees it),
+/// ascending.
+pub async fn committed_ids(conn: &mut Conn, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sa::table.filter(sa::id.eq_any(ids)).select(sa::id).order(sa::id.asc()).load(conn).await
 }
 
 /// The committed actions of one client's transactions: `(clientTxId, id)`.

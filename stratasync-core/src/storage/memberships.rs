@@ -18,32 +18,52 @@
 //! DELETE FROM sync_group_memberships WHERE user_id = 'alice' AND group_id = '35a3…';
 //! ```
 //!
-//! A change is not pushed to clients (no `G`/`S` sync actions yet): HTTP
-//! requests use the new groups at once, an open WebSocket keeps the groups
-//! of its last `subscribe`, and the published client keeps the group set
-//! of its last bootstrap until it bootstraps again without a group filter
-//! (for instance after clearing its local data).
+//! # Changes are sync actions
+//!
+//! Every statement that changes users' rows here, by these functions or by
+//! the application's own SQL (`INSERT`, `DELETE`, `UPDATE`), logs in the
+//! same transaction one `S` action per affected user (a trigger of the
+//! framework's migrations): `modelName` `SyncGroup`, `modelId`
+//! `sync-groups`, `groupId` the user's id (so only that user receives it),
+//! and `data` `{"subscribedSyncGroups": [...]}`, the user's groups from
+//! this table after the statement, as [`groups_of`] orders them, then the
+//! user's own id. Groups that [`SyncAuth::resolve_groups`](crate::SyncAuth::resolve_groups)
+//! derives are not in that set. A statement that changes nothing (an
+//! `ON CONFLICT DO NOTHING` insert of an existing member, a delete that
+//! matches no row, an update of `group_type` only) logs nothing;
+//! `TRUNCATE` is not caught. The trigger takes the log's insert-order lock,
+//! held until the transaction ends: commit such transactions promptly.
+//! The live feed finds the actions in the log at its next poll;
+//! [`Hub::wake`](crate::realtime::Hub::wake) after the commit delivers them
+//! at once.
+//!
+//! HTTP requests use the new groups at once. The published client applies
+//! an `S` action by replacing its group set (bootstrapping added groups,
+//! dropping the rows of removed ones); an open WebSocket still filters by
+//! the groups of its last `subscribe` until it subscribes again.
 
 use super::schema::sync_group_memberships as m;
 use super::{Conn, Pool, StorageError};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-/// The user's groups from the membership table (at most 10 000, in
-/// insertion order of the index scan).
+/// The user's groups from the membership table: at most 10 000, in the
+/// order they were added (rows added at the same time by group id).
 pub async fn groups_of(pool: &Pool, user_id: &str) -> Result<Vec<String>, StorageError> {
     let mut conn = pool.get().await?;
     Ok(m::table
         .filter(m::user_id.eq(user_id))
         .select(m::group_id)
         .order(m::created_at.asc())
+        .then_order_by(m::group_id.asc())
         .limit(10_000)
         .load(&mut conn)
         .await?)
 }
 
 /// Adds `user_id` to `group_id`, labelled `group_type` (idempotent: adding
-/// an existing member changes nothing, its `group_type` included).
+/// an existing member changes nothing, its `group_type` included, and logs
+/// nothing). A new membership logs the user's `S` action.
 pub async fn add(pool: &Pool, user_id: &str, group_id: &str, group_type: &str) -> Result<(), StorageError> {
     let mut conn = pool.get().await?;
     add_on(&mut conn, user_id, group_id, group_type).await
@@ -66,8 +86,13 @@ pub async fn add_on(conn: &mut Conn, user_id: &str, group_id: &str, group_type: 
 /// of their groups, whatever this table holds.
 pub async fn remove(pool: &Pool, user_id: &str, group_id: &str) -> Result<bool, StorageError> {
     let mut conn = pool.get().await?;
-    let removed = diesel::delete(m::table.filter(m::user_id.eq(user_id)).filter(m::group_id.eq(group_id)))
-        .execute(&mut conn)
-        .await?;
+    remove_on(&mut conn, user_id, group_id).await
+}
+
+/// [`remove`] on a connection the caller holds (say, inside its own
+/// transaction).
+pub async fn remove_on(conn: &mut Conn, user_id: &str, group_id: &str) -> Result<bool, StorageError> {
+    let removed =
+        diesel::delete(m::table.filter(m::user_id.eq(user_id)).filter(m::group_id.eq(group_id))).execute(conn).await?;
     Ok(removed > 0)
 }

@@ -38,7 +38,8 @@ use diesel_migrations::{embed_migrations, MigrationHarness};
 /// [`embed_migrations!`](crate::embed_migrations) returns and [`run`] takes.
 pub use diesel_migrations::EmbeddedMigrations;
 
-/// The framework's own migrations (`sync_actions`, `sync_group_memberships`).
+/// The framework's own migrations (`sync_actions`, `sync_group_memberships`,
+/// and the trigger that logs membership changes).
 pub const FRAMEWORK_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// A migration failure.

@@ -47,8 +47,18 @@ const checkFrame = (text, json) => {
         fail(`${key} present but not a string`);
       }
     }
-    if (!"IUDAV".includes(action.action) || action.action.length !== 1) {
+    if (!"IUDAVS".includes(action.action) || action.action.length !== 1) {
       fail(`action letter ${action.action}`);
+    }
+    // A membership change: the user's whole group set, for that user only.
+    if (action.action === "S") {
+      const groups = action.data?.subscribedSyncGroups;
+      if (action.modelName !== "SyncGroup" || action.modelId !== "sync-groups" || typeof action.groupId !== "string") {
+        fail("an S action is not SyncGroup/sync-groups of one user");
+      }
+      if (!Array.isArray(groups) || !groups.every((g) => typeof g === "string") || groups.at(-1) !== action.groupId) {
+        fail("an S action's subscribedSyncGroups is not the user's group list ending with their id");
+      }
     }
     if (typeof action.syncId !== "string" || !SYNC_ID.test(action.syncId)) {
       fail("syncId is not a sync-id string");

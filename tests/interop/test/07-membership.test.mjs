@@ -1,6 +1,7 @@
-// A user added to a workspace (a row in sync_group_memberships) sees it
-// after a re-bootstrap, and from then on receives its live deltas. Before,
-// neither bootstrap, deltas nor the WebSocket leak the workspace.
+// A user added to a workspace (a row in sync_group_memberships) is told by
+// an `S` action over the WebSocket, loads the workspace with a partial
+// bootstrap, and from then on receives its live deltas. Before, neither
+// bootstrap, deltas nor the WebSocket leak the workspace.
 import { generateUUID } from "@stratasync/core";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -11,7 +12,7 @@ import { waitFor } from "../lib/wait.mjs";
 import { wsDeltaActions, wsFrames } from "../lib/ws-recorder.mjs";
 import { wireCheckTest } from "../lib/wire-check.mjs";
 
-describe("a user added to a workspace sees it after re-bootstrap", () => {
+describe("a user added to a workspace is told and loads it", () => {
   const alice = uniqueUser("member_a");
   const carol = uniqueUser("member_c");
   let home;
@@ -61,29 +62,23 @@ describe("a user added to a workspace sees it after re-bootstrap", () => {
     assert.ok(!packet.actions.some((x) => x.groupId === other), "a foreign delta reached Carol's delta fetch");
   });
 
-  test("after the membership row is added, a re-bootstrap brings the workspace", async () => {
+  test("after the membership row is added, the running client is told and loads the workspace", async () => {
     await addMember(carol, other);
 
-    // The running session is not told (the server never pushes group
-    // changes): it keeps its group set until it bootstraps again (checked
-    // once a later action reached it).
-    await markerInHome();
-    assert.deepEqual(clientView(c, other).Task, {});
-
-    // A restart that bootstraps with the groups it stored asks for exactly
-    // those groups, and gets exactly those.
-    const storage = c.storage;
-    await stopClient(c);
-    c = makeClient({ userId: carol, storage, dbName: c.dbName, bootstrapMode: "full" });
-    await c.client.start();
-    await waitSettled(c);
-    assert.deepEqual(clientView(c, other).Task, {});
-    assert.deepEqual([...(await storage.getMeta()).subscribedSyncGroups].sort(), [home, carol].sort());
-
-    // Dropping the local database and bootstrapping again (the client then
-    // sends no group filter) brings every group the user is in.
-    await c.client.clearAll();
-    await c.client.start();
+    // The server logs Carol's new group set as an `S` action in her own
+    // group; her WebSocket delivers it live.
+    await waitFor(
+      () =>
+        wsDeltaActions(tokenFor(carol)).some(
+          (x) => x.action === "S" && x.groupId === carol && x.data.subscribedSyncGroups.includes(other)
+        ),
+      { message: "Carol's WebSocket to deliver her S action" }
+    );
+    // The client bootstraps the added group partially, stores the new
+    // set, and subscribes again with it.
+    await waitFor(() => Object.keys(clientView(c, other).Task ?? {}).length === 40, {
+      message: "Carol's client to load the new workspace",
+    });
     await waitSettled(c);
     assert.deepEqual([...(await c.storage.getMeta()).subscribedSyncGroups].sort(), [home, other, carol].sort());
     const db = await assertViewEqualsDb(c, other);

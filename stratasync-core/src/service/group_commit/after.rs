@@ -2,7 +2,7 @@
 //! off the lane once the group is committed and published.
 
 use crate::error::{hook_message, MutationError};
-use crate::model::{JsonObject, MutationEvent, Registry};
+use crate::model::{DynModel, JsonObject, MutationEvent, Registry};
 use crate::protocol::{MutateRequest, MutateResponse, SyncAction, TxResult};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -47,25 +47,32 @@ impl Answer {
                 data: &hook.data,
                 sync_id: hook.action.sync_id.0,
             };
-            let warning = match AssertUnwindSafe(model.hooks().after_mutation(&event)).catch_unwind().await {
-                Ok(Ok(())) => continue,
-                Ok(Err(e)) => {
-                    tracing::warn!(model = hook.model, error = ?e, "after-mutation hook failed");
-                    hook_message(&e)
-                }
-                Err(panic) => {
-                    tracing::error!(
-                        model = hook.model,
-                        panic = super::super::supervise::panic_message(panic.as_ref()),
-                        "after-mutation hook panicked"
-                    );
-                    MutationError::HookPanicked.to_string()
-                }
-            };
+            let Some(warning) = after_mutation(model.as_ref(), &event).await else { continue };
             if let Some(TxResult::Success { warnings, .. }) = self.results.get_mut(hook.index) {
                 warnings.push(format!("onAfterMutation hook failed: {warning}"));
             }
         }
         MutateResponse::from_results(self.results)
+    }
+}
+
+/// Runs `model`'s `after_mutation` hook for `event`: `None` when it
+/// succeeded, else the warning its error or panic becomes (the mutation
+/// stays committed; the cause is logged).
+pub(crate) async fn after_mutation(model: &dyn DynModel, event: &MutationEvent<'_>) -> Option<String> {
+    match AssertUnwindSafe(model.hooks().after_mutation(event)).catch_unwind().await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => {
+            tracing::warn!(model = event.model_name, error = ?e, "after-mutation hook failed");
+            Some(hook_message(&e))
+        }
+        Err(panic) => {
+            tracing::error!(
+                model = event.model_name,
+                panic = super::super::supervise::panic_message(panic.as_ref()),
+                "after-mutation hook panicked"
+            );
+            Some(MutationError::HookPanicked.to_string())
+        }
     }
 }

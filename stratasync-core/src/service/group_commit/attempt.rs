@@ -494,6 +494,7 @@ impl<'c, 'a> Pass<'c, 'a> {
             model_id: &tx.model_id,
             payload: &tx.payload,
             user: item.user,
+            system: false,
             hook_timeout: self.committer.hook_timeout,
         };
         if self.careful() {
@@ -574,29 +575,7 @@ impl<'c, 'a> Pass<'c, 'a> {
 /// The log rows of an applied client transaction: its cascaded deletes,
 /// then its own action (last).
 fn log_rows(item: &Item<'_>, done: &Applied) -> Vec<log::NewAction> {
-    let mut rows: Vec<log::NewAction> = done
-        .cascaded
-        .iter()
-        .map(|c| log::NewAction {
-            model: c.model,
-            model_id: c.model_id.clone(),
-            action: crate::protocol::ActionKind::Delete,
-            data: c.data.clone(),
-            group_id: c.group_id.clone(),
-            client_id: None,
-            client_tx_id: None,
-        })
-        .collect();
-    rows.push(log::NewAction {
-        model: done.model,
-        model_id: done.model_id.clone(),
-        action: item.tx.action.into(),
-        data: done.data.clone(),
-        group_id: done.group_id.clone(),
-        client_id: Some(item.tx.client_id.clone()),
-        client_tx_id: Some(item.tx.client_tx_id.clone()),
-    });
-    rows
+    done.log_rows(item.tx.action.into(), Some((&item.tx.client_id, &item.tx.client_tx_id)))
 }
 
 /// Opens the group's transaction (with the lane's timeouts, `begin`) on

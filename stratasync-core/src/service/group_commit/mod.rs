@@ -80,7 +80,7 @@
 //! lanes wait), so a deadlock between lanes costs time but fails no
 //! request.
 
-mod after;
+pub(crate) mod after;
 mod attempt;
 
 use self::after::Answer;
