@@ -31,7 +31,7 @@ import { createClient } from "redis";
 import { createCompositeSyncId, createSyncServer } from "@stratasync/server";
 
 // ---------------------------------------------------------------------------
-// Tables: docs/example.md and PROTOCOL.md §2.1, column for column.
+// Tables: docs/example.md and docs/protocol.md §2.1, column for column.
 // ---------------------------------------------------------------------------
 
 const instant = (name) => timestamp(name, { withTimezone: true, mode: "date" });

@@ -386,7 +386,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
                 Err(e) => fail(format!("{who} {name}: {e}")),
                 // Either server: something delivered, nothing twice, nothing
                 // to the wrong socket. The reference loses and reorders
-                // deliveries by design (PROTOCOL.md §10 #1, #2) and times
+                // deliveries by design (docs/protocol.md §10 #1, #2) and times
                 // out writes under load: reported in the table, not failed.
                 Ok(f) if f.expected == 0 || f.duplicates > 0 || f.foreign > 0 => fail(format!(
                     "{who} {name}: {}/{} deliveries, {} duplicate, {} foreign",

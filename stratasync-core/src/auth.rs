@@ -1,5 +1,5 @@
 //! Authentication: the application's token check and group resolution,
-//! combined with the membership table (PROTOCOL.md §3).
+//! combined with the membership table (docs/protocol.md §3).
 
 use crate::storage::{memberships, Pool, StorageError};
 use async_trait::async_trait;
@@ -131,7 +131,7 @@ pub enum AuthError {
 }
 
 /// Verifies `token`, then resolves the callback's and the membership table's
-/// groups concurrently (PROTOCOL.md §3.2).
+/// groups concurrently (docs/protocol.md §3.2).
 pub async fn authorize(auth: &dyn SyncAuth, pool: &Pool, token: &str) -> Result<AuthContext, AuthError> {
     let user = auth.verify_token(token).await?;
     context_for(auth, pool, user).await

@@ -1,4 +1,4 @@
-//! Composite ids of join-table rows (PROTOCOL.md §5.6).
+//! Composite ids of join-table rows (docs/protocol.md §5.6).
 
 use uuid::Uuid;
 

@@ -100,7 +100,7 @@ impl SyncEngine {
         self
     }
 
-    /// Processes a batch (PROTOCOL.md §4.4, §5) and publishes the committed
+    /// Processes a batch (docs/protocol.md §4.4, §5) and publishes the committed
     /// actions on the bus. The batch may share its database transaction
     /// with concurrent batches ([`crate::service::group_commit`]).
     ///
@@ -185,7 +185,7 @@ impl SyncEngine {
         self.auth.verify_token(token).await
     }
 
-    /// Verifies a token and resolves the caller's groups (PROTOCOL.md §3.2).
+    /// Verifies a token and resolves the caller's groups (docs/protocol.md §3.2).
     pub async fn authorize(&self, token: &str) -> Result<AuthContext, AuthError> {
         auth::authorize(self.auth.as_ref(), &self.pool, token).await
     }

@@ -1,7 +1,7 @@
 //! Typed errors of the engine.
 //!
 //! Every error's `Display` is a stable, client-safe message; database and
-//! hook details stay in the error's source, for logs only (PROTOCOL.md §10
+//! hook details stay in the error's source, for logs only (docs/protocol.md §10
 //! #14).
 
 use crate::model::{CodecKind, HookError};

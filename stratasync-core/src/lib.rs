@@ -119,7 +119,7 @@ pub mod __private {
 
     /// Implemented by SQL types that are `NOT NULL`; generated code requires
     /// it of every cursor column (a nullable cursor would stop keyset paging
-    /// at the first NULL, PROTOCOL.md §10 #8).
+    /// at the first NULL, docs/protocol.md §10 #8).
     #[diagnostic::on_unimplemented(
         message = "cursor column has the nullable SQL type `{Self}`",
         note = "keyset cursors must be NOT NULL columns; pick another cursor column"

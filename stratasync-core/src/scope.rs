@@ -1,4 +1,4 @@
-//! The filter context of bootstrap and batch queries (PROTOCOL.md §3.3).
+//! The filter context of bootstrap and batch queries (docs/protocol.md §3.3).
 
 /// Who is asking and which groups the request covers. A model's scope
 /// (by default `group field IN authorized_group_ids`) is built from it.

@@ -443,7 +443,7 @@ async fn body_failures() {
     assert_eq!(db.fingerprint().await, before);
 }
 
-/// PROTOCOL.md §10 #19: a validation failure inside one transaction names
+/// docs/protocol.md §10 #19: a validation failure inside one transaction names
 /// it, nothing of the batch is applied, and the rest succeeds once it is
 /// dropped.
 #[actix_web::test]

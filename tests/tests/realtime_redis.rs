@@ -1,4 +1,4 @@
-//! Two and three nodes sharing PostgreSQL and Redis (PROTOCOL.md §6): each
+//! Two and three nodes sharing PostgreSQL and Redis (docs/protocol.md §6): each
 //! node is its own `SyncEngine`, live feed, Redis fan-out and HTTP server
 //! on its own port. Delivery always comes from the log; Redis only wakes
 //! the other nodes up.

@@ -1,6 +1,6 @@
 //! Sockets that do not keep up: the replay buffer overflow (4008), app
 //! messages and hooks during a long replay, and a live consumer that stops
-//! reading (PROTOCOL.md §7.5, §7.6, §10 #18).
+//! reading (docs/protocol.md §7.5, §7.6, §10 #18).
 //!
 //! A "long replay" is made deterministic by a backlog far larger than the
 //! TCP buffers (300 actions of 100 KB) and a client that does not read:

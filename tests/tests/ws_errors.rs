@@ -1,7 +1,7 @@
 //! `GET /sync/ws` failures: the upgrade's token check, refused and invalid
 //! subscribes, stale cursors, group resolution failures, and malformed
 //! frames, which may close with a protocol code (1002/1007/1009) but
-//! never with an internal error (PROTOCOL.md §7.1–7.3, §7.6).
+//! never with an internal error (docs/protocol.md §7.1–7.3, §7.6).
 
 use actix_http::ws::Item;
 use async_trait::async_trait;

@@ -1,6 +1,6 @@
 //! `GET /sync/ws` over a real TCP port against the real PostgreSQL:
 //! replay then live, re-subscribe, group isolation, a flood of subscribes
-//! and the heartbeat (PROTOCOL.md §7).
+//! and the heartbeat (docs/protocol.md §7).
 
 use async_trait::async_trait;
 use serde_json::{json, Value};

@@ -1,8 +1,8 @@
-//! Payload → `data` normalization for inserts and updates (PROTOCOL.md §5.5),
+//! Payload → `data` normalization for inserts and updates (docs/protocol.md §5.5),
 //! driven by the model's [`FieldSpec`]s.
 //!
 //! Unlike the reference, every codec checks the JSON type of its input
-//! (PROTOCOL.md §10 #15): a boolean sent to a string field is
+//! (docs/protocol.md §10 #15): a boolean sent to a string field is
 //! `Invalid string value for <field>`, not a stored boolean. Text the
 //! database could not store (a NUL character in a string, or anywhere in a
 //! JSON value) is refused here too, before any hook or statement sees it;

@@ -1,4 +1,4 @@
-//! Instants and calendar days as epoch milliseconds (PROTOCOL.md §8).
+//! Instants and calendar days as epoch milliseconds (docs/protocol.md §8).
 //!
 //! An input instant must be a JavaScript `Date` (within ±8.64e15 ms); one
 //! stored as `timestamptz`, or a day stored as `date`, must also lie within

@@ -1,4 +1,4 @@
-//! Reading a request body under the size limit (PROTOCOL.md §4.0).
+//! Reading a request body under the size limit (docs/protocol.md §4.0).
 
 use super::parts::RequestParts;
 use crate::request::{body_plan, decode_body, BodyError, BodyPlan};

@@ -1,5 +1,5 @@
 //! Every failure of the sync endpoints, and the one place that decides how
-//! each looks over HTTP (PROTOCOL.md §3.1, §4.0, §4.3).
+//! each looks over HTTP (docs/protocol.md §3.1, §4.0, §4.3).
 
 use super::reply::Reply;
 use crate::auth::AuthError;

@@ -22,7 +22,7 @@ impl SyncEndpoints {
         ApiError::Invalid { failure, request_id: format!("req-{}", base36(n)) }
     }
 
-    /// Steps 1–4 of PROTOCOL.md §3.1.
+    /// Steps 1–4 of docs/protocol.md §3.1.
     async fn authorize(&self, parts: &RequestParts) -> Result<AuthContext, ApiError> {
         let token = request::bearer_token(parts.authorization.as_deref()).map_err(ApiError::Bearer)?;
         self.engine.authorize(token).await.map_err(ApiError::Auth)

@@ -1,4 +1,4 @@
-//! The sync protocol's endpoints, without I/O (PROTOCOL.md §3–4, §7).
+//! The sync protocol's endpoints, without I/O (docs/protocol.md §3–4, §7).
 //!
 //! A transport adapter copies what it received into a [`RequestParts`]
 //! (plus the body's chunks for `POST` endpoints), calls the endpoint, and
@@ -38,7 +38,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The default interval of WebSocket pings (PROTOCOL.md §7.6).
+/// The default interval of WebSocket pings (docs/protocol.md §7.6).
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The sync endpoints of one engine, with their settings.

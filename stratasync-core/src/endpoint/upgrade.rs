@@ -1,4 +1,4 @@
-//! `GET ws`: the upgrade's checks (PROTOCOL.md §7.1). The session itself
+//! `GET ws`: the upgrade's checks (docs/protocol.md §7.1). The session itself
 //! is [`crate::realtime::SocketSession`].
 
 use super::failure::ErrorOnly;

@@ -38,7 +38,7 @@ pub struct Located {
     pub data: JsonObject,
 }
 
-/// Where one of a user's groups comes from (PROTOCOL.md §3.2).
+/// Where one of a user's groups comes from (docs/protocol.md §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum GroupSource {
@@ -74,7 +74,7 @@ pub struct HeldGroup {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Rule {
-    /// The request's shape (PROTOCOL.md §4.4): the `400` of `/sync/mutate`.
+    /// The request's shape (docs/protocol.md §4.4): the `400` of `/sync/mutate`.
     RequestValidation,
     /// No model has that name.
     UnknownModel,

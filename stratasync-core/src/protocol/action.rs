@@ -1,4 +1,4 @@
-//! Sync actions and delta packets (PROTOCOL.md §4.3, §7.4).
+//! Sync actions and delta packets (docs/protocol.md §4.3, §7.4).
 
 use super::SyncId;
 use crate::model::JsonObject;

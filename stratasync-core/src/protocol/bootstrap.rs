@@ -1,4 +1,4 @@
-//! Bootstrap NDJSON lines (PROTOCOL.md §4.1).
+//! Bootstrap NDJSON lines (docs/protocol.md §4.1).
 
 use super::SyncId;
 use serde::Serialize;

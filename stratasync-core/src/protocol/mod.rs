@@ -1,4 +1,4 @@
-//! Wire types of the sync protocol (PROTOCOL.md). Field order in each struct
+//! Wire types of the sync protocol (docs/protocol.md). Field order in each struct
 //! is the key order on the wire.
 
 mod action;

@@ -1,4 +1,4 @@
-//! `POST /sync/mutate` request and response (PROTOCOL.md §4.4).
+//! `POST /sync/mutate` request and response (docs/protocol.md §4.4).
 
 use super::{ActionKind, SyncId};
 use crate::model::JsonObject;

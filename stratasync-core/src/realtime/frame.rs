@@ -1,4 +1,4 @@
-//! WebSocket messages (PROTOCOL.md §7), serialized once and shared.
+//! WebSocket messages (docs/protocol.md §7), serialized once and shared.
 
 use crate::protocol::{DeltaPacket, SyncAction, SyncId};
 use bytes::Bytes;

@@ -1,4 +1,4 @@
-//! Application hooks on live sockets (PROTOCOL.md §7.6).
+//! Application hooks on live sockets (docs/protocol.md §7.6).
 
 use super::outbox::{Outbox, APP_QUEUE, ROOM};
 use super::outgoing::Outgoing;
@@ -44,7 +44,7 @@ pub struct SocketContext {
 /// that does nothing.
 ///
 /// Never send a frame with `"type":"error"` from a hook: the client takes
-/// any error frame as a failed subscribe (PROTOCOL.md §9.4).
+/// any error frame as a failed subscribe (docs/protocol.md §9.4).
 #[async_trait]
 pub trait SocketHooks: Send + Sync + 'static {
     /// Before every subscribe, with the reset context and the previous one.

@@ -5,7 +5,7 @@
 //! are allocated in commit order (see [`crate::storage::log`]), reading
 //! `id > cursor` never skips an action that commits later, so live sessions
 //! get every visible action exactly once, in ascending order, however
-//! commits race (PROTOCOL.md §10 #1). A batch committed on this node is
+//! commits race (docs/protocol.md §10 #1). A batch committed on this node is
 //! dispatched straight from the [`DeltaBus`] when it continues the cursor
 //! without a gap (its first id is `cursor + 1`, the rest follow one by
 //! one): no id can then be missing, and the log read is saved. Anything

@@ -1,4 +1,4 @@
-//! The protocol state of one WebSocket session (PROTOCOL.md §7), without
+//! The protocol state of one WebSocket session (docs/protocol.md §7), without
 //! I/O: fed with what happened (a client event, a heartbeat tick, the end
 //! of a subscribe), it answers what to do next (a message to send, a close
 //! to send, a message for the application's hooks). The driver

@@ -1,5 +1,5 @@
 //! Realtime delivery: the node's live feed, and the WebSocket session
-//! (PROTOCOL.md §7) a transport runs for each socket.
+//! (docs/protocol.md §7) a transport runs for each socket.
 
 mod frame;
 mod hooks;

@@ -1,4 +1,4 @@
-//! Fan-out across nodes through Redis pub/sub (PROTOCOL.md §6).
+//! Fan-out across nodes through Redis pub/sub (docs/protocol.md §6).
 //!
 //! Every action this node commits is published on `sync:deltas` in the
 //! reference's message format, so Rust and TypeScript nodes can share one

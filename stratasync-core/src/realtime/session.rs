@@ -1,4 +1,4 @@
-//! The subscribe algorithm of a live socket (PROTOCOL.md §7.2–7.5),
+//! The subscribe algorithm of a live socket (docs/protocol.md §7.2–7.5),
 //! independent of the WebSocket library.
 //!
 //! Differences from the reference, on purpose:

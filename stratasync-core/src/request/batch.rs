@@ -1,4 +1,4 @@
-//! `POST /sync/batch` body (PROTOCOL.md §4.2).
+//! `POST /sync/batch` body (docs/protocol.md §4.2).
 
 use super::failure::{Source, ValidationFailure};
 use super::issues::{expected, required_string, type_name, Issues, ItemIssue, TOO_SMALL_STRING};

@@ -1,4 +1,4 @@
-//! The `Authorization: Bearer <token>` header (PROTOCOL.md §3.1, steps 1–2).
+//! The `Authorization: Bearer <token>` header (docs/protocol.md §3.1, steps 1–2).
 
 /// Why the header yields no token. Both answer 401.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

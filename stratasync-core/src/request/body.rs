@@ -1,5 +1,5 @@
 //! Request bodies before validation: content type, size limit and JSON
-//! decoding, with the framework-level errors of PROTOCOL.md §4.0.
+//! decoding, with the framework-level errors of docs/protocol.md §4.0.
 
 use serde::Serialize;
 use serde_json::Value;

@@ -1,4 +1,4 @@
-//! `GET /sync/bootstrap` query (PROTOCOL.md §4.1).
+//! `GET /sync/bootstrap` query (docs/protocol.md §4.1).
 
 use super::failure::{Source, ValidationFailure};
 use super::issues::{expected, Issues};

@@ -1,4 +1,4 @@
-//! `GET /sync/deltas` query (PROTOCOL.md §4.3).
+//! `GET /sync/deltas` query (docs/protocol.md §4.3).
 
 use super::bootstrap::{list_key, parse_query, string_key, MAX_SYNC_GROUPS, TOO_MANY_GROUPS};
 use super::failure::{Source, ValidationFailure};

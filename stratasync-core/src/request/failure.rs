@@ -1,4 +1,4 @@
-//! The 400 validation failure and its wire body (PROTOCOL.md §4.0).
+//! The 400 validation failure and its wire body (docs/protocol.md §4.0).
 
 use serde::Serialize;
 use std::fmt;

@@ -1,5 +1,5 @@
 //! Parsing and validation of raw HTTP inputs into the services' parameters,
-//! independent of any web framework (PROTOCOL.md §3.1 and §4).
+//! independent of any web framework (docs/protocol.md §3.1 and §4).
 //!
 //! A transport adapter hands this module what it received (the raw query
 //! string, the `Authorization` header, the request body) and gets back
@@ -39,7 +39,7 @@
 //!   ([`SyncId`](crate::SyncId)`::from_str`); anything else, Unicode digits
 //!   and huge numbers included, is a 400 with the field's message.
 //!
-//! # `clientTxId` on mutate validation failures (PROTOCOL.md §10 #19)
+//! # `clientTxId` on mutate validation failures (docs/protocol.md §10 #19)
 //!
 //! The reference answers a schema failure on `/sync/mutate` with a 400 that
 //! names no transaction, so its client requeues the whole batch forever. Here,

@@ -1,4 +1,4 @@
-//! `POST /sync/mutate` body (PROTOCOL.md §4.4).
+//! `POST /sync/mutate` body (docs/protocol.md §4.4).
 
 use super::failure::{Source, ValidationFailure};
 use super::issues::{expected, required_string, type_name, Issues, ItemIssue};

@@ -1,4 +1,4 @@
-//! `POST /sync/batch` (PROTOCOL.md §4.2): rows by indexed key or by group,
+//! `POST /sync/batch` (docs/protocol.md §4.2): rows by indexed key or by group,
 //! streamed as NDJSON, all read from one consistent snapshot.
 
 use super::bootstrap::stream_model;

@@ -1,4 +1,4 @@
-//! Bootstrap (PROTOCOL.md §4.1): a consistent snapshot streamed as NDJSON.
+//! Bootstrap (docs/protocol.md §4.1): a consistent snapshot streamed as NDJSON.
 //!
 //! Unlike the reference (§10 #5, #6), the head, the counts and every page
 //! are read in one `REPEATABLE READ, READ ONLY` transaction: the stream is

@@ -1,4 +1,4 @@
-//! `GET /sync/deltas` (PROTOCOL.md §4.3).
+//! `GET /sync/deltas` (docs/protocol.md §4.3).
 
 use super::chunks::{self, ChunkSender, Stopped};
 use super::streams::StreamLease;

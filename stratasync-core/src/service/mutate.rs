@@ -1,4 +1,4 @@
-//! Mutations (PROTOCOL.md §5): how one client transaction is applied inside
+//! Mutations (docs/protocol.md §5): how one client transaction is applied inside
 //! the group's database transaction (see [`super::group_commit`] for how
 //! batches are grouped, logged and committed).
 //!

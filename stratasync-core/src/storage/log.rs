@@ -1,7 +1,7 @@
 //! `sync_actions`: the delta log.
 //!
 //! Ids are allocated in commit order: every writer takes the insert-order
-//! lock (PROTOCOL.md §2.3) immediately before inserting its actions and holds
+//! lock (docs/protocol.md §2.3) immediately before inserting its actions and holds
 //! it only until its commit, so a reader paging with `id > cursor` never
 //! skips an id that commits later.
 

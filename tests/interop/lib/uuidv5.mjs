@@ -1,4 +1,4 @@
-// UUIDv5 composite ids (PROTOCOL.md §5.6): the client must use the same id
+// UUIDv5 composite ids (docs/protocol.md §5.6): the client must use the same id
 // for a TaskLabel as the server's canonical one.
 import { createHash } from "node:crypto";
 

@@ -1,5 +1,5 @@
 // A last test per file: every WebSocket frame the clients received in it
-// obeyed PROTOCOL.md §7.4/§9.4 (see ws-recorder.mjs). Each file's scenarios
+// obeyed docs/protocol.md §7.4/§9.4 (see ws-recorder.mjs). Each file's scenarios
 // deliver deltas over WebSocket, so a file whose clients received none
 // checked nothing: that fails too.
 import assert from "node:assert/strict";

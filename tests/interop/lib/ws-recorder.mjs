@@ -10,7 +10,7 @@ const SYNC_ID = /^\d+$/;
 const ACTION_KEYS = new Set(["action", "clientId", "clientTxId", "createdAt", "data", "groupId", "modelId", "modelName", "syncId"]);
 
 /**
- * PROTOCOL.md §7.4/§9.4 checks on every server frame: the client drops a
+ * docs/protocol.md §7.4/§9.4 checks on every server frame: the client drops a
  * frame it cannot parse without a word, so the suite looks for them here.
  */
 const checkFrame = (text, json) => {
