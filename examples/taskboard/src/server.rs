@@ -130,12 +130,21 @@ pub fn operator_endpoints(metrics: &Option<observability::Metrics>) -> &'static 
 }
 
 /// Prints the demo's "try it" lines for a server listening on `addr`.
+/// A closed or broken stdout is not the server's problem: the lines are
+/// written in one piece and a failure is only logged (`println!` would
+/// panic and take the server down).
 pub fn print_try_it(demo: Demo, addr: std::net::SocketAddr, dev_tokens: bool) {
+    use std::io::Write;
     if let Demo::Seeded | Demo::Present = demo {
         // A wildcard bind is reached through the loopback address.
         let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
         let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
-        println!("{}", demo::try_it(&format!("http://{host}:{}", addr.port()), dev_tokens));
+        let mut text = demo::try_it(&format!("http://{host}:{}", addr.port()), dev_tokens);
+        text.push('\n');
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+            tracing::warn!(error = %e, "cannot print the demo's try-it lines to stdout");
+        }
     }
 }
 
