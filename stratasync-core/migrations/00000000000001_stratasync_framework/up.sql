@@ -1,4 +1,4 @@
--- StrataSync framework tables (PROTOCOL.md §2.1).
+-- StrataSync framework tables (docs/protocol.md §2.1).
 CREATE TABLE IF NOT EXISTS sync_actions (
   id            bigserial   PRIMARY KEY,
   model         text        NOT NULL,

@@ -1,4 +1,4 @@
--- The example application's tables (EXAMPLE.md).
+-- The example application's tables (docs/example.md).
 CREATE TABLE IF NOT EXISTS workspaces (
   id          uuid PRIMARY KEY,
   name        text NOT NULL,
@@ -33,6 +33,6 @@ CREATE TABLE IF NOT EXISTS task_labels (
   created_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (task_id, label_id)
 );
--- Not in EXAMPLE.md: the scoped bootstrap and batch-by-workspace queries of
+-- Not in docs/example.md: the scoped bootstrap and batch-by-workspace queries of
 -- TaskLabel page by (task_id, label_id) within a workspace.
 CREATE INDEX IF NOT EXISTS task_labels_workspace_idx ON task_labels (workspace_id, task_id, label_id);
