@@ -4,6 +4,7 @@
 use crate::storage::{memberships, Pool, StorageError};
 use async_trait::async_trait;
 use std::collections::HashSet;
+use std::time::SystemTime;
 
 /// The user a token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,12 +15,21 @@ pub struct AuthUser {
     pub email: Option<String>,
     /// Optional display name.
     pub name: Option<String>,
+    /// When the token stops being valid, if it says (a JWT's `exp`). A
+    /// WebSocket subscribed with the token is closed then, with 4001
+    /// `Token expired` (docs/protocol.md §7.6).
+    pub expires_at: Option<SystemTime>,
 }
 
 impl AuthUser {
-    /// A user with only an id.
+    /// A user with only an id (and a token that does not expire).
     pub fn new(user_id: impl Into<String>) -> Self {
-        AuthUser { user_id: user_id.into(), email: None, name: None }
+        AuthUser { user_id: user_id.into(), email: None, name: None, expires_at: None }
+    }
+
+    /// The same user, with a token that expires at `at`.
+    pub fn expiring_at(self, at: SystemTime) -> Self {
+        AuthUser { expires_at: Some(at), ..self }
     }
 }
 
@@ -60,8 +70,8 @@ pub struct GroupResolutionError(#[source] pub Box<dyn std::error::Error + Send +
 ///    id (`group = owner_id`) needs no membership rows at all.
 ///
 /// Groups are resolved again on every HTTP request, so a membership change
-/// applies to the next request; an open WebSocket keeps the groups it had
-/// at its last `subscribe`.
+/// applies to the next request; an open WebSocket follows the change's `S`
+/// action at its sync id (docs/protocol.md §7.5).
 ///
 /// # Implementing it
 ///
@@ -141,12 +151,28 @@ pub async fn authorize(auth: &dyn SyncAuth, pool: &Pool, token: &str) -> Result<
 /// resolves them (operator tools such as
 /// [`ops::explain`](crate::ops::explain) use it for a user without a token).
 pub async fn context_for(auth: &dyn SyncAuth, pool: &Pool, user: AuthUser) -> Result<AuthContext, AuthError> {
+    resolve(auth, pool, user).await.map(|(context, _)| context)
+}
+
+/// [`authorize`], also returning what [`SyncAuth::resolve_groups`] gave: a
+/// live session keeps those groups across membership changes.
+pub(crate) async fn authorize_with_derived(
+    auth: &dyn SyncAuth,
+    pool: &Pool,
+    token: &str,
+) -> Result<(AuthContext, Vec<String>), AuthError> {
+    let user = auth.verify_token(token).await?;
+    resolve(auth, pool, user).await
+}
+
+/// The user's context and the callback's own groups.
+async fn resolve(auth: &dyn SyncAuth, pool: &Pool, user: AuthUser) -> Result<(AuthContext, Vec<String>), AuthError> {
     let (callback, members) =
         tokio::join!(auth.resolve_groups(&user.user_id), memberships::groups_of(pool, &user.user_id));
     let callback = callback.map_err(|e| AuthError::Groups(Box::new(e)))?;
     let members = members.map_err(|e: StorageError| AuthError::Groups(Box::new(e)))?;
-    let groups = dedupe(callback.into_iter().chain(members).chain(std::iter::once(user.user_id.clone())));
-    Ok(AuthContext { user, groups })
+    let groups = dedupe(callback.iter().cloned().chain(members).chain(std::iter::once(user.user_id.clone())));
+    Ok((AuthContext { user, groups }, callback))
 }
 
 /// Keeps the first occurrence of every string.

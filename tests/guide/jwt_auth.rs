@@ -3,6 +3,7 @@
 
 use jsonwebtoken::{decode, errors::ErrorKind, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use std::time::{Duration, UNIX_EPOCH};
 use stratasync_core::{async_trait, AuthRejection, AuthUser, SyncAuth};
 
 /// The claims the server reads (`exp` and `aud` are checked by `Validation`).
@@ -12,6 +13,8 @@ struct Claims {
     sub: String,
     /// The user's e-mail, if the issuer adds it.
     email: Option<String>,
+    /// Expiry, in seconds since the Unix epoch.
+    exp: u64,
 }
 
 /// Verifies HS256 tokens signed with one secret.
@@ -36,10 +39,12 @@ impl SyncAuth for JwtAuth {
             ErrorKind::ExpiredSignature => AuthRejection::Expired, // 401 "Token expired"
             _ => AuthRejection::Invalid,                           // 401 "Invalid token"
         })?;
-        let Claims { sub, email } = data.claims;
+        let Claims { sub, email, exp } = data.claims;
         if sub.is_empty() {
             return Err(AuthRejection::Invalid);
         }
-        Ok(AuthUser { user_id: sub, email, name: None })
+        // A WebSocket subscribed with this token is closed when it expires.
+        let expires_at = UNIX_EPOCH.checked_add(Duration::from_secs(exp));
+        Ok(AuthUser { user_id: sub, email, name: None, expires_at })
     }
 }

@@ -112,6 +112,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SYNC_HEARTBEAT_SECS", default_value_t = 30)]
     pub heartbeat_secs: u64,
 
+    /// Verify each live WebSocket's token again every this many seconds
+    /// (0: never); a refused token closes its socket with 4001.
+    #[arg(long, env = "SYNC_TOKEN_RECHECK_SECS", default_value_t = 0)]
+    pub token_recheck_secs: u64,
+
     /// Worker threads (default: one per CPU core).
     #[arg(long, env = "WORKERS")]
     pub workers: Option<usize>,

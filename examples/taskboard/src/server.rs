@@ -196,9 +196,12 @@ pub async fn prepare_serve(database_url: &str, args: &ServeArgs) -> Result<Prepa
         }
         None => tracing::info!("no REDIS_URL: live deltas reach this process's sockets only"),
     }
-    let endpoints = SyncEndpoints::new(engine)
+    let mut endpoints = SyncEndpoints::new(engine)
         .heartbeat(Duration::from_secs(args.heartbeat_secs.max(1)))
         .socket_limits(args.sockets.limits());
+    if args.token_recheck_secs > 0 {
+        endpoints = endpoints.token_recheck(Duration::from_secs(args.token_recheck_secs));
+    }
     Ok(Prepared { endpoints, pool, demo, dev_tokens, metrics })
 }
 

@@ -53,6 +53,7 @@ pub struct SyncEndpoints {
     requests: Arc<AtomicU64>,
     socket_hooks: Arc<dyn SocketHooks>,
     heartbeat: Duration,
+    token_recheck: Option<Duration>,
     socket_limits: SocketLimits,
     sockets: UserSockets,
     going_away: Arc<tokio::sync::watch::Sender<bool>>,
@@ -64,6 +65,7 @@ impl std::fmt::Debug for SyncEndpoints {
             .field("engine", &self.engine)
             .field("body_limit", &self.body_limit)
             .field("heartbeat", &self.heartbeat)
+            .field("token_recheck", &self.token_recheck)
             .field("socket_limits", &self.socket_limits)
             .finish_non_exhaustive()
     }
@@ -80,6 +82,7 @@ impl SyncEndpoints {
             requests: Arc::new(AtomicU64::new(0)),
             socket_hooks: Arc::new(NoSocketHooks),
             heartbeat: HEARTBEAT_INTERVAL,
+            token_recheck: None,
             socket_limits: SocketLimits::default(),
             sockets: UserSockets::default(),
             going_away: Arc::new(tokio::sync::watch::channel(false).0),
@@ -104,6 +107,18 @@ impl SyncEndpoints {
     /// previous ping by the next one is closed with 1011 `Heartbeat timeout`.
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every;
+        self
+    }
+
+    /// Verifies each live WebSocket's token again every `every` (off by
+    /// default): a token [`SyncAuth::verify_token`](crate::SyncAuth::verify_token)
+    /// now refuses closes its socket with 4001 `Token rejected` (or `Token
+    /// expired`), so a revoked session ends within `every`. Independently of
+    /// this, a socket whose token carries an expiry
+    /// ([`AuthUser::expires_at`](crate::AuthUser::expires_at)) is closed
+    /// with 4001 `Token expired` when it passes.
+    pub fn token_recheck(mut self, every: Duration) -> Self {
+        self.token_recheck = Some(every);
         self
     }
 
@@ -137,6 +152,7 @@ impl SyncEndpoints {
             engine: self.engine.clone(),
             hooks: Arc::clone(&self.socket_hooks),
             heartbeat: self.heartbeat,
+            token_recheck: self.token_recheck,
             limits: self.socket_limits.clone(),
             going_away: self.going_away.subscribe(),
         }

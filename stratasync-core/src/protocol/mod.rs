@@ -6,7 +6,7 @@ mod bootstrap;
 mod mutate;
 mod sync_id;
 
-pub use action::{ActionKind, DeltaPacket, DeltasResponse, SyncAction};
+pub use action::{ActionKind, DeltaPacket, DeltasResponse, SyncAction, GROUP_CHANGE_MODEL};
 pub use bootstrap::{BootstrapMetadata, ErrorLine};
 pub use mutate::{MutateRequest, MutateResponse, MutationAction, TransactionInput, TxResult};
 pub use sync_id::{ParseSyncIdError, SyncId};

@@ -17,8 +17,14 @@
 //! connections (§10 #3). Each frame goes straight to the socket's
 //! outbox, gated there by the session's cursor: a delivery is one lock
 //! and at most one wake-up of the socket's writer.
+//!
+//! A user's group change (an `S` action) goes to that user's sessions only,
+//! and moves their groups in the index at its sync id
+//! ([`super::group_scope`]): the feed dispatches in id order, so no later
+//! action of a removed group reaches them, on any node.
 
 use super::frame::DeltaFrame;
+use super::group_scope::{self, GroupScope};
 use super::outbox::{GoLiveError, Outbox};
 use crate::bus::DeltaBus;
 use crate::protocol::{SyncAction, SyncId};
@@ -90,9 +96,22 @@ struct Inner {
 
 #[derive(Default)]
 struct Index {
-    /// Every session: its socket and its groups.
-    sessions: HashMap<u64, (Outbox, Vec<String>)>,
+    /// Every session.
+    sessions: HashMap<u64, Session>,
     by_group: HashMap<String, Vec<(u64, Outbox)>>,
+    /// Sessions by user: where a user's group changes go.
+    by_user: HashMap<String, Vec<u64>>,
+}
+
+/// One session in the feed.
+struct Session {
+    outbox: Outbox,
+    /// Its groups now.
+    groups: Vec<String>,
+    /// What its groups follow.
+    scope: GroupScope,
+    /// The sync id of the last group change applied (0: its subscribe's).
+    changed_at: SyncId,
 }
 
 /// A session's place in the feed: live frames for its groups (and global
@@ -119,6 +138,15 @@ impl Subscription {
     /// holds: the session must end.
     pub(crate) fn overflowed(&self) -> bool {
         self.outbox.overflowed(self.id)
+    }
+
+    /// The replay met a group change at `at`: the session's groups are
+    /// `groups` from there on (unless the feed already applied a later
+    /// change).
+    pub(crate) fn regroup(&self, at: SyncId, groups: &[String]) {
+        if let Some(inner) = self.hub.upgrade() {
+            inner.index.write().unwrap_or_else(|e| e.into_inner()).set_groups(self.id, at, groups.to_vec());
+        }
     }
 
     /// Ends the replay at `cursor`: queues the buffered frames after it,
@@ -154,18 +182,19 @@ impl Hub {
         Hub { inner }
     }
 
-    /// Joins the feed for `groups` (global actions always arrive): live
-    /// frames are buffered in `outbox` from now on, until
+    /// Joins the feed for `groups` (global actions always arrive, and the
+    /// group changes of the scope's user, which move the session's groups):
+    /// live frames are buffered in `outbox` from now on, until
     /// [`Subscription::go_live`].
-    pub(crate) fn subscribe(&self, groups: &[String], outbox: &Outbox) -> Subscription {
+    pub(crate) fn subscribe(&self, scope: &GroupScope, groups: &[String], outbox: &Outbox) -> Subscription {
         let id = self.inner.next_session.fetch_add(1, Ordering::Relaxed);
         outbox.attach(id);
-        let groups = crate::auth::dedupe(groups.iter().cloned());
         let mut index = self.inner.index.write().unwrap_or_else(|e| e.into_inner());
-        for g in &groups {
-            index.by_group.entry(g.clone()).or_default().push((id, outbox.clone()));
-        }
-        index.sessions.insert(id, (outbox.clone(), groups));
+        index.by_user.entry(scope.user_id.clone()).or_default().push(id);
+        let session =
+            Session { outbox: outbox.clone(), groups: Vec::new(), scope: scope.clone(), changed_at: SyncId(0) };
+        index.sessions.insert(id, session);
+        index.place(id, crate::auth::dedupe(groups.iter().cloned()));
         Subscription { hub: Arc::downgrade(&self.inner), id, outbox: outbox.clone() }
     }
 
@@ -216,7 +245,7 @@ async fn sample(hub: Weak<Inner>, pool: Pool) {
         crate::metrics::feed(inner.head.load(Ordering::Acquire).max(cursor), cursor);
         let queued: usize = {
             let index = inner.index.read().unwrap_or_else(|e| e.into_inner());
-            index.sessions.values().map(|(outbox, _)| outbox.queued_bytes()).sum()
+            index.sessions.values().map(|session| session.outbox.queued_bytes()).sum()
         };
         crate::metrics::send_queue(queued);
         crate::metrics::sample_sent();
@@ -224,39 +253,97 @@ async fn sample(hub: Weak<Inner>, pool: Pool) {
     }
 }
 
+impl Index {
+    /// Files session `id` under `groups` (taking it out of its old ones).
+    fn place(&mut self, id: u64, groups: Vec<String>) {
+        let Some(session) = self.sessions.get_mut(&id) else { return };
+        let old = std::mem::replace(&mut session.groups, groups.clone());
+        let outbox = session.outbox.clone();
+        for g in old.iter().filter(|g| !groups.contains(g)) {
+            unfile(&mut self.by_group, g, id);
+        }
+        for g in groups.into_iter().filter(|g| !old.contains(g)) {
+            self.by_group.entry(g).or_default().push((id, outbox.clone()));
+        }
+    }
+
+    /// Session `id`'s groups are `groups` from the group change at `at`
+    /// on; an older change than the last one applied is ignored (the feed
+    /// and a replay may both meet it).
+    fn set_groups(&mut self, id: u64, at: SyncId, groups: Vec<String>) {
+        let Some(session) = self.sessions.get_mut(&id) else { return };
+        if session.changed_at >= at {
+            return;
+        }
+        session.changed_at = at;
+        self.place(id, groups);
+    }
+}
+
+/// Takes session `id` off `group`'s list.
+fn unfile(by_group: &mut HashMap<String, Vec<(u64, Outbox)>>, group: &str, id: u64) {
+    if let Some(list) = by_group.get_mut(group) {
+        if let Some(at) = list.iter().position(|(s, _)| *s == id) {
+            list.swap_remove(at);
+        }
+        if list.is_empty() {
+            by_group.remove(group);
+        }
+    }
+}
+
 impl Inner {
     fn remove(&self, id: u64) {
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
-        let Some((_, groups)) = index.sessions.remove(&id) else { return };
-        for g in groups {
-            if let Some(list) = index.by_group.get_mut(&g) {
-                if let Some(at) = list.iter().position(|(s, _)| *s == id) {
-                    list.swap_remove(at);
-                }
-                if list.is_empty() {
-                    index.by_group.remove(&g);
-                }
+        let Some(session) = index.sessions.remove(&id) else { return };
+        for g in &session.groups {
+            unfile(&mut index.by_group, g, id);
+        }
+        if let Some(list) = index.by_user.get_mut(&session.scope.user_id) {
+            list.retain(|s| *s != id);
+            if list.is_empty() {
+                index.by_user.remove(&session.scope.user_id);
             }
         }
     }
 
     /// Hands one action to its recipients, serializing it once.
     fn dispatch(&self, action: &SyncAction) {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        let mut frame = None;
-        let mut send = |id: u64, outbox: &Outbox| {
-            let frame = frame.get_or_insert_with(|| DeltaFrame::of(action));
-            outbox.deliver(id, frame);
-        };
-        match &action.group_id {
-            None => index.sessions.iter().for_each(|(id, (outbox, _))| send(*id, outbox)),
-            Some(group) => {
-                for (id, outbox) in index.by_group.get(group).into_iter().flatten() {
-                    send(*id, outbox);
+        if group_scope::is_change(action) {
+            self.dispatch_change(action);
+        } else {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let mut frame = None;
+            let mut send = |id: u64, outbox: &Outbox| {
+                let frame = frame.get_or_insert_with(|| DeltaFrame::of(action));
+                outbox.deliver(id, frame);
+            };
+            match &action.group_id {
+                None => index.sessions.iter().for_each(|(id, session)| send(*id, &session.outbox)),
+                Some(group) => {
+                    for (id, outbox) in index.by_group.get(group).into_iter().flatten() {
+                        send(*id, outbox);
+                    }
                 }
             }
         }
         self.dispatched.store(action.sync_id.0, Ordering::Release);
+    }
+
+    /// A group change reaches its user's sessions (only theirs), which
+    /// follow it from its sync id on.
+    fn dispatch_change(&self, action: &SyncAction) {
+        let Some(user) = &action.group_id else { return };
+        let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+        let ids = index.by_user.get(user).cloned().unwrap_or_default();
+        let mut frame = None;
+        for id in ids {
+            let Some(session) = index.sessions.get(&id) else { continue };
+            let Some(members) = session.scope.change_in(action) else { continue };
+            session.outbox.deliver(id, frame.get_or_insert_with(|| DeltaFrame::of(action)));
+            let groups = session.scope.after_change(&members);
+            index.set_groups(id, action.sync_id, groups);
+        }
     }
 }
 

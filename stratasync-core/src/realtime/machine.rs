@@ -101,6 +101,12 @@ impl Machine {
         Step::close(Close::SLOW, true)
     }
 
+    /// The socket's token expired or was refused on a re-check: nothing
+    /// more may reach it.
+    pub(crate) fn token_ended(&self, close: Close) -> Step {
+        Step::close(close, true)
+    }
+
     /// The application shuts down: clients reconnect elsewhere at once.
     pub(crate) fn going_away(&self) -> Step {
         Step::Close(CloseFrame::new(GOING_AWAY, "Server shutting down"), false)

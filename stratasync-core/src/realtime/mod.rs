@@ -2,6 +2,7 @@
 //! (docs/protocol.md §7) a transport runs for each socket.
 
 mod frame;
+mod group_scope;
 mod hooks;
 pub mod hub;
 mod inbound;
@@ -12,6 +13,7 @@ mod outgoing;
 pub mod redis;
 mod session;
 pub(crate) mod socket;
+mod token_watch;
 mod user_sockets;
 
 pub use hooks::{NoSocketHooks, SocketContext, SocketHooks, SocketSender};

@@ -11,6 +11,7 @@
 //!   (§10 #10).
 
 use super::frame::{error_frame, subscribed_frame, DeltaFrame};
+use super::group_scope::{visible, GroupScope};
 use super::hub::Subscription;
 use super::limits::{SocketLimits, SubscribeRefusal};
 use super::outbox::{GoLiveError, Outbox, SocketGone};
@@ -151,6 +152,10 @@ impl Close {
     /// 4008 `Send buffer limit exceeded`: a live consumer too slow to keep
     /// up; it resumes from the log when it reconnects.
     pub(crate) const SLOW: Close = Close { code: 4008, reason: "Send buffer limit exceeded" };
+    /// 4001 `Token expired`: the subscribe's token reached its expiry.
+    pub(crate) const EXPIRED: Close = Close { code: 4001, reason: "Token expired" };
+    /// 4001 `Token rejected`: a periodic re-check refused the token.
+    pub(crate) const REJECTED: Close = Close { code: 4001, reason: "Token rejected" };
 }
 
 /// How a subscribe ended.
@@ -169,8 +174,12 @@ pub(crate) enum Subscribed {
 pub(crate) struct Identity {
     /// The user.
     pub(crate) user_id: String,
-    /// The session's groups.
+    /// The session's groups when it went live.
     pub(crate) groups: Vec<String>,
+    /// The token, kept for re-checks.
+    pub(crate) token: String,
+    /// When the token expires, if it says.
+    pub(crate) expires_at: Option<std::time::SystemTime>,
 }
 
 /// A subscribed session: while it lives, live frames reach the socket's
@@ -191,8 +200,8 @@ async fn send_str(out: &Outbox, text: String) -> Result<(), SocketGone> {
 /// Runs steps 3–9 of §7.3 for `request` (the caller has already reset the
 /// session and run its `onSubscribe` hook).
 pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &Outbox) -> Subscribed {
-    let user = match engine.authorize(&request.token).await {
-        Ok(user) => user,
+    let (user, derived) = match engine.authorize_with_derived(&request.token).await {
+        Ok(authorized) => authorized,
         Err(AuthError::Rejected(AuthRejection::Invalid | AuthRejection::Expired)) => {
             let _ = send_str(out, error_frame(None, "Invalid token")).await;
             return Subscribed::Refused;
@@ -204,14 +213,11 @@ pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, ou
         }
     };
     // §3.3, WS row: absent or empty → every authorized group.
-    let groups: Vec<String> = match &request.groups {
-        Some(requested) if !requested.is_empty() => {
-            crate::auth::dedupe(requested.iter().filter(|g| user.has_group(g)).cloned())
-        }
-        _ => user.groups.clone(),
-    };
-    let identity = Identity { user_id: user.user_id().to_owned(), groups };
-    match replay(engine, request.after_sync_id, identity, out).await {
+    let scope = GroupScope { user_id: user.user_id().to_owned(), requested: request.groups, derived };
+    let groups = scope.select(&user.groups);
+    let identity =
+        Identity { user_id: scope.user_id.clone(), groups, token: request.token, expires_at: user.user.expires_at };
+    match replay(engine, request.after_sync_id, identity, &scope, out).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(SocketGone)) => Subscribed::Close(Close::REPLAY),
         Err(e) => {
@@ -224,10 +230,16 @@ pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, ou
 
 /// Stale check, join the feed, replay from the log, flush the buffered
 /// live frames, then `subscribed`.
+///
+/// The replay follows the user's group changes in the log as the live feed
+/// does ([`super::group_scope`]): it starts with the groups the user had at
+/// the cursor, reads its groups plus the user's own id (where the changes
+/// are), and after a change reads on from it with the new groups.
 async fn replay(
     engine: &SyncEngine,
     after: SyncId,
-    identity: Identity,
+    mut identity: Identity,
+    scope: &GroupScope,
     out: &Outbox,
 ) -> Result<Result<Subscribed, SocketGone>, StorageError> {
     // Connections are taken per query and returned before anything is
@@ -238,10 +250,18 @@ async fn replay(
             error_frame(Some("BOOTSTRAP_REQUIRED"), "A fresh bootstrap is required before subscribing to deltas");
         return Ok(send_str(out, frame).await.map(|()| Subscribed::Refused));
     }
+    // The groups at the cursor: those of the user's last group change up to
+    // it, when the log has one (otherwise the ones authorized now).
+    if after.0 > 0 {
+        let at_cursor = log::group_change_at(&*engine.pool().get().await?, &scope.user_id, after).await?;
+        if let Some(members) = at_cursor.as_ref().and_then(GroupScope::members_in) {
+            identity.groups = scope.after_change(&members);
+        }
+    }
     // Join before reading: everything committed from here on is buffered,
     // everything before is in the log, so the two overlap and nothing is
     // missed; the cursor gate drops the overlap.
-    let subscription = engine.hub().subscribe(&identity.groups, out);
+    let subscription = engine.hub().subscribe(scope, &identity.groups, out);
     let mut cursor = after;
     let overflow = || send_str(out, error_frame(Some("BUFFER_OVERFLOW"), "Replay buffer limit exceeded"));
     loop {
@@ -249,18 +269,36 @@ async fn replay(
             let _ = overflow().await;
             return Ok(Ok(Subscribed::Close(Close::BUFFER)));
         }
-        let visible = log::Visible::Groups(&identity.groups);
-        let page = log::read(&*engine.pool().get().await?, cursor, visible, REPLAY_PAGE).await?;
+        let read: Vec<String> = identity.groups.iter().chain([&scope.user_id]).cloned().collect();
+        let page = log::read(&*engine.pool().get().await?, cursor, log::Visible::Groups(&read), REPLAY_PAGE).await?;
         crate::metrics::deltas_from_database("replay", page.actions.len() as u64);
+        let mut changed = None;
         for action in &page.actions {
+            let change = scope.change_in(action);
+            if change.is_none() && !visible(action, &identity.groups) {
+                continue;
+            }
             if let Err(gone) = out.send(Outgoing::delta(DeltaFrame::of(action))).await {
                 return Ok(Err(gone));
             }
+            if let Some(members) = change {
+                identity.groups = scope.after_change(&members);
+                subscription.regroup(action.sync_id, &identity.groups);
+                changed = Some(action.sync_id);
+                break;
+            }
         }
-        // Rows, not actions, tell the end of the log: skipped rows count.
-        cursor = page.cursor(cursor);
-        if !page.is_full(REPLAY_PAGE) {
-            break;
+        match changed {
+            // What followed the change in this page was read for the old
+            // groups: read on from the change.
+            Some(at) => cursor = at,
+            None => {
+                // Rows, not actions, tell the end of the log: skipped rows count.
+                cursor = page.cursor(cursor);
+                if !page.is_full(REPLAY_PAGE) {
+                    break;
+                }
+            }
         }
     }
     // Flush what arrived during the replay, in order, without duplicates,

@@ -27,6 +27,7 @@ use super::machine::{Machine, Step};
 use super::outbox::{Outbox, OutboxEvent, APP_QUEUE, ROOM};
 use super::outgoing::{CloseFrame, FrameEncoder, Outgoing, SocketFrames};
 use super::session::{self, LiveFeed, SubscribeRequest, Subscribed};
+use super::token_watch::TokenWatch;
 use super::user_sockets::SocketSlot;
 use crate::engine::SyncEngine;
 use crate::log_text::clip;
@@ -47,6 +48,8 @@ pub(crate) struct SocketSettings {
     pub(crate) engine: SyncEngine,
     pub(crate) hooks: Arc<dyn SocketHooks>,
     pub(crate) heartbeat: Duration,
+    /// How often a live socket's token is verified again (`None`: never).
+    pub(crate) token_recheck: Option<Duration>,
     pub(crate) limits: SocketLimits,
     /// Set when the application shuts down: every socket closes with 1001.
     pub(crate) going_away: tokio::sync::watch::Receiver<bool>,
@@ -143,11 +146,13 @@ impl Driver {
         let every = self.settings.heartbeat;
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         let mut going_away = self.settings.going_away.clone();
+        let mut token = TokenWatch::new(self.settings.token_recheck);
         let outbox = self.outbox.clone();
         let close = loop {
             if subscribing.is_none() {
                 if let Some(request) = self.machine.next_subscribe() {
                     live = None;
+                    token.stop();
                     subscribing = Some(self.start_subscribe(request).await);
                 }
             }
@@ -161,6 +166,7 @@ impl Driver {
                             self.ctx.user_id = feed.identity.user_id.clone();
                             self.ctx.groups = feed.identity.groups.clone();
                             if self.machine.subscribed(true) {
+                                token.watch(&feed.identity);
                                 live = Some(feed);
                             }
                             Step::Continue
@@ -179,13 +185,17 @@ impl Driver {
                 () = outbox.room(READ_LIMIT), if !room => Step::Continue,
                 _ = going_away.wait_for(|away| *away) => self.machine.going_away(),
                 _ = heartbeat.tick() => self.machine.tick(),
+                ended = token.ended(&self.settings.engine), if token.is_watching() => self.machine.token_ended(ended),
             };
             match step {
                 Step::Continue => {}
                 Step::Send(message) => {
                     let _ = outbox.push(message);
                 }
-                Step::LeaveFeed => live = None,
+                Step::LeaveFeed => {
+                    live = None;
+                    token.stop();
+                }
                 Step::App(message) => {
                     self.settings.hooks.on_message(&self.ctx, &message).await;
                 }

@@ -69,6 +69,22 @@ pub async fn is_stale(conn: &Conn, cursor: SyncId) -> QueryResult<bool> {
     Ok((earliest.0 > 0 && cursor.0 + 1 < earliest.0) || cursor > allocated)
 }
 
+/// The `data` of `user`'s last group change (`S` action) at or before
+/// `at`: their membership set at that point of the log, if it says.
+pub(crate) async fn group_change_at(mut conn: &Conn, user: &str, at: SyncId) -> QueryResult<Option<JsonObject>> {
+    let data: Option<serde_json::Value> = sa::table
+        .filter(sa::group_id.eq(user))
+        .filter(sa::id.le(at.as_i64()))
+        .filter(sa::action.eq(ActionKind::SyncGroups.as_str()))
+        .filter(sa::model.eq(crate::protocol::GROUP_CHANGE_MODEL))
+        .order(sa::id.desc())
+        .select(sa::data)
+        .first(&mut conn)
+        .await
+        .optional()?;
+    Ok(data.map(JsonObject::from_column))
+}
+
 /// How an action's `data` column is held in memory: parsed
 /// ([`JsonObject`]) or passed through ([`RawJson`]). Data that is not a JSON
 /// object reads as `{}`.

@@ -39,8 +39,8 @@
 //!
 //! HTTP requests use the new groups at once. The published client applies
 //! an `S` action by replacing its group set (bootstrapping added groups,
-//! dropping the rows of removed ones); an open WebSocket still filters by
-//! the groups of its last `subscribe` until it subscribes again.
+//! dropping the rows of removed ones); an open WebSocket follows it at its
+//! sync id (docs/protocol.md §7.5).
 
 use super::schema::sync_group_memberships as m;
 use super::{Conn, Pool, StorageError};

@@ -80,3 +80,7 @@ export const addMember = (userId, groupId, options) =>
      VALUES (${lit(userId)}, ${lit(groupId)}, 'workspace') ON CONFLICT DO NOTHING`,
     options
   );
+
+/** Removes a user from a group (the server logs the user's `S` action). */
+export const removeMember = (userId, groupId, options) =>
+  sql(`DELETE FROM sync_group_memberships WHERE user_id = ${lit(userId)} AND group_id = ${lit(groupId)}`, options);

@@ -127,12 +127,18 @@ describe("offline edits are queued and sent on reconnect", () => {
     assert.equal(await a.client.getPendingCount(), 150);
     proxy.setOnline(true);
     await waitSettled(a, { timeout: 40_000 });
-    const sent = httpRequests({ token, path: "/sync/mutate" }).filter((r) => r.at >= since && r.status === 200);
+    // The client may count a batch as sent before its response arrived:
+    // wait for every answer.
+    const mutations = () => httpRequests({ token, path: "/sync/mutate" }).filter((r) => r.at >= since);
+    await waitFor(() => mutations().every((r) => r.status !== null), {
+      message: () => `every mutate request to be answered (${JSON.stringify(mutations())})`,
+    });
+    const sent = mutations().filter((r) => r.status === 200);
     assert.ok(sent.every((r) => r.transactions <= 100), `batch sizes: ${sent.map((r) => r.transactions)}`);
     assert.equal(
       sent.reduce((n, r) => n + r.transactions, 0),
       150,
-      `batch sizes: ${sent.map((r) => r.transactions)}`
+      `batch sizes: ${JSON.stringify(mutations())}`
     );
     assert.deepEqual(await rows(`SELECT priority FROM tasks WHERE id IN ('${tasks[0]}', '${tasks[5]}') ORDER BY priority`), [
       { priority: 1148 },

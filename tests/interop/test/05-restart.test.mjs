@@ -93,11 +93,19 @@ describe("server restart in the middle of a session", () => {
   });
 
   test("clients survive a graceful restart (SIGTERM) of the server", async (t) => {
+    // Both clients on their WebSocket (after the crash test's reconnects).
+    await waitSettled(a);
+    await waitSettled(b);
     const started = Date.now();
     await server.kill("SIGTERM");
     const stopMs = Date.now() - started;
     const lastClose = (u) => wsRecords(tokenFor(u)).filter((r) => r.opened).at(-1)?.closed;
-    await waitFor(() => lastClose(alice) && lastClose(bob), { message: "both WebSockets to close" });
+    await waitFor(() => lastClose(alice) && lastClose(bob), {
+      message: () => {
+        const sockets = (u) => JSON.stringify(wsRecords(tokenFor(u)).map(({ closed, opened, openedAt }) => ({ closed, opened, openedAt })));
+        return `both WebSockets to close (stop took ${stopMs} ms; A's sockets ${sockets(alice)}, B's ${sockets(bob)})`;
+      },
+    });
     const closes = [alice, bob].map(lastClose);
     t.diagnostic(`graceful stop with 2 open WebSockets took ${stopMs} ms; the clients saw ${JSON.stringify(closes)}`);
     // At SIGTERM the server closes every open WebSocket with 1001 "going

@@ -1,15 +1,17 @@
 // A user added to a workspace (a row in sync_group_memberships) is told by
 // an `S` action over the WebSocket, loads the workspace with a partial
 // bootstrap, and from then on receives its live deltas. Before, neither
-// bootstrap, deltas nor the WebSocket leak the workspace.
+// bootstrap, deltas nor the WebSocket leak the workspace. Removed again,
+// the running client drops the workspace's rows and its socket receives
+// nothing more of it. All of it on the socket the client opened first.
 import { generateUUID } from "@stratasync/core";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { assertViewEqualsDb, clientView, makeClient, stopClient, tokenFor, waitSettled } from "../lib/client.mjs";
-import { addMember, headSyncId } from "../lib/db.mjs";
+import { addMember, headSyncId, removeMember } from "../lib/db.mjs";
 import { seedWorkspace, uniqueUser } from "../lib/server.mjs";
 import { waitFor } from "../lib/wait.mjs";
-import { wsDeltaActions, wsFrames } from "../lib/ws-recorder.mjs";
+import { wsDeltaActions, wsFrames, wsRecords } from "../lib/ws-recorder.mjs";
 import { wireCheckTest } from "../lib/wire-check.mjs";
 
 describe("a user added to a workspace is told and loads it", () => {
@@ -110,6 +112,37 @@ describe("a user added to a workspace is told and loads it", () => {
     });
     await assertViewEqualsDb(c, other);
     await assertViewEqualsDb(a, other);
+  });
+
+  test("after the membership row is removed, the running client drops the workspace and hears nothing more of it", async () => {
+    await removeMember(carol, other);
+    await waitFor(
+      () =>
+        wsDeltaActions(tokenFor(carol)).some(
+          (x) => x.action === "S" && x.groupId === carol && !x.data.subscribedSyncGroups.includes(other)
+        ),
+      { message: "Carol's WebSocket to deliver her S action" }
+    );
+    await waitFor(
+      () => Object.values(clientView(c, other)).every((rowsOfModel) => Object.keys(rowsOfModel).length === 0),
+      { message: () => `Carol's client to drop the workspace's rows (${JSON.stringify(Object.keys(clientView(c, other).Task ?? {}).length)} tasks left)` }
+    );
+    await waitSettled(c);
+    assert.deepEqual([...(await c.storage.getMeta()).subscribedSyncGroups].sort(), [home, carol].sort());
+
+    // Alice keeps writing to the workspace; a later marker in Carol's home
+    // reaches Carol, the workspace's write never does.
+    const secret = generateUUID();
+    await a.client.create("Label", { color: "#123456", id: secret, name: "after Carol left", workspaceId: other });
+    await waitSettled(a);
+    await markerInHome();
+    assert.ok(!wsDeltaActions(tokenFor(carol)).some((x) => x.modelId === secret), "a revoked workspace's delta reached Carol");
+    assert.ok(!c.client.getIdentityMap("Label").has(secret));
+    await assertViewEqualsDb(c, home);
+  });
+
+  test("the client followed both changes on the WebSocket it opened first", () => {
+    assert.equal(wsRecords(tokenFor(carol)).filter((r) => r.opened).length, 1, "Carol's client reconnected");
   });
 
   wireCheckTest();
