@@ -179,10 +179,11 @@ pub(crate) fn streamed(stream: &str, rows: u64, bytes: u64) {
     counter!(byte_series).increment(bytes);
 }
 
-/// Actions served from the database, through `via` (`http` or `replay`).
-pub(crate) fn deltas_from_database(via: &'static str, actions: u64) {
+/// Actions served from `source` (`database`, or `memory`: the hot tail),
+/// through `via` (`http` or `replay`).
+pub(crate) fn deltas_served(source: &'static str, via: &'static str, actions: u64) {
     if actions > 0 {
-        counter!(DELTAS_SERVED, "source" => "database", "via" => via).increment(actions);
+        counter!(DELTAS_SERVED, "source" => source, "via" => via).increment(actions);
     }
 }
 

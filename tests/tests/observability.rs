@@ -125,7 +125,12 @@ async fn metrics_count_a_short_run() {
     let res = post_mutation(&server, None, &mutate_body(vec![missing])).await;
     assert_eq!(res["results"][0]["success"], json!(false), "{res}");
 
-    // One WebSocket: a replay of two actions, then one live delivery.
+    // One WebSocket: a replay of two actions (from the feed's hot tail,
+    // once the feed has them), then one live delivery.
+    metrics_when(&server, "the feed to deliver both actions", |t| {
+        count(t, "stratasync_feed_delivered_sync_id", &[]) == 2.0
+    })
+    .await;
     let mut socket = WsClient::connect(&format!("ws://127.0.0.1:{}/sync/ws?token=token-alice", server.port)).await;
     let (replayed, _) = socket.subscribe_ok("alice", 0, None).await;
     assert_eq!(replayed, vec![1, 2]);
@@ -169,7 +174,8 @@ async fn metrics_count_a_short_run() {
     exact("stratasync_bootstrap_rows_total", &[], rows as f64);
     exact("stratasync_bootstrap_bytes_total", &[], body.len() as f64);
     exact("stratasync_deltas_served_total", &[("source", "database"), ("via", "http")], 3.0);
-    exact("stratasync_deltas_served_total", &[("source", "database"), ("via", "replay")], 2.0);
+    exact("stratasync_deltas_served_total", &[("source", "memory"), ("via", "replay")], 2.0);
+    assert_eq!(value(&text, "stratasync_deltas_served_total", &[("source", "database"), ("via", "replay")]), None);
     exact("stratasync_ws_sockets_open", &[], 0.0);
     exact("stratasync_ws_send_queue_bytes", &[], 0.0);
     // Two replayed deltas, `subscribed`, one live delta, the close frame.

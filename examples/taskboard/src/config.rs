@@ -107,6 +107,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SYNC_POLL_MS", default_value_t = 500)]
     pub poll_ms: u64,
 
+    /// Bytes of recent actions the live feed keeps in memory (the hot
+    /// tail): a socket resuming from a cursor they cover replays without
+    /// reading the log. 0 keeps none.
+    #[arg(long, env = "SYNC_HOT_TAIL_BYTES", default_value_t = stratasync_core::realtime::hub::DEFAULT_RECENT_BYTES)]
+    pub hot_tail_bytes: usize,
+
     /// WebSocket ping interval in seconds (a socket that misses a pong is
     /// closed).
     #[arg(long, env = "SYNC_HEARTBEAT_SECS", default_value_t = 30)]

@@ -176,6 +176,7 @@ pub async fn prepare_serve(database_url: &str, args: &ServeArgs) -> Result<Prepa
     let feed = HubConfig {
         poll_interval: Duration::from_millis(args.poll_ms.max(1)),
         send_buffer_bytes: args.sockets.send_buffer_bytes.unwrap_or(DEFAULT_SEND_BUFFER_BYTES),
+        recent_bytes: args.hot_tail_bytes,
         ..HubConfig::default()
     };
     let mut engine = crate::engine(pool.clone(), auth)

@@ -26,17 +26,21 @@
 use super::frame::DeltaFrame;
 use super::group_scope::{self, GroupScope};
 use super::outbox::{GoLiveError, Outbox};
+use super::recent::{Recent, RecentActions, Since};
 use crate::bus::DeltaBus;
 use crate::protocol::{SyncAction, SyncId};
 use crate::storage::{log, Pool};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 
 /// The default [`HubConfig::send_buffer_bytes`]: 4 MiB.
 pub const DEFAULT_SEND_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// The default [`HubConfig::recent_bytes`]: 16 MiB.
+pub const DEFAULT_RECENT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Tuning of the live feed.
 #[derive(Debug, Clone)]
@@ -55,6 +59,11 @@ pub struct HubConfig {
     pub send_buffer_bytes: usize,
     /// Actions read per query.
     pub page_size: i64,
+    /// Bytes of recent actions (and their frames) kept in memory, so a
+    /// socket resuming from a cursor they cover replays without reading the
+    /// log (the hot tail); 0 keeps none. Default [`DEFAULT_RECENT_BYTES`]
+    /// (16 MiB).
+    pub recent_bytes: usize,
 }
 
 impl Default for HubConfig {
@@ -63,6 +72,7 @@ impl Default for HubConfig {
             poll_interval: Duration::from_millis(500),
             send_buffer_bytes: DEFAULT_SEND_BUFFER_BYTES,
             page_size: 1000,
+            recent_bytes: DEFAULT_RECENT_BYTES,
         }
     }
 }
@@ -91,6 +101,8 @@ struct Inner {
     cursor: AtomicU64,
     /// Whether the tail's last read of the log succeeded.
     live: AtomicBool,
+    /// The hot tail.
+    recent: Mutex<RecentActions>,
     config: HubConfig,
 }
 
@@ -149,6 +161,14 @@ impl Subscription {
         }
     }
 
+    /// Every action the feed dispatched after `cursor`, when its hot tail
+    /// still holds them all.
+    pub(crate) fn recent_since(&self, cursor: SyncId) -> Option<Since> {
+        let inner = self.hub.upgrade()?;
+        let recent = inner.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.since(cursor)
+    }
+
     /// Ends the replay at `cursor`: queues the buffered frames after it,
     /// then `last(final cursor)` (the `subscribed` frame), and lets later
     /// live frames straight through to the socket. Returns the final
@@ -175,6 +195,7 @@ impl Hub {
             head: AtomicU64::new(0),
             cursor: AtomicU64::new(0),
             live: AtomicBool::new(false),
+            recent: Mutex::new(RecentActions::new(config.recent_bytes)),
             config,
         });
         tokio::spawn(sample(Arc::downgrade(&inner), pool.clone()));
@@ -307,15 +328,17 @@ impl Inner {
         }
     }
 
-    /// Hands one action to its recipients, serializing it once.
-    fn dispatch(&self, action: &SyncAction) {
-        if group_scope::is_change(action) {
-            self.dispatch_change(action);
+    /// Hands one action to its recipients, serializing it once, and keeps
+    /// it in the hot tail.
+    fn dispatch(&self, action: Arc<SyncAction>) {
+        let keep = self.config.recent_bytes > 0;
+        let mut frame = keep.then(|| DeltaFrame::of(&action));
+        if group_scope::is_change(&action) {
+            self.dispatch_change(&action, &mut frame);
         } else {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            let mut frame = None;
             let mut send = |id: u64, outbox: &Outbox| {
-                let frame = frame.get_or_insert_with(|| DeltaFrame::of(action));
+                let frame = frame.get_or_insert_with(|| DeltaFrame::of(&action));
                 outbox.deliver(id, frame);
             };
             match &action.group_id {
@@ -328,15 +351,17 @@ impl Inner {
             }
         }
         self.dispatched.store(action.sync_id.0, Ordering::Release);
+        if let (true, Some(frame)) = (keep, frame) {
+            self.recent.lock().unwrap_or_else(|e| e.into_inner()).push(Recent { action, frame });
+        }
     }
 
     /// A group change reaches its user's sessions (only theirs), which
     /// follow it from its sync id on.
-    fn dispatch_change(&self, action: &SyncAction) {
+    fn dispatch_change(&self, action: &SyncAction, frame: &mut Option<DeltaFrame>) {
         let Some(user) = &action.group_id else { return };
         let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
         let ids = index.by_user.get(user).cloned().unwrap_or_default();
-        let mut frame = None;
         for id in ids {
             let Some(session) = index.sessions.get(&id) else { continue };
             let Some(members) = session.scope.change_in(action) else { continue };
@@ -413,6 +438,7 @@ async fn tail(hub: Weak<Inner>, wake: Arc<Notify>, mut commits: broadcast::Recei
         if let Some(at) = cursor {
             inner.cursor.store(at.0, Ordering::Release);
             inner.head.fetch_max(at.0, Ordering::AcqRel);
+            inner.recent.lock().unwrap_or_else(|e| e.into_inner()).reached(at);
         }
         drop(inner);
         woken = tokio::select! {
@@ -444,7 +470,7 @@ fn dispatch_contiguous(inner: &Inner, batch: &[crate::bus::Delta], cursor: SyncI
         at = action.sync_id;
     }
     for action in fresh {
-        inner.dispatch(action);
+        inner.dispatch(Arc::clone(action));
     }
     Some(at)
 }
@@ -456,19 +482,22 @@ async fn catch_up(inner: &Inner, pool: &Pool, cursor: &mut Option<SyncId>) -> Re
         None => {
             let head = log::head(&mut conn).await?;
             inner.dispatched.store(head.0, Ordering::Release);
+            inner.recent.lock().unwrap_or_else(|e| e.into_inner()).start_at(head);
             *cursor = Some(head);
             head
         }
     };
     loop {
         let page = log::read(&conn, at, log::Visible::All, inner.config.page_size).await?;
-        for action in &page.actions {
-            inner.dispatch(action);
-        }
         // Rows, not actions, tell the end of the log: skipped rows count.
-        at = page.cursor(at);
+        let next = page.cursor(at);
+        let full = page.is_full(inner.config.page_size);
+        for action in page.actions {
+            inner.dispatch(Arc::new(action));
+        }
+        at = next;
         *cursor = Some(at);
-        if !page.is_full(inner.config.page_size) {
+        if !full {
             return Ok(());
         }
     }

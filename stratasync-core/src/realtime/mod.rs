@@ -10,6 +10,7 @@ mod limits;
 mod machine;
 mod outbox;
 mod outgoing;
+mod recent;
 pub mod redis;
 mod session;
 pub(crate) mod socket;

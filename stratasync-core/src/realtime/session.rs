@@ -18,7 +18,7 @@ use super::outbox::{GoLiveError, Outbox, SocketGone};
 use super::outgoing::Outgoing;
 use crate::auth::{AuthError, AuthRejection};
 use crate::engine::SyncEngine;
-use crate::protocol::SyncId;
+use crate::protocol::{SyncAction, SyncId};
 use crate::storage::{log, StorageError};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
@@ -269,19 +269,41 @@ async fn replay(
             let _ = overflow().await;
             return Ok(Ok(Subscribed::Close(Close::BUFFER)));
         }
+        // The hot tail holds everything after the cursor: replay from
+        // memory, to where the feed is (the subscription buffers the rest).
+        if let Some(since) = subscription.recent_since(cursor) {
+            let mut sent = 0;
+            for recent in since.actions {
+                let step = replay_step(&recent.action, &identity.groups, scope);
+                if let Step::Skip = step {
+                    continue;
+                }
+                if let Err(gone) = out.send(Outgoing::delta(recent.frame)).await {
+                    return Ok(Err(gone));
+                }
+                sent += 1;
+                if let Step::Change(members) = step {
+                    identity.groups = scope.after_change(&members);
+                    subscription.regroup(recent.action.sync_id, &identity.groups);
+                }
+            }
+            crate::metrics::deltas_served("memory", "replay", sent);
+            cursor = since.end;
+            break;
+        }
         let read: Vec<String> = identity.groups.iter().chain([&scope.user_id]).cloned().collect();
         let page = log::read(&*engine.pool().get().await?, cursor, log::Visible::Groups(&read), REPLAY_PAGE).await?;
-        crate::metrics::deltas_from_database("replay", page.actions.len() as u64);
+        crate::metrics::deltas_served("database", "replay", page.actions.len() as u64);
         let mut changed = None;
         for action in &page.actions {
-            let change = scope.change_in(action);
-            if change.is_none() && !visible(action, &identity.groups) {
+            let step = replay_step(action, &identity.groups, scope);
+            if let Step::Skip = step {
                 continue;
             }
             if let Err(gone) = out.send(Outgoing::delta(DeltaFrame::of(action))).await {
                 return Ok(Err(gone));
             }
-            if let Some(members) = change {
+            if let Step::Change(members) = step {
                 identity.groups = scope.after_change(&members);
                 subscription.regroup(action.sync_id, &identity.groups);
                 changed = Some(action.sync_id);
@@ -311,6 +333,24 @@ async fn replay(
             Ok(Ok(Subscribed::Close(Close::BUFFER)))
         }
         Err(GoLiveError::Gone) => Ok(Err(SocketGone)),
+    }
+}
+
+/// What a replay does with an action it read.
+enum Step {
+    /// Not visible to the session's groups.
+    Skip,
+    /// Send it.
+    Send,
+    /// Send it: a group change of the session's user, to this membership set.
+    Change(Vec<String>),
+}
+
+fn replay_step(action: &SyncAction, groups: &[String], scope: &GroupScope) -> Step {
+    match scope.change_in(action) {
+        Some(members) => Step::Change(members),
+        None if visible(action, groups) => Step::Send,
+        None => Step::Skip,
     }
 }
 

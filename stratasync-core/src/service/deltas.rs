@@ -114,7 +114,7 @@ impl SyncEngine {
             }
             actions.extend(row.action);
         }
-        crate::metrics::deltas_from_database("http", actions.len() as u64);
+        crate::metrics::deltas_served("database", "http", actions.len() as u64);
         Ok(DeltasResponse { actions, has_more: cut.has_more, last_sync_id: cut.last })
     }
 
@@ -204,7 +204,7 @@ impl PageWriter {
                 }
             }
         }
-        crate::metrics::deltas_from_database("http", written);
+        crate::metrics::deltas_served("database", "http", written);
         buf.extend_from_slice(br#"],"hasMore":"#);
         buf.extend_from_slice(if cut.has_more { b"true" } else { b"false" });
         buf.extend_from_slice(br#","lastSyncId":""#);
