@@ -207,7 +207,7 @@ pub async fn schema_at(url: &str) -> String {
 pub fn user(id: &str, groups: &[&str]) -> AuthContext {
     let mut all: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
     all.push(id.to_owned());
-    AuthContext { user: AuthUser::new(id), groups: all }
+    AuthContext { user: AuthUser::new(id), groups: all, derived_groups: Vec::new() }
 }
 
 /// One transaction.

@@ -115,6 +115,10 @@ pub struct AuthContext {
     pub user: AuthUser,
     /// `dedupe(callback ++ memberships ++ [userId])`.
     pub groups: Vec<String>,
+    /// What [`SyncAuth::resolve_groups`] returned (the callback's part of
+    /// `groups`): a group change keeps these, and the user is told them
+    /// first in its `subscribedSyncGroups`, as bootstrap lists them.
+    pub derived_groups: Vec<String>,
 }
 
 impl AuthContext {
@@ -151,28 +155,12 @@ pub async fn authorize(auth: &dyn SyncAuth, pool: &Pool, token: &str) -> Result<
 /// resolves them (operator tools such as
 /// [`ops::explain`](crate::ops::explain) use it for a user without a token).
 pub async fn context_for(auth: &dyn SyncAuth, pool: &Pool, user: AuthUser) -> Result<AuthContext, AuthError> {
-    resolve(auth, pool, user).await.map(|(context, _)| context)
-}
-
-/// [`authorize`], also returning what [`SyncAuth::resolve_groups`] gave: a
-/// live session keeps those groups across membership changes.
-pub(crate) async fn authorize_with_derived(
-    auth: &dyn SyncAuth,
-    pool: &Pool,
-    token: &str,
-) -> Result<(AuthContext, Vec<String>), AuthError> {
-    let user = auth.verify_token(token).await?;
-    resolve(auth, pool, user).await
-}
-
-/// The user's context and the callback's own groups.
-async fn resolve(auth: &dyn SyncAuth, pool: &Pool, user: AuthUser) -> Result<(AuthContext, Vec<String>), AuthError> {
     let (callback, members) =
         tokio::join!(auth.resolve_groups(&user.user_id), memberships::groups_of(pool, &user.user_id));
-    let callback = callback.map_err(|e| AuthError::Groups(Box::new(e)))?;
+    let derived_groups = dedupe(callback.map_err(|e| AuthError::Groups(Box::new(e)))?);
     let members = members.map_err(|e: StorageError| AuthError::Groups(Box::new(e)))?;
-    let groups = dedupe(callback.iter().cloned().chain(members).chain(std::iter::once(user.user_id.clone())));
-    Ok((AuthContext { user, groups }, callback))
+    let groups = dedupe(derived_groups.iter().cloned().chain(members).chain(std::iter::once(user.user_id.clone())));
+    Ok(AuthContext { user, groups, derived_groups })
 }
 
 /// Keeps the first occurrence of every string.

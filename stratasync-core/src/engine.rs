@@ -189,11 +189,4 @@ impl SyncEngine {
     pub async fn authorize(&self, token: &str) -> Result<AuthContext, AuthError> {
         auth::authorize(self.auth.as_ref(), &self.pool, token).await
     }
-
-    /// [`authorize`](Self::authorize), also returning the groups the
-    /// application derives itself (a live session keeps them across
-    /// membership changes).
-    pub(crate) async fn authorize_with_derived(&self, token: &str) -> Result<(AuthContext, Vec<String>), AuthError> {
-        auth::authorize_with_derived(self.auth.as_ref(), &self.pool, token).await
-    }
 }

@@ -3,6 +3,7 @@
 //! groups at exactly its sync id, in the live feed and in replay, on every
 //! node; a token's expiry or a refused re-check closes its socket with 4001.
 
+use futures_util::StreamExt;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -264,5 +265,63 @@ async fn an_expiring_or_revoked_token_closes_its_socket_with_4001() {
     // Bob's socket lives on.
     let marker = global_marker(&db, &[&engine]).await;
     bob.assert_next_delta(marker).await;
+    server.stop().await;
+}
+
+/// Development tokens; alice also gets a group the application derives.
+struct DerivingAuth {
+    derived: String,
+}
+
+#[async_trait]
+impl SyncAuth for DerivingAuth {
+    async fn verify_token(&self, token: &str) -> Result<AuthUser, AuthRejection> {
+        token.strip_prefix("token-").filter(|u| !u.is_empty()).map(AuthUser::new).ok_or(AuthRejection::Invalid)
+    }
+
+    async fn resolve_groups(&self, user_id: &str) -> Result<Vec<String>, stratasync_core::auth::GroupResolutionError> {
+        Ok(if user_id == "alice" { vec![self.derived.clone()] } else { Vec::new() })
+    }
+}
+
+#[actix_web::test]
+async fn a_group_change_tells_the_user_their_derived_groups_too_and_keeps_them() {
+    let db = TestDb::new().await;
+    let derived = workspace(&db, &["bob"]).await;
+    let joined = workspace(&db, &["bob"]).await;
+    let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), DerivingAuth { derived: derived.clone() });
+    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let mut alice = server.connect("alice").await;
+    let (_, subscribed) = alice.subscribe_ok("alice", 0, None).await;
+    assert_eq!(subscribed["groups"], serde_json::json!([derived, "alice"]));
+
+    memberships::add(&db.pool, "alice", &joined, "workspace").await.unwrap();
+    engine.hub().wake();
+    let change = last_change(&db, "alice").await;
+    let in_derived = insert_task(&engine, "bob", &derived, "still hers").await;
+    let told = serde_json::json!({"subscribedSyncGroups": [derived, joined, "alice"]});
+    let live = actions_until(&mut alice, in_derived).await;
+    assert_eq!(ids(&live), [change, in_derived]);
+    assert_eq!(live[0]["data"], told, "live");
+
+    // The same in replay, in `/sync/deltas`, and as bootstrap lists them.
+    let mut again = server.connect("alice").await;
+    again.subscribe("alice", 0, None).await;
+    let (replayed, _) = again.until_subscribed().await;
+    let replayed: Vec<&Value> = replayed.iter().map(|f| &f["packet"]["actions"][0]).collect();
+    assert_eq!(replayed.iter().find(|a| a["action"] == "S").map(|a| &a["data"]), Some(&told), "replay");
+    let user = engine.authorize("token-alice").await.unwrap();
+    let page = to_json(&engine.deltas(&user, &Default::default()).await.unwrap());
+    let actions = page["actions"].as_array().unwrap();
+    assert_eq!(actions.iter().find(|a| a["action"] == "S").map(|a| &a["data"]), Some(&told), "deltas: {page}");
+    let mut body = Vec::new();
+    let mut stream = engine.deltas_stream(&user, &Default::default()).await.unwrap();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    let streamed: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(streamed, page, "the streamed page is the same");
+    let lines = collect_lines(engine.bootstrap(&user, Default::default())).await;
+    assert_eq!(lines[0]["subscribedSyncGroups"], told["subscribedSyncGroups"]);
     server.stop().await;
 }

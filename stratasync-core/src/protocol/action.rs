@@ -26,9 +26,6 @@ pub enum ActionKind {
     SyncGroups,
 }
 
-/// The `modelName` of a group change ([`ActionKind::SyncGroups`]).
-pub const GROUP_CHANGE_MODEL: &str = "SyncGroup";
-
 impl ActionKind {
     /// The letters of row actions: what a mutation (or a model's
     /// `actions`) may name. [`ActionKind::SyncGroups`] is not one of them.

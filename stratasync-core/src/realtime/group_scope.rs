@@ -9,8 +9,9 @@
 //! after the change reaches it, on any node, and the actions of an added
 //! group do.
 
-use crate::model::JsonObject;
-use crate::protocol::{ActionKind, SyncAction, GROUP_CHANGE_MODEL};
+use super::frame::DeltaFrame;
+use crate::protocol::group_change;
+use crate::protocol::SyncAction;
 
 /// What a session's groups are derived from: its user, the groups its
 /// `subscribe` named, and the groups the application adds itself.
@@ -43,30 +44,27 @@ impl GroupScope {
     /// action lists it) is `members`: the derived groups first, as
     /// authorization orders them (§3.2), then the memberships.
     pub(crate) fn after_change(&self, members: &[String]) -> Vec<String> {
-        let authorized: Vec<String> = self.derived.iter().chain(members).cloned().collect();
-        self.select(&authorized)
-    }
-
-    /// The membership set of a group change's `data`.
-    pub(crate) fn members_in(data: &JsonObject) -> Option<Vec<String>> {
-        let set = data.get("subscribedSyncGroups")?.as_array()?;
-        set.iter().map(|g| g.as_str().map(str::to_owned)).collect()
+        self.select(&group_change::announced(&self.derived, members))
     }
 
     /// The membership set of `action` if it is a group change of this
     /// scope's user.
     pub(crate) fn change_in(&self, action: &SyncAction) -> Option<Vec<String>> {
-        if !is_change(action) || action.group_id.as_deref() != Some(self.user_id.as_str()) {
+        if !group_change::is_change_of(action, &self.user_id) {
             return None;
         }
-        GroupScope::members_in(&action.data)
+        group_change::members(&action.data)
     }
-}
 
-/// Whether `action` is a group change (of anyone). A group change reaches
-/// only its own user's sessions, whatever their groups.
-pub(crate) fn is_change(action: &SyncAction) -> bool {
-    action.action == ActionKind::SyncGroups && action.model_name == GROUP_CHANGE_MODEL
+    /// The frame of the user's group change `action` for this session:
+    /// `shared` unless the user has derived groups, which their copy lists
+    /// first ([`group_change::announce`]).
+    pub(crate) fn change_frame(&self, action: &SyncAction, members: &[String], shared: DeltaFrame) -> DeltaFrame {
+        match group_change::announce(action, &self.derived, members) {
+            Some(told) => DeltaFrame::of(&told),
+            None => shared,
+        }
+    }
 }
 
 /// Whether a session of `groups` receives `action` (other than a group
@@ -75,7 +73,7 @@ pub(crate) fn is_change(action: &SyncAction) -> bool {
 pub(crate) fn visible(action: &SyncAction, groups: &[String]) -> bool {
     match &action.group_id {
         None => true,
-        Some(group) => !is_change(action) && groups.iter().any(|g| g == group),
+        Some(group) => !group_change::is_group_change(action) && groups.iter().any(|g| g == group),
     }
 }
 

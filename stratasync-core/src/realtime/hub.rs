@@ -20,14 +20,15 @@
 //!
 //! A user's group change (an `S` action) goes to that user's sessions only,
 //! and moves their groups in the index at its sync id
-//! ([`super::group_scope`]): the feed dispatches in id order, so no later
+//! (docs/protocol.md §7.5): the feed dispatches in id order, so no later
 //! action of a removed group reaches them, on any node.
 
 use super::frame::DeltaFrame;
-use super::group_scope::{self, GroupScope};
+use super::group_scope::GroupScope;
 use super::outbox::{GoLiveError, Outbox};
 use super::recent::{Recent, RecentActions, Since};
 use crate::bus::DeltaBus;
+use crate::protocol::group_change;
 use crate::protocol::{SyncAction, SyncId};
 use crate::storage::{log, Pool};
 use std::collections::HashMap;
@@ -333,7 +334,7 @@ impl Inner {
     fn dispatch(&self, action: Arc<SyncAction>) {
         let keep = self.config.recent_bytes > 0;
         let mut frame = keep.then(|| DeltaFrame::of(&action));
-        if group_scope::is_change(&action) {
+        if group_change::is_group_change(&action) {
             self.dispatch_change(&action, &mut frame);
         } else {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
@@ -365,7 +366,8 @@ impl Inner {
         for id in ids {
             let Some(session) = index.sessions.get(&id) else { continue };
             let Some(members) = session.scope.change_in(action) else { continue };
-            session.outbox.deliver(id, frame.get_or_insert_with(|| DeltaFrame::of(action)));
+            let shared = frame.get_or_insert_with(|| DeltaFrame::of(action)).clone();
+            session.outbox.deliver(id, &session.scope.change_frame(action, &members, shared));
             let groups = session.scope.after_change(&members);
             index.set_groups(id, action.sync_id, groups);
         }

@@ -18,7 +18,7 @@ use super::outbox::{GoLiveError, Outbox, SocketGone};
 use super::outgoing::Outgoing;
 use crate::auth::{AuthError, AuthRejection};
 use crate::engine::SyncEngine;
-use crate::protocol::{SyncAction, SyncId};
+use crate::protocol::{group_change, SyncAction, SyncId};
 use crate::storage::{log, StorageError};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
@@ -200,7 +200,7 @@ async fn send_str(out: &Outbox, text: String) -> Result<(), SocketGone> {
 /// Runs steps 3–9 of §7.3 for `request` (the caller has already reset the
 /// session and run its `onSubscribe` hook).
 pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &Outbox) -> Subscribed {
-    let (user, derived) = match engine.authorize_with_derived(&request.token).await {
+    let user = match engine.authorize(&request.token).await {
         Ok(authorized) => authorized,
         Err(AuthError::Rejected(AuthRejection::Invalid | AuthRejection::Expired)) => {
             let _ = send_str(out, error_frame(None, "Invalid token")).await;
@@ -213,7 +213,11 @@ pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, ou
         }
     };
     // §3.3, WS row: absent or empty → every authorized group.
-    let scope = GroupScope { user_id: user.user_id().to_owned(), requested: request.groups, derived };
+    let scope = GroupScope {
+        user_id: user.user_id().to_owned(),
+        requested: request.groups,
+        derived: user.derived_groups.clone(),
+    };
     let groups = scope.select(&user.groups);
     let identity =
         Identity { user_id: scope.user_id.clone(), groups, token: request.token, expires_at: user.user.expires_at };
@@ -254,7 +258,7 @@ async fn replay(
     // it, when the log has one (otherwise the ones authorized now).
     if after.0 > 0 {
         let at_cursor = log::group_change_at(&*engine.pool().get().await?, &scope.user_id, after).await?;
-        if let Some(members) = at_cursor.as_ref().and_then(GroupScope::members_in) {
+        if let Some(members) = at_cursor.as_ref().and_then(group_change::members) {
             identity.groups = scope.after_change(&members);
         }
     }
@@ -275,10 +279,12 @@ async fn replay(
             let mut sent = 0;
             for recent in since.actions {
                 let step = replay_step(&recent.action, &identity.groups, scope);
-                if let Step::Skip = step {
-                    continue;
-                }
-                if let Err(gone) = out.send(Outgoing::delta(recent.frame)).await {
+                let frame = match &step {
+                    Step::Skip => continue,
+                    Step::Send => recent.frame,
+                    Step::Change(members) => scope.change_frame(&recent.action, members, recent.frame),
+                };
+                if let Err(gone) = out.send(Outgoing::delta(frame)).await {
                     return Ok(Err(gone));
                 }
                 sent += 1;
@@ -297,10 +303,12 @@ async fn replay(
         let mut changed = None;
         for action in &page.actions {
             let step = replay_step(action, &identity.groups, scope);
-            if let Step::Skip = step {
-                continue;
-            }
-            if let Err(gone) = out.send(Outgoing::delta(DeltaFrame::of(action))).await {
+            let frame = match &step {
+                Step::Skip => continue,
+                Step::Send => DeltaFrame::of(action),
+                Step::Change(members) => scope.change_frame(action, members, DeltaFrame::of(action)),
+            };
+            if let Err(gone) = out.send(Outgoing::delta(frame)).await {
                 return Ok(Err(gone));
             }
             if let Step::Change(members) = step {

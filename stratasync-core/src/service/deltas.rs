@@ -5,6 +5,7 @@ use super::streams::StreamLease;
 use crate::auth::AuthContext;
 use crate::engine::SyncEngine;
 use crate::error::ServiceError;
+use crate::protocol::group_change;
 use crate::protocol::{DeltasResponse, SyncId};
 use crate::storage::log::{self, Visible};
 use crate::storage::{Pool, RawJson, StorageError};
@@ -112,7 +113,7 @@ impl SyncEngine {
             if !cut.take(row.id) {
                 break;
             }
-            actions.extend(row.action);
+            actions.extend(row.action.map(|a| group_change::announce_raw(a, user.user_id(), &user.derived_groups)));
         }
         crate::metrics::deltas_served("database", "http", actions.len() as u64);
         Ok(DeltasResponse { actions, has_more: cut.has_more, last_sync_id: cut.last })
@@ -136,6 +137,8 @@ impl SyncEngine {
             after: params.after,
             limit: page_limit(params),
             groups: delta_groups(user, params.sync_groups.as_deref()),
+            user_id: user.user_id().to_owned(),
+            derived: user.derived_groups.clone(),
         };
         tokio::spawn(page.run(self.pool.clone(), tx, lease));
         match rx.next().await {
@@ -151,6 +154,9 @@ struct PageWriter {
     after: SyncId,
     limit: u64,
     groups: Vec<String>,
+    /// The caller, and the groups it derives: its group changes list them.
+    user_id: String,
+    derived: Vec<String>,
 }
 
 impl PageWriter {
@@ -191,6 +197,7 @@ impl PageWriter {
                 break;
             }
             let Some(action) = row.action else { continue };
+            let action = group_change::announce_raw(action, &self.user_id, &self.derived);
             if written > 0 {
                 buf.push(b',');
             }

@@ -17,7 +17,8 @@ pub enum Actor<'a> {
 }
 
 /// The context hooks see for [`Actor::System`].
-static SYSTEM: LazyLock<AuthContext> = LazyLock::new(|| AuthContext { user: AuthUser::new(""), groups: Vec::new() });
+static SYSTEM: LazyLock<AuthContext> =
+    LazyLock::new(|| AuthContext { user: AuthUser::new(""), groups: Vec::new(), derived_groups: Vec::new() });
 
 impl<'a> Actor<'a> {
     /// The context hooks see, and whether group checks are skipped.
