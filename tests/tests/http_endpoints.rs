@@ -841,6 +841,36 @@ async fn hostile_inputs_do_not_break_the_server(adapter: Adapter) {
     assert_eq!(db.fingerprint().await, before);
 }
 
+/// A method a sync route does not take is answered as an unknown path
+/// would be (404, empty, no `Allow`), on both adapters; so is `HEAD` (the
+/// endpoints are `GET` and `POST` only).
+async fn other_methods_are_not_found(adapter: Adapter) {
+    let db = TestDb::new().await;
+    let app = TestServer::start_on(adapter, &db, db.engine()).await;
+    let before = db.fingerprint().await;
+    let cases = [
+        (Method::POST, "/sync/bootstrap"),
+        (Method::HEAD, "/sync/bootstrap"),
+        (Method::PUT, "/sync/deltas?after=0"),
+        (Method::HEAD, "/sync/deltas"),
+        (Method::GET, "/sync/batch"),
+        (Method::GET, "/sync/mutate"),
+        (Method::DELETE, "/sync/mutate"),
+        (Method::POST, "/sync/ws?token=token-alice"),
+        (Method::HEAD, "/sync/ws?token=token-alice"),
+        (Method::OPTIONS, "/sync/ws"),
+        (Method::PATCH, "/sync/nothing"),
+    ];
+    for (method, uri) in cases {
+        let req = Req { method: method.clone(), ..Req::get().uri(uri) }.insert_header((header::AUTHORIZATION, bearer("alice")));
+        let r = send(&app, req).await;
+        assert_eq!((r.status, r.text().as_str()), (StatusCode::NOT_FOUND, ""), "{method} {uri}");
+        assert_eq!(r.header(header::ALLOW), None, "{method} {uri}");
+        assert_eq!(r.header(header::CONTENT_TYPE), None, "{method} {uri}");
+    }
+    assert_eq!(db.fingerprint().await, before);
+}
+
 on_both_adapters!(
     bootstrap_mutate_deltas_and_batch_round_trip,
     query_validation_failures,
@@ -851,4 +881,5 @@ on_both_adapters!(
     group_isolation_between_users,
     storage_failures_are_generic,
     hostile_inputs_do_not_break_the_server,
+    other_methods_are_not_found,
 );
