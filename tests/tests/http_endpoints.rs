@@ -619,11 +619,9 @@ async fn auth_failures(adapter: Adapter) {
         .insert_header((header::AUTHORIZATION, header::HeaderValue::from_bytes(b"Bearer tok\xff").unwrap()));
     assert_eq!(send(&app, req).await.text(), r#"{"error":"Invalid token"}"#);
     // Whitespace and case are tolerated.
-    let r = send(
-        &app,
-        Req::get().uri("/sync/deltas").insert_header((header::AUTHORIZATION, "  bEaReR   token-alice  ")),
-    )
-    .await;
+    let r =
+        send(&app, Req::get().uri("/sync/deltas").insert_header((header::AUTHORIZATION, "  bEaReR   token-alice  ")))
+            .await;
     assert_eq!((r.status, r.text().as_str()), (StatusCode::OK, r#"{"actions":[],"hasMore":false,"lastSyncId":"0"}"#));
     assert_eq!(db.fingerprint().await, before);
 }
@@ -862,7 +860,8 @@ async fn other_methods_are_not_found(adapter: Adapter) {
         (Method::PATCH, "/sync/nothing"),
     ];
     for (method, uri) in cases {
-        let req = Req { method: method.clone(), ..Req::get().uri(uri) }.insert_header((header::AUTHORIZATION, bearer("alice")));
+        let req = Req { method: method.clone(), ..Req::get().uri(uri) }
+            .insert_header((header::AUTHORIZATION, bearer("alice")));
         let r = send(&app, req).await;
         assert_eq!((r.status, r.text().as_str()), (StatusCode::NOT_FOUND, ""), "{method} {uri}");
         assert_eq!(r.header(header::ALLOW), None, "{method} {uri}");

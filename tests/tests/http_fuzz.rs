@@ -484,7 +484,10 @@ fn fuzz(adapter: Adapter) {
         panic!("{adapter:?}, seed {seed}: {e}");
     }
     let statuses = statuses.into_inner();
-    eprintln!("fuzz {adapter:?} seed {seed}, {cases} cases, statuses {statuses:?}, {} committed mutations", writes.get());
+    eprintln!(
+        "fuzz {adapter:?} seed {seed}, {cases} cases, statuses {statuses:?}, {} committed mutations",
+        writes.get()
+    );
     // The generator reaches past validation and auth (on a run of any size).
     if cases >= 100 {
         for status in [200, 400, 401] {
