@@ -47,7 +47,9 @@ impl WsServer {
         WsServer::start_on_workers(adapter, db, endpoints, 1).await
     }
 
-    async fn start_on_workers(adapter: Adapter, db: &TestDb, endpoints: SyncEndpoints, workers: usize) -> WsServer {
+    /// Starts `endpoints` on `adapter` with `workers` actix worker threads
+    /// (axum serves on the test's runtime).
+    pub async fn start_on_workers(adapter: Adapter, db: &TestDb, endpoints: SyncEndpoints, workers: usize) -> WsServer {
         let engine = endpoints.engine().clone();
         // Start the live feed now, as `taskboard serve` does.
         engine.hub();

@@ -61,9 +61,9 @@ use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
-use axum::http::{HeaderMap, Uri};
-use axum::response::Response;
-use axum::routing::{get, post};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use axum::Router;
 use std::time::Duration;
 pub use stratasync_core as core;
@@ -133,39 +133,63 @@ impl SyncRouter {
 
     /// A router with `GET /bootstrap`, `POST /batch`, `GET /deltas`,
     /// `POST /mutate` and `GET /ws`, to nest under the sync path (e.g.
-    /// `Router::new().nest("/sync", sync.router())`).
+    /// `Router::new().nest("/sync", sync.router())`). Any other method on
+    /// these paths (`HEAD` included) gets 404 with an empty body, as an
+    /// unknown path does (and as `stratasync-actix` answers), not axum's
+    /// 405.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         Router::new()
-            .route("/bootstrap", get(bootstrap))
-            .route("/batch", post(batch))
-            .route("/deltas", get(deltas))
-            .route("/mutate", post(mutate))
-            .route("/ws", get(socket))
+            .route("/bootstrap", any(bootstrap))
+            .route("/batch", any(batch))
+            .route("/deltas", any(deltas))
+            .route("/mutate", any(mutate))
+            .route("/ws", any(socket))
             .with_state(self.endpoints.clone())
     }
 }
 
-async fn bootstrap(State(e): State<SyncEndpoints>, uri: Uri, headers: HeaderMap) -> Response {
+/// The answer to a method a route does not take.
+fn not_found() -> Response {
+    StatusCode::NOT_FOUND.into_response()
+}
+
+async fn bootstrap(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if method != Method::GET {
+        return not_found();
+    }
     reply::response(e.bootstrap(&reply::parts(&uri, &headers)).await)
 }
 
-async fn batch(State(e): State<SyncEndpoints>, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn batch(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    if method != Method::POST {
+        return not_found();
+    }
     reply::response(e.batch(&reply::parts(&uri, &headers), body.into_data_stream()).await)
 }
 
-async fn deltas(State(e): State<SyncEndpoints>, uri: Uri, headers: HeaderMap) -> Response {
+async fn deltas(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if method != Method::GET {
+        return not_found();
+    }
     reply::response(e.deltas(&reply::parts(&uri, &headers)).await)
 }
 
-async fn mutate(State(e): State<SyncEndpoints>, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn mutate(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+    if method != Method::POST {
+        return not_found();
+    }
     reply::response(e.mutate(&reply::parts(&uri, &headers), body.into_data_stream()).await)
 }
 
 async fn socket(
     State(e): State<SyncEndpoints>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if method != Method::GET {
+        return not_found();
+    }
     ws::upgrade(&e, &uri, &headers, upgrade).await
 }

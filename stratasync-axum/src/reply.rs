@@ -1,25 +1,15 @@
 //! Requests into [`RequestParts`], [`Reply`]s into responses.
 
 use axum::body::Body;
-use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::header::{HeaderMap, HeaderName, HeaderValue};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use stratasync_core::endpoint::{Reply, ReplyBody, RequestParts};
 
-/// What the endpoints read of a request.
+/// What the endpoints read of a request (the core decides which headers
+/// and how).
 pub(crate) fn parts(uri: &Uri, headers: &HeaderMap) -> RequestParts {
-    RequestParts {
-        query: uri.query().unwrap_or_default().to_owned(),
-        authorization: text(headers, &header::AUTHORIZATION),
-        content_type: text(headers, &header::CONTENT_TYPE),
-        content_length: text(headers, &header::CONTENT_LENGTH),
-        chunked: headers.contains_key(header::TRANSFER_ENCODING),
-    }
-}
-
-/// A header's value as text (bytes that are not UTF-8 become U+FFFD).
-fn text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    RequestParts::read(uri.query().unwrap_or_default(), |name| headers.get(name).map(HeaderValue::as_bytes))
 }
 
 /// `reply` as an axum response.

@@ -2,16 +2,23 @@
 //! spans of work done on the request's behalf elsewhere (a mutation
 //! group's commit on its lane) can name it.
 //!
-//! The adapter (or the application's middleware) picks the id, from an
-//! incoming `X-Request-Id` when [`RequestId::from_header`] accepts it or
-//! else [`RequestId::generate`]d, and runs the request inside
-//! [`RequestId::scope`]; the engine reads it with [`RequestId::current`].
+//! The application's middleware picks the id with
+//! [`RequestId::for_request`] (the incoming [`HEADER`] when
+//! [`RequestId::from_header`] accepts it, else a
+//! [`RequestId::generate`]d one), runs the request inside
+//! [`RequestId::scope`] and returns the id in [`HEADER`]; the engine
+//! reads it with [`RequestId::current`]. The id is visible ASCII, so it is
+//! always a valid header value.
 
 use std::fmt;
 use std::future::Future;
 
 /// The longest incoming id honoured.
 pub const MAX_LEN: usize = 64;
+
+/// The header that carries the id, in the request and in the response
+/// (`X-Request-Id`, lowercase as HTTP/2 and the `http` crate spell it).
+pub const HEADER: &str = "x-request-id";
 
 tokio::task_local! {
     static CURRENT: RequestId;
@@ -30,6 +37,14 @@ impl RequestId {
         let ok = !value.is_empty() && value.len() <= MAX_LEN && value.iter().all(|b| b.is_ascii_graphic());
         // Visible ASCII is valid UTF-8.
         ok.then(|| RequestId(String::from_utf8_lossy(value).into_owned()))
+    }
+
+    /// The id of a request whose [`HEADER`] is `header` (its first value,
+    /// `None` when it has none): the client's when
+    /// [`from_header`](Self::from_header) accepts it, else a
+    /// [`generate`](Self::generate)d one.
+    pub fn for_request(header: Option<&[u8]>) -> RequestId {
+        header.and_then(RequestId::from_header).unwrap_or_else(RequestId::generate)
     }
 
     /// A fresh id: 32 hex digits (a random UUID).
@@ -74,6 +89,15 @@ mod tests {
         let generated = RequestId::generate();
         assert_eq!(generated.as_str().len(), 32);
         assert_eq!(RequestId::from_header(generated.as_str().as_bytes()), Some(generated));
+    }
+
+    #[test]
+    fn a_request_keeps_a_good_id_and_gets_a_fresh_one_otherwise() {
+        assert_eq!(RequestId::for_request(Some(&b"client-7"[..])).as_str(), "client-7");
+        for refused in [None, Some(&b"a b"[..]), Some(&[b'a'; MAX_LEN + 1][..])] {
+            let id = RequestId::for_request(refused);
+            assert!(id.as_str().len() == 32 && id.as_str().bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        }
     }
 
     #[tokio::test]

@@ -1,14 +1,16 @@
 //! The demo workspace of `cargo run -p taskboard`: created once, on an
 //! empty database only, and announced with lines that work as printed.
 //!
-//! The process test needs the binary built (`scripts/test.sh` builds it).
+//! The process test runs `taskboard` and `taskboard-axum`; it needs the
+//! binaries built (`scripts/test.sh` builds them).
 
 use serde_json::Value;
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use stratasync_core::service::bootstrap::BootstrapParams;
+use stratasync_tests::http_support::Adapter;
+use stratasync_tests::process_support::binary_of;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 use taskboard::demo::{self, Demo};
@@ -49,21 +51,14 @@ async fn the_demo_workspace_is_created_once_and_only_on_an_empty_database() {
     assert_eq!(other.scalar("SELECT count(*) FROM tasks").await, 0);
 }
 
-fn binary() -> PathBuf {
-    // target/<profile>/deps/<this test> → target/<profile>/taskboard
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("taskboard");
-    assert!(path.exists(), "{} is missing: run `cargo build -p taskboard` first", path.display());
-    path
-}
-
-/// A `taskboard` process with its stdout piped, killed on drop.
+/// A `taskboard` (or `taskboard-axum`) process with its stdout piped,
+/// killed on drop.
 struct Process(Child, u16);
 
 impl Process {
-    fn start(database_url: &str, no_demo: bool) -> Process {
+    fn start(adapter: Adapter, database_url: &str, no_demo: bool) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut command = Command::new(binary());
+        let mut command = Command::new(binary_of(adapter));
         command
             .env("DATABASE_URL", database_url)
             .env("PORT", port.to_string())
@@ -122,10 +117,9 @@ fn url_and_token(line: &str) -> (String, String) {
     (quoted[1].to_owned(), token.to_owned())
 }
 
-#[actix_web::test]
-async fn the_server_prints_working_try_it_lines_and_honours_the_opt_out() {
+async fn the_server_prints_working_try_it_lines_and_honours_the_opt_out(adapter: Adapter) {
     let db = TestDb::new().await;
-    let mut server = Process::start(&db.url, false);
+    let mut server = Process::start(adapter, &db.url, false);
     let line = server.line_with("/sync/bootstrap").await.expect("a bootstrap line on stdout");
     let (url, token) = url_and_token(&line);
     assert_eq!(token, "token-alice");
@@ -139,9 +133,11 @@ async fn the_server_prints_working_try_it_lines_and_honours_the_opt_out() {
     // `--no-demo`: once serving, it has created nothing, and it printed
     // no demo (everything it wrote before it was stopped).
     let empty = TestDb::new().await;
-    let mut server = Process::start(&empty.url, true);
+    let mut server = Process::start(adapter, &empty.url, true);
     server.healthy().await;
     assert_eq!(empty.scalar("SELECT count(*) FROM workspaces").await, 0);
     let _ = server.0.kill();
     assert_eq!(server.line_with("Demo workspace").await, None);
 }
+
+on_both_adapters!(the_server_prints_working_try_it_lines_and_honours_the_opt_out);

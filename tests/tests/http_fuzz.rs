@@ -1,13 +1,15 @@
 //! Property-based fuzzing of the HTTP endpoints of the example server (the
-//! `taskboard` binary, a real process): random query strings, headers and
+//! `taskboard` binary, and `taskboard-axum` for the axum adapter: a real
+//! process): random query strings, headers and
 //! bodies (garbage, oversized, deeply nested JSON, near-valid requests with
 //! wrong types). For every request: no 5xx, no internals in the body, and
 //! no write unless a mutation answered `success:true`. Afterwards the
 //! process is still up, answers `/health`, and logged no panic.
 //!
 //! The seed is fixed (`STRATASYNC_FUZZ_SEED`, a number, overrides it) and
-//! the case count modest (`STRATASYNC_FUZZ_CASES`, 200 by default). Needs
-//! the binary built (`scripts/test.sh` builds it first).
+//! the case count modest (`STRATASYNC_FUZZ_CASES`, 200 by default). The
+//! run is `…::actix` and `…::axum`, the same cases against each. Needs
+//! the binaries built (`scripts/test.sh` builds them first).
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
@@ -17,21 +19,14 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use stratasync_tests::http_support::assert_no_internals;
+use stratasync_tests::http_support::{assert_no_internals, Adapter};
+use stratasync_tests::process_support::binary_of;
 use stratasync_tests::*;
 
 /// The liveness bound of one request (never a timing assertion).
 const LIVENESS: Duration = Duration::from_secs(60);
 /// The server's body limit.
 const BODY_LIMIT: usize = 1024 * 1024;
-
-fn binary() -> PathBuf {
-    // target/<profile>/deps/<this test> → target/<profile>/taskboard
-    let exe = std::env::current_exe().expect("test binary path");
-    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join("taskboard");
-    assert!(path.exists(), "{} is missing: run `cargo build -p taskboard` first", path.display());
-    path
-}
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number")))
@@ -45,10 +40,10 @@ struct Server {
 }
 
 impl Server {
-    fn start(database_url: &str) -> Server {
+    fn start(adapter: Adapter, database_url: &str) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
         let log = std::env::temp_dir().join(format!("stratasync-fuzz-{}.log", uuid::Uuid::new_v4().simple()));
-        let child = Command::new(binary())
+        let child = Command::new(binary_of(adapter))
             .env("DATABASE_URL", database_url)
             .env("PORT", port.to_string())
             .env("BIND", "127.0.0.1")
@@ -426,8 +421,21 @@ fn wrote(case: &Case, status: u16, body: &[u8]) -> bool {
             .is_ok_and(|v| v["results"].as_array().is_some_and(|r| r.iter().any(|r| r["success"] == json!(true))))
 }
 
-#[test]
-fn random_requests_get_no_5xx_and_write_nothing_when_refused() {
+mod random_requests_get_no_5xx_and_write_nothing_when_refused {
+    use super::*;
+
+    #[test]
+    fn actix() {
+        fuzz(Adapter::Actix);
+    }
+
+    #[test]
+    fn axum() {
+        fuzz(Adapter::Axum);
+    }
+}
+
+fn fuzz(adapter: Adapter) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let db = rt.block_on(TestDb::new());
     let targets = rt.block_on(async {
@@ -439,7 +447,7 @@ fn random_requests_get_no_5xx_and_write_nothing_when_refused() {
         .await;
         Targets { own, foreign }
     });
-    let mut server = Server::start(&db.url);
+    let mut server = Server::start(adapter, &db.url);
     let fingerprint = std::cell::Cell::new(rt.block_on(db.fingerprint()));
     let statuses = std::cell::RefCell::new(std::collections::BTreeMap::<u16, u32>::new());
     let writes = std::cell::Cell::new(0u32);
@@ -473,10 +481,13 @@ fn random_requests_get_no_5xx_and_write_nothing_when_refused() {
         Ok(())
     });
     if let Err(e) = result {
-        panic!("seed {seed}: {e}");
+        panic!("{adapter:?}, seed {seed}: {e}");
     }
     let statuses = statuses.into_inner();
-    eprintln!("fuzz seed {seed}, {cases} cases, statuses {statuses:?}, {} committed mutations", writes.get());
+    eprintln!(
+        "fuzz {adapter:?} seed {seed}, {cases} cases, statuses {statuses:?}, {} committed mutations",
+        writes.get()
+    );
     // The generator reaches past validation and auth (on a run of any size).
     if cases >= 100 {
         for status in [200, 400, 401] {

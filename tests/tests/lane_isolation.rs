@@ -23,7 +23,7 @@ use stratasync_core::codec::{kind, Codec};
 use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
 use stratasync_core::service::group_commit::GroupCommitConfig;
 use stratasync_core::{Registry, SyncEngine, SyncModel};
-use stratasync_tests::http_support::{bearer, client, mutate_body, transaction};
+use stratasync_tests::http_support::{bearer, client, mutate_body, transaction, Adapter};
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 use taskboard::schema::tasks;
@@ -175,7 +175,7 @@ struct Setup {
     dave: WsClient,
 }
 
-async fn setup() -> Setup {
+async fn setup(adapter: Adapter) -> Setup {
     let db = TestDb::new().await;
     let hooks = Misbehaving::default();
     let registry = Registry::builder()
@@ -191,7 +191,7 @@ async fn setup() -> Setup {
             ..GroupCommitConfig::default()
         },
     );
-    let server = WsServer::with_engine(&db, engine).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine).await;
     let ws = workspace(&db, &["alice", "bob", "dave"]).await;
     let mut dave = server.connect("dave").await;
     dave.subscribe_ok("dave", 0, None).await;
@@ -245,9 +245,8 @@ async fn all_delivered(s: &mut Setup) {
     assert_eq!(s.dave.deltas_until(last, LIVENESS).await, expected);
 }
 
-#[actix_web::test]
-async fn a_panicking_hook_fails_only_its_transaction() {
-    let mut s = setup().await;
+async fn a_panicking_hook_fails_only_its_transaction(adapter: Adapter) {
+    let mut s = setup(adapter).await;
     let batch = mutate_body(vec![
         insert("Task", &s.ws, "a1"),
         insert("HookedTask", &s.ws, "panic"),
@@ -268,9 +267,8 @@ async fn a_panicking_hook_fails_only_its_transaction() {
     all_delivered(&mut s).await;
 }
 
-#[actix_web::test]
-async fn a_panic_elsewhere_on_the_lane_fails_its_group_and_the_lane_carries_on() {
-    let mut s = setup().await;
+async fn a_panic_elsewhere_on_the_lane_fails_its_group_and_the_lane_carries_on(adapter: Adapter) {
+    let mut s = setup(adapter).await;
     honest(&s, "bob", 2).await;
     let reply = post(&s.server, "alice", &mutate_body(vec![insert("OddTask", &s.ws, "panic in codec")])).await;
     assert_eq!((reply.status, reply.retry_after.as_deref()), (503, Some("1")), "{}", reply.body);
@@ -283,9 +281,8 @@ async fn a_panic_elsewhere_on_the_lane_fails_its_group_and_the_lane_carries_on()
     all_delivered(&mut s).await;
 }
 
-#[actix_web::test]
-async fn a_before_hook_that_overruns_fails_only_its_own_request() {
-    let mut s = setup().await;
+async fn a_before_hook_that_overruns_fails_only_its_own_request(adapter: Adapter) {
+    let mut s = setup(adapter).await;
     let batch = mutate_body(vec![insert("Task", &s.ws, "before the overrun"), insert("HookedTask", &s.ws, "overrun")]);
     let (alice, _) = futures_util::join!(post(&s.server, "alice", &batch), honest(&s, "bob", 5));
     assert_eq!((alice.status, alice.retry_after.as_deref()), (503, Some("1")), "{}", alice.body);
@@ -297,9 +294,8 @@ async fn a_before_hook_that_overruns_fails_only_its_own_request() {
     all_delivered(&mut s).await;
 }
 
-#[actix_web::test]
-async fn a_slow_after_hook_delays_only_its_own_response() {
-    let mut s = setup().await;
+async fn a_slow_after_hook_delays_only_its_own_response(adapter: Adapter) {
+    let mut s = setup(adapter).await;
     let batch = mutate_body(vec![insert("HookedTask", &s.ws, "slow-after")]);
     let alice = {
         let server_url = s.server.url("/sync/mutate");
@@ -336,10 +332,9 @@ async fn a_slow_after_hook_delays_only_its_own_response() {
     );
 }
 
-#[actix_web::test]
-async fn a_row_lock_held_elsewhere_fails_only_the_waiting_request() {
+async fn a_row_lock_held_elsewhere_fails_only_the_waiting_request(adapter: Adapter) {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
-    let mut s = setup().await;
+    let mut s = setup(adapter).await;
     let task = new_id();
     let reply = post(
         &s.server,
@@ -367,9 +362,8 @@ async fn a_row_lock_held_elsewhere_fails_only_the_waiting_request() {
     all_delivered(&mut s).await;
 }
 
-#[actix_web::test]
-async fn a_transaction_the_log_cannot_store_fails_alone() {
-    let mut s = setup().await;
+async fn a_transaction_the_log_cannot_store_fails_alone(adapter: Adapter) {
+    let mut s = setup(adapter).await;
     let batch = mutate_body(vec![
         insert("Task", &s.ws, "first"),
         insert("HookedTask", &s.ws, "unloggable"),
@@ -385,3 +379,12 @@ async fn a_transaction_the_log_cannot_store_fails_alone() {
     assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title IN ('first', 'third')").await, 2);
     all_delivered(&mut s).await;
 }
+
+on_both_adapters!(
+    a_panicking_hook_fails_only_its_transaction,
+    a_panic_elsewhere_on_the_lane_fails_its_group_and_the_lane_carries_on,
+    a_before_hook_that_overruns_fails_only_its_own_request,
+    a_slow_after_hook_delays_only_its_own_response,
+    a_row_lock_held_elsewhere_fails_only_the_waiting_request,
+    a_transaction_the_log_cannot_store_fails_alone,
+);

@@ -59,8 +59,7 @@ fn expected_pages() -> Vec<(Vec<u64>, bool, u64)> {
     ]
 }
 
-#[actix_web::test]
-async fn delta_pages_count_skipped_rows() {
+async fn delta_pages_count_skipped_rows(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     log_with_unknown_rows(&db, &ws).await;
@@ -81,7 +80,7 @@ async fn delta_pages_count_skipped_rows() {
     assert_eq!(pages, expected_pages());
 
     // Streamed, over HTTP, as the client pages.
-    let server = TestServer::start(&db).await;
+    let server = TestServer::start_on(adapter, &db, db.engine()).await;
     let client = client();
     let mut pages = Vec::new();
     let mut after = 0;
@@ -113,12 +112,11 @@ async fn delta_pages_count_skipped_rows() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn replay_reads_past_skipped_rows() {
+async fn replay_reads_past_skipped_rows(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     log_with_unknown_rows(&db, &ws).await;
-    let server = WsServer::with_engine(&db, db.engine()).await;
+    let server = WsServer::with_engine_on(adapter, &db, db.engine()).await;
     let mut socket = server.connect("alice").await;
     let (replayed, subscribed) = socket.subscribe_ok("alice", 0, None).await;
     assert_eq!(replayed, known_ids());
@@ -127,14 +125,13 @@ async fn replay_reads_past_skipped_rows() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn live_feed_reads_past_skipped_rows() {
+async fn live_feed_reads_past_skipped_rows(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     // The feed reads the log only when woken: no periodic poll to make up
     // for a page taken for the end.
     let feed = HubConfig { poll_interval: Duration::from_secs(3600), ..HubConfig::default() };
-    let server = WsServer::with_engine(&db, db.engine().with_hub_config(feed)).await;
+    let server = WsServer::with_engine_on(adapter, &db, db.engine().with_hub_config(feed)).await;
     let mut socket = server.connect("alice").await;
     let (replayed, _) = socket.subscribe_ok("alice", 0, None).await;
     assert!(replayed.is_empty());
@@ -147,3 +144,5 @@ async fn live_feed_reads_past_skipped_rows() {
     socket.close().await;
     server.stop().await;
 }
+
+on_both_adapters!(delta_pages_count_skipped_rows, replay_reads_past_skipped_rows, live_feed_reads_past_skipped_rows,);

@@ -9,6 +9,7 @@ use stratasync_core::protocol::SyncId;
 use stratasync_core::service::deltas::DeltasParams;
 use stratasync_core::storage::log::{self, Visible};
 use stratasync_core::storage::memberships;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
@@ -226,12 +227,11 @@ async fn delta_pages_spanning_a_change_carry_it_to_that_user_only() {
     assert_eq!(bob_ids, expected.iter().copied().filter(|id| *id != change).collect::<Vec<_>>());
 }
 
-#[actix_web::test]
-async fn a_websocket_subscriber_receives_its_s_action_live_and_in_replay() {
+async fn a_websocket_subscriber_receives_its_s_action_live_and_in_replay(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice", "bob"]).await;
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut alice = server.connect("alice").await;
     let mut bob = server.connect("bob").await;
     alice.subscribe_ok("alice", 0, None).await;
@@ -298,3 +298,5 @@ async fn the_readme_group_changes_sql_logs_what_it_shows() {
     shown.as_object_mut().unwrap().remove("createdAt");
     assert_eq!(last, shown);
 }
+
+on_both_adapters!(a_websocket_subscriber_receives_its_s_action_live_and_in_replay,);

@@ -2,15 +2,16 @@
 //! short run (exact counts where the run decides them), `/ready` through a
 //! PostgreSQL outage (the proxy takes it away) and a Redis outage (a
 //! private `redis-server` of this test is killed and restarted), and
-//! `X-Request-Id`.
+//! `X-Request-Id`. Each runs against `taskboard` (actix) and
+//! `taskboard-axum`.
 //!
 //! The Prometheus recorder is global per process, so the server runs as
-//! its own process. Needs the binary built (`scripts/test.sh` builds it
-//! first).
+//! its own process. Needs the binaries built (`scripts/test.sh` builds
+//! them first).
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use stratasync_tests::http_support::{bearer, json_of, lines_of, mutate_body, transaction, RawHttp};
+use stratasync_tests::http_support::{bearer, json_of, lines_of, mutate_body, transaction, Adapter, RawHttp};
 use stratasync_tests::pg_proxy::{Cut, PgProxy};
 use stratasync_tests::process_support::Taskboard;
 use stratasync_tests::ws_support::*;
@@ -87,15 +88,16 @@ fn insert(ws: &str, id: &str, tx_id: &str) -> Value {
     tx
 }
 
-#[actix_web::test]
-async fn metrics_count_a_short_run() {
+async fn metrics_count_a_short_run(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     for i in 0..4 {
         db.execute(&format!("INSERT INTO tasks (id, workspace_id, title) VALUES ('{}', '{ws}', 'seed {i}')", new_id()))
             .await;
     }
-    let server = Taskboard::start(&db.url, &[("RUST_LOG", "info,stratasync_core::service::group_commit=debug")]).await;
+    let server =
+        Taskboard::start_on(adapter, &db.url, &[("RUST_LOG", "info,stratasync_core::service::group_commit=debug")])
+            .await;
     let client = awc::Client::new();
 
     // A bootstrap: its rows and bytes are counted exactly.
@@ -214,13 +216,12 @@ async fn ready_when(server: &Taskboard, status: u16, what: &str, check: impl Fn(
     }
 }
 
-#[actix_web::test]
-async fn ready_follows_postgres_and_redis() {
+async fn ready_follows_postgres_and_redis(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice"]).await;
     let proxy = PgProxy::start().await;
     let mut redis = RedisServer::start().await;
-    let server = Taskboard::start(&proxy.url(&db.name), &[("REDIS_URL", &redis.url())]).await;
+    let server = Taskboard::start_on(adapter, &proxy.url(&db.name), &[("REDIS_URL", &redis.url())]).await;
 
     let body = ready_when(&server, 200, "Redis connected", |b| b["redis"] == "connected").await;
     assert_eq!(
@@ -279,10 +280,9 @@ fn is_generated(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-#[actix_web::test]
-async fn request_ids_are_returned_and_hostile_ones_replaced() {
+async fn request_ids_are_returned_and_hostile_ones_replaced(adapter: Adapter) {
     let db = TestDb::new().await;
-    let server = Taskboard::start(&db.url, &[]).await;
+    let server = Taskboard::start_on(adapter, &db.url, &[]).await;
 
     let first = request_id_for(&server, b"").await.expect("an id without one sent");
     let second = request_id_for(&server, b"").await.expect("an id without one sent");
@@ -312,6 +312,12 @@ async fn request_ids_are_returned_and_hostile_ones_replaced() {
         head.header("x-request-id")
     );
 }
+
+on_both_adapters!(
+    metrics_count_a_short_run,
+    ready_follows_postgres_and_redis,
+    request_ids_are_returned_and_hostile_ones_replaced,
+);
 
 #[test]
 fn every_series_is_documented() {

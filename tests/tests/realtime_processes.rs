@@ -1,18 +1,21 @@
-//! Two server processes (the `taskboard` binary) on two ports, sharing
-//! PostgreSQL and a private Redis: a mutation sent to process 1 reaches a
-//! WebSocket subscriber of process 2. Both poll the log only every 60 s,
+//! Two server processes (the `taskboard` binary, or `taskboard-axum` for
+//! the axum adapter) on two ports, sharing PostgreSQL and a private Redis:
+//! a mutation sent to process 1 reaches a WebSocket subscriber of process
+//! 2. Both poll the log only every 60 s,
 //! so a fast delivery can only have come through the Redis wake-up.
 //!
-//! Needs the binary built (`scripts/test.sh` builds it first).
+//! Needs the binaries built (`scripts/test.sh` builds them first).
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::process_support::Taskboard;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
-async fn start(database_url: &str, redis_url: &str) -> Taskboard {
-    Taskboard::start(database_url, &[("REDIS_URL", redis_url), ("SYNC_POLL_MS", "60000"), ("RUST_LOG", "warn")]).await
+async fn start(adapter: Adapter, database_url: &str, redis_url: &str) -> Taskboard {
+    let env = [("REDIS_URL", redis_url), ("SYNC_POLL_MS", "60000"), ("RUST_LOG", "warn")];
+    Taskboard::start_on(adapter, database_url, &env).await
 }
 
 async fn insert_over_http(process: &Taskboard, ws: &str, title: &str) -> u64 {
@@ -30,13 +33,12 @@ async fn insert_over_http(process: &Taskboard, ws: &str, title: &str) -> u64 {
     body["lastSyncId"].as_str().expect("lastSyncId").parse().expect("numeric sync id")
 }
 
-#[actix_web::test]
-async fn a_mutation_on_one_process_reaches_a_subscriber_of_another() {
+async fn a_mutation_on_one_process_reaches_a_subscriber_of_another(adapter: Adapter) {
     let db = TestDb::new().await;
     let redis = RedisServer::start().await;
     let ws = workspace(&db, &["alice"]).await;
-    let one = start(&db.url, &redis.url()).await;
-    let two = start(&db.url, &redis.url()).await;
+    let one = start(adapter, &db.url, &redis.url()).await;
+    let two = start(adapter, &db.url, &redis.url()).await;
 
     let mut socket = WsClient::connect(&format!("ws://127.0.0.1:{}/sync/ws?token=token-alice", two.port)).await;
     let (replayed, _) = socket.subscribe_ok("alice", 0, None).await;
@@ -71,3 +73,5 @@ async fn a_mutation_on_one_process_reaches_a_subscriber_of_another() {
         latencies[latencies.len() - 1]
     );
 }
+
+on_both_adapters!(a_mutation_on_one_process_reaches_a_subscriber_of_another,);

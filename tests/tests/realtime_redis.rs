@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use stratasync_core::realtime::redis::{self as fanout, RedisFanout};
 use stratasync_core::realtime::HubConfig;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
@@ -17,11 +18,11 @@ use stratasync_tests::*;
 /// check).
 const VIA_REDIS: Duration = Duration::from_secs(20);
 
-/// A node: its own engine and live feed polling every `poll`, fan-out
-/// through `redis_url`, on its own port.
-async fn node(db: &TestDb, poll: Duration, redis_url: &str) -> (WsServer, RedisFanout) {
+/// A node on `adapter`: its own engine and live feed polling every
+/// `poll`, fan-out through `redis_url`, on its own port.
+async fn node(adapter: Adapter, db: &TestDb, poll: Duration, redis_url: &str) -> (WsServer, RedisFanout) {
     let engine = db.engine().with_hub_config(HubConfig { poll_interval: poll, ..HubConfig::default() });
-    let server = WsServer::with_engine(db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, db, engine.clone()).await;
     let fanout = fanout::start(&engine, redis_url).expect("redis URL");
     (server, fanout)
 }
@@ -55,14 +56,13 @@ fn redis_message(frame: &Value, source_id: &str) -> String {
     )
 }
 
-#[actix_web::test]
-async fn a_mutation_on_one_node_reaches_the_other_through_redis() {
+async fn a_mutation_on_one_node_reaches_the_other_through_redis(adapter: Adapter) {
     let db = TestDb::new().await;
     let redis = RedisServer::start().await;
     // Polls every minute: anything faster than that came through Redis.
     let minute = Duration::from_secs(60);
-    let (one, fan_one) = node(&db, minute, &redis.url()).await;
-    let (two, fan_two) = node(&db, minute, &redis.url()).await;
+    let (one, fan_one) = node(adapter, &db, minute, &redis.url()).await;
+    let (two, fan_two) = node(adapter, &db, minute, &redis.url()).await;
     assert_ne!(one.addr.port(), two.addr.port());
     for id in [fan_one.source_id(), fan_two.source_id()] {
         let hex = id.strip_prefix("sync-").expect("sync- prefix");
@@ -192,17 +192,16 @@ async fn write_tasks(node: &WsServer, a: &str, b: &str, n: usize, phase: &str) {
     }
 }
 
-#[actix_web::test]
-async fn no_action_is_lost_when_redis_stops_and_restarts() {
+async fn no_action_is_lost_when_redis_stops_and_restarts(adapter: Adapter) {
     let db = TestDb::new().await;
     let mut redis = RedisServer::start().await;
     let short = Duration::from_millis(200);
-    let (one, _) = node(&db, short, &redis.url()).await;
-    let (two, _) = node(&db, short, &redis.url()).await;
+    let (one, _) = node(adapter, &db, short, &redis.url()).await;
+    let (two, _) = node(adapter, &db, short, &redis.url()).await;
     // Node 3 polls once a minute: it depends on Redis, and sees the
     // outage's actions only when its subscriber reconnects and catches up
     // from the log.
-    let (three, _) = node(&db, Duration::from_secs(60), &redis.url()).await;
+    let (three, _) = node(adapter, &db, Duration::from_secs(60), &redis.url()).await;
     let a = workspace(&db, &["alice", "carol"]).await;
     let b = workspace(&db, &["bob", "carol"]).await;
 
@@ -274,13 +273,12 @@ async fn listeners(redis: &RedisServer) -> i64 {
     reply.1
 }
 
-#[actix_web::test]
-async fn the_first_commit_after_a_redis_restart_still_wakes_the_other_node() {
+async fn the_first_commit_after_a_redis_restart_still_wakes_the_other_node(adapter: Adapter) {
     let db = TestDb::new().await;
     let mut redis = RedisServer::start().await;
     let minute = Duration::from_secs(60);
-    let (one, _) = node(&db, minute, &redis.url()).await;
-    let (two, _) = node(&db, minute, &redis.url()).await;
+    let (one, _) = node(adapter, &db, minute, &redis.url()).await;
+    let (two, _) = node(adapter, &db, minute, &redis.url()).await;
     let a = workspace(&db, &["alice"]).await;
     let mut on_two = two.connect("alice").await;
     on_two.subscribe_ok("alice", 0, None).await;
@@ -302,3 +300,9 @@ async fn the_first_commit_after_a_redis_restart_still_wakes_the_other_node() {
     one.stop().await;
     two.stop().await;
 }
+
+on_both_adapters!(
+    a_mutation_on_one_node_reaches_the_other_through_redis,
+    no_action_is_lost_when_redis_stops_and_restarts,
+    the_first_commit_after_a_redis_restart_still_wakes_the_other_node,
+);

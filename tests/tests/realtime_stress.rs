@@ -7,9 +7,11 @@ use serde_json::json;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::protocol::MutationAction::{Insert, Update};
 use stratasync_core::realtime::redis as fanout;
 use stratasync_core::SyncEngine;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
@@ -38,13 +40,12 @@ async fn writer(engine: SyncEngine, workspaces: Vec<String>, w: usize) -> usize 
     actions
 }
 
-#[actix_web::test]
-async fn concurrent_writers_and_subscribers_get_exactly_their_actions() {
+async fn concurrent_writers_and_subscribers_get_exactly_their_actions(adapter: Adapter) {
     let db = TestDb::new().await;
     let redis = RedisServer::start().await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let server = WsServer::start_workers(&db, stratasync_actix::SyncHttp::new(db.engine()), 2).await;
+        let server = WsServer::start_on_workers(adapter, &db, SyncEndpoints::new(db.engine()), 2).await;
         fanout::start(&server.engine, &redis.url()).unwrap();
         nodes.push(server);
     }
@@ -167,3 +168,5 @@ async fn concurrent_writers_and_subscribers_get_exactly_their_actions() {
         node.stop().await;
     }
 }
+
+on_both_adapters!(concurrent_writers_and_subscribers_get_exactly_their_actions);

@@ -1,11 +1,13 @@
-//! The example's request log, read from a real `taskboard` process: every
+//! The example's request log, read from a real `taskboard` (and
+//! `taskboard-axum`) process: every
 //! request gets its line, `token` query values never reach it (however
 //! the key is spelled), and what the client chose is clipped.
 //!
-//! Needs the binary built (`scripts/test.sh` builds it first).
+//! Needs the binaries built (`scripts/test.sh` builds them first).
 
 use serde_json::json;
 use stratasync_core::log_text::MAX_LOGGED_CHARS;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::process_support::Taskboard;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
@@ -14,12 +16,11 @@ use stratasync_tests::*;
 const SECRET: &str = "s3cret-7f1d9c";
 const WRONG: &str = "wrong-5b2e8a";
 
-#[actix_web::test]
-async fn the_request_log_never_holds_a_token_and_clips_client_text() {
+async fn the_request_log_never_holds_a_token_and_clips_client_text(adapter: Adapter) {
     let db = TestDb::new().await;
     workspace(&db, &["alice"]).await;
     let tokens = format!("{SECRET}=alice");
-    let server = Taskboard::start(&db.url, &[("TASKBOARD_TOKENS", &tokens), ("RUST_LOG", "info")]).await;
+    let server = Taskboard::start_on(adapter, &db.url, &[("TASKBOARD_TOKENS", &tokens), ("RUST_LOG", "info")]).await;
     let ws_url = |query: &str| format!("ws://127.0.0.1:{}/sync/ws?{query}", server.port);
     let client = awc::Client::new();
 
@@ -79,3 +80,5 @@ async fn the_request_log_never_holds_a_token_and_clips_client_text() {
         assert!(line.len() < 2 * 1024, "a log line of {} bytes: {line:.300}", line.len());
     }
 }
+
+on_both_adapters!(the_request_log_never_holds_a_token_and_clips_client_text);

@@ -12,6 +12,7 @@ use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, Mut
 use stratasync_core::protocol::{ActionKind, MutationAction};
 use stratasync_core::write::{Actor, Written};
 use stratasync_core::{MutationError, Registry, SyncEngine, SyncModel};
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 use taskboard::models::Task;
@@ -194,12 +195,11 @@ async fn a_committed_write_is_logged_once_runs_hooks_and_is_published() {
     assert!(bus.try_recv().is_err());
 }
 
-#[actix_web::test]
-async fn a_committed_system_write_reaches_a_live_subscriber() {
+async fn a_committed_system_write_reaches_a_live_subscriber(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice"]).await;
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut alice = server.connect("alice").await;
     alice.subscribe_ok("alice", 0, None).await;
 
@@ -352,3 +352,5 @@ async fn the_examples_create_task_writes_as_the_system() {
     assert_eq!(err.to_string(), format!("no workspace {missing}"));
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 1);
 }
+
+on_both_adapters!(a_committed_system_write_reaches_a_live_subscriber,);

@@ -22,6 +22,7 @@ use stratasync_core::realtime::redis as fanout;
 use stratasync_core::realtime::HubConfig;
 use stratasync_core::service::bootstrap::BootstrapParams;
 use stratasync_core::storage::{self, Conn, PoolConfig};
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
@@ -372,8 +373,7 @@ fn certs_ca_only(name: &str) -> String {
     certs(name).ca
 }
 
-#[actix_web::test]
-async fn rediss_fan_out_reaches_the_other_node() {
+async fn rediss_fan_out_reaches_the_other_node(adapter: Adapter) {
     let certs = certs("stratasync test CA");
     let redis = TlsRedis::start(&certs).await;
     let dir = TempDir::new("redis-roots");
@@ -400,7 +400,7 @@ async fn rediss_fan_out_reaches_the_other_node() {
     let (one, two) = (node(&db), node(&db));
     fanout::start_with_client(&one, taskboard::server::redis_client(&redis.url(), Some(&ca)).unwrap());
     fanout::start_with_client(&two, taskboard::server::redis_client(&redis.url(), Some(&ca)).unwrap());
-    let server_two = WsServer::with_engine(&db, two).await;
+    let server_two = WsServer::with_engine_on(adapter, &db, two).await;
     let ws = workspace(&db, &["alice"]).await;
     let mut socket = server_two.connect("alice").await;
     socket.subscribe_ok("alice", 0, None).await;
@@ -414,3 +414,5 @@ async fn rediss_fan_out_reaches_the_other_node() {
     }
     panic!("no write on node one reached node two through rediss");
 }
+
+on_both_adapters!(rediss_fan_out_reaches_the_other_node,);

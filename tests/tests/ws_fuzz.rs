@@ -1,5 +1,6 @@
 //! Property-based fuzzing (`proptest`) of WebSocket client frames against a
-//! real `taskboard` process: random text, binary, fragmented and control
+//! real `taskboard` process (and `taskboard-axum`, for the axum adapter:
+//! the run is `…::actix` and `…::axum`, the same cases against each): random text, binary, fragmented and control
 //! frames, reserved opcodes, unmasked frames, raw garbage, random and
 //! huge JSON, malformed subscribes. After every case the server must still
 //! be up and deliver another client's live deltas, nothing may have been
@@ -9,12 +10,13 @@
 //! The seed is fixed; `STRATASYNC_FUZZ_SEED` (a number) varies it and
 //! `STRATASYNC_FUZZ_CASES` sets the number of cases (default 128).
 //!
-//! Needs the binary built (`scripts/test.sh` builds it first).
+//! Needs the binaries built (`scripts/test.sh` builds them first).
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde_json::{json, Map, Value};
 use std::cell::{Cell, RefCell};
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::process_support::Taskboard;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
@@ -155,12 +157,12 @@ struct Fuzz {
 }
 
 impl Fuzz {
-    async fn start() -> Fuzz {
+    async fn start(adapter: Adapter) -> Fuzz {
         let db = TestDb::new().await;
         let ws = workspace(&db, &["alice"]).await;
         let max = MAX_MESSAGE_BYTES.to_string();
         let env = [("SYNC_WS_MAX_MESSAGE_BYTES", max.as_str()), ("SYNC_WS_MAX_PENDING_SUBSCRIBES", "2")];
-        let server = Taskboard::start(&db.url, &[env[0], env[1], ("RUST_LOG", "warn")]).await;
+        let server = Taskboard::start_on(adapter, &db.url, &[env[0], env[1], ("RUST_LOG", "warn")]).await;
         let mut healthy = WsClient::connect(&format!("ws://127.0.0.1:{}/sync/ws?token=token-alice", server.port)).await;
         healthy.subscribe_ok("alice", 0, None).await;
         Fuzz {
@@ -297,22 +299,38 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
-#[test]
-fn random_client_frames_never_break_the_server() {
+mod random_client_frames_never_break_the_server {
+    use super::*;
+
+    #[test]
+    fn actix() {
+        run(Adapter::Actix);
+    }
+
+    #[test]
+    fn axum() {
+        run(Adapter::Axum);
+    }
+}
+
+fn run(adapter: Adapter) {
     // Unoptimized builds need more than a test thread's 2 MiB of stack to
     // build the nested strategies' values and run a case.
-    let fuzz = std::thread::Builder::new().stack_size(64 << 20).spawn(fuzz_the_server).expect("spawn the fuzz thread");
+    let fuzz = std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || fuzz_the_server(adapter))
+        .expect("spawn the fuzz thread");
     if let Err(panic) = fuzz.join() {
         std::panic::resume_unwind(panic);
     }
 }
 
-fn fuzz_the_server() {
+fn fuzz_the_server(adapter: Adapter) {
     let seed: u64 = env_number("STRATASYNC_FUZZ_SEED", DEFAULT_SEED);
     let cases: u32 = env_number("STRATASYNC_FUZZ_CASES", DEFAULT_CASES);
-    println!("seed {seed} ({cases} cases; STRATASYNC_FUZZ_SEED and STRATASYNC_FUZZ_CASES vary them)");
+    println!("{adapter:?}, seed {seed} ({cases} cases; STRATASYNC_FUZZ_SEED and STRATASYNC_FUZZ_CASES vary them)");
     let system = actix_web::rt::System::new();
-    let fuzz = system.block_on(Fuzz::start());
+    let fuzz = system.block_on(Fuzz::start(adapter));
 
     let config = Config { cases, failure_persistence: None, max_shrink_iters: 64, ..Config::default() };
     let mut seed_bytes = [0u8; 32];
@@ -322,7 +340,7 @@ fn fuzz_the_server() {
     let mut runner = TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
     let strategy = prop::collection::vec(op(), 1..8);
     if let Err(failure) = runner.run(&strategy, |ops| system.block_on(fuzz.case(&ops))) {
-        panic!("{failure} (seed {seed})");
+        panic!("{failure} ({adapter:?}, seed {seed})");
     }
 
     system.block_on(async {

@@ -17,11 +17,11 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use std::time::Instant;
 use stratasync_core::log_text::{clip, request_target};
-use stratasync_core::request_id::RequestId;
+use stratasync_core::request_id::{self, RequestId};
 use tracing::Instrument;
 
-/// The request id header, in and out.
-pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The request id header, in and out ([`stratasync_core::request_id::HEADER`]).
+pub const REQUEST_ID: HeaderName = HeaderName::from_static(request_id::HEADER);
 
 /// Runs the request in its span with its id, returns the id as
 /// `X-Request-Id`, and logs method, target, status and duration at `info`;
@@ -31,11 +31,7 @@ pub async fn log_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|value| RequestId::from_header(value.as_bytes()))
-        .unwrap_or_else(RequestId::generate);
+    let id = RequestId::for_request(req.headers().get(&REQUEST_ID).map(HeaderValue::as_bytes));
     let span = tracing::info_span!("request", request_id = %id);
     let method = clip(req.method()).to_string();
     let target =

@@ -17,13 +17,13 @@ use axum::Router;
 use std::time::Instant;
 use stratasync_axum::SyncRouter;
 use stratasync_core::log_text::{clip, request_target};
-use stratasync_core::request_id::RequestId;
+use stratasync_core::request_id::{self, RequestId};
 use stratasync_core::storage::Pool;
 use stratasync_core::SyncEngine;
 use tracing::Instrument;
 
-/// The request id header, in and out.
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// The request id header, in and out ([`stratasync_core::request_id::HEADER`]).
+const REQUEST_ID: HeaderName = HeaderName::from_static(request_id::HEADER);
 
 /// The application's routes: the sync router at `/sync`, `GET /health`
 /// and `GET /ready`.
@@ -67,11 +67,7 @@ async fn health(State(pool): State<Pool>) -> Response {
 /// clipped.
 async fn log_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|value| RequestId::from_header(value.as_bytes()))
-        .unwrap_or_else(RequestId::generate);
+    let id = RequestId::for_request(req.headers().get(&REQUEST_ID).map(HeaderValue::as_bytes));
     let span = tracing::info_span!("request", request_id = %id);
     let method = clip(req.method()).to_string();
     let target =

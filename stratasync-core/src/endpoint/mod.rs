@@ -1,7 +1,9 @@
 //! The sync protocol's endpoints, without I/O (docs/protocol.md §3–4, §7).
 //!
-//! A transport adapter copies what it received into a [`RequestParts`]
-//! (plus the body's chunks for `POST` endpoints), calls the endpoint, and
+//! A transport adapter reads what it received into a [`RequestParts`]
+//! with [`RequestParts::read`] (the raw query and a header lookup; which
+//! headers and how they are read is decided here), hands over the body's
+//! chunks for `POST` endpoints, calls the endpoint, and
 //! writes the [`Reply`] it gets back unchanged. Every status, header,
 //! body, error line and close code is decided here; an adapter only moves
 //! bytes.

@@ -3,6 +3,9 @@
 /// The parts of a request the endpoints read, copied from the transport's
 /// request. The method and path are the router's: each endpoint is its
 /// own function.
+///
+/// An adapter builds it with [`RequestParts::read`], which knows the
+/// header names and how their values are read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestParts {
     /// The raw query string, without the `?` (empty when there is none).
@@ -18,8 +21,56 @@ pub struct RequestParts {
 }
 
 impl RequestParts {
+    /// The parts of a request with raw query string `query` (without the
+    /// `?`; empty when there is none) and headers `header`: given a
+    /// lowercase header name, `header` returns the bytes of the request's
+    /// first value of it. Values that are not UTF-8 are read lossily (such
+    /// bytes become U+FFFD), so a hostile header is an invalid value, never
+    /// an error of the transport's.
+    ///
+    /// With the `http` crate's `HeaderMap` (actix-web, axum):
+    /// `RequestParts::read(query, |name| headers.get(name).map(|v| v.as_bytes()))`.
+    pub fn read<'a>(query: &str, header: impl Fn(&str) -> Option<&'a [u8]>) -> RequestParts {
+        let text = |name: &str| header(name).map(|value| String::from_utf8_lossy(value).into_owned());
+        RequestParts {
+            query: query.to_owned(),
+            authorization: text("authorization"),
+            content_type: text("content-type"),
+            content_length: text("content-length"),
+            chunked: header("transfer-encoding").is_some(),
+        }
+    }
+
     /// The first value of query parameter `name`.
     pub(crate) fn query_param(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_endpoints_headers_lossily() {
+        let headers: [(&str, &[u8]); 5] = [
+            ("authorization", b"Bearer tok\xff"),
+            ("content-type", b"application/json"),
+            ("content-length", b"12"),
+            ("transfer-encoding", b""),
+            ("x-other", b"ignored"),
+        ];
+        let lookup = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        assert_eq!(
+            RequestParts::read("a=1&token=t", lookup),
+            RequestParts {
+                query: "a=1&token=t".to_owned(),
+                authorization: Some("Bearer tok\u{fffd}".to_owned()),
+                content_type: Some("application/json".to_owned()),
+                content_length: Some("12".to_owned()),
+                chunked: true,
+            }
+        );
+        assert_eq!(RequestParts::read("", |_| None), RequestParts::default());
     }
 }
