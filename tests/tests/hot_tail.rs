@@ -4,6 +4,7 @@
 
 use stratasync_core::realtime::HubConfig;
 use stratasync_core::storage::memberships;
+use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
@@ -24,15 +25,14 @@ async fn replay(server: &WsServer, user: &str, cursor: u64) -> Vec<String> {
     }
 }
 
-#[actix_web::test]
-async fn a_replay_from_the_hot_tail_equals_one_from_the_log_frame_for_frame() {
+async fn a_replay_from_the_hot_tail_equals_one_from_the_log_frame_for_frame(adapter: Adapter) {
     let db = TestDb::new().await;
     let ws = workspace(&db, &["alice", "bob"]).await;
     let other = workspace(&db, &["bob"]).await;
     let hot = db.engine();
     let cold = db.engine().with_hub_config(HubConfig { recent_bytes: 0, ..HubConfig::default() });
-    let hot_server = WsServer::with_engine(&db, hot.clone()).await;
-    let cold_server = WsServer::with_engine(&db, cold.clone()).await;
+    let hot_server = WsServer::with_engine_on(adapter, &db, hot.clone()).await;
+    let cold_server = WsServer::with_engine_on(adapter, &db, cold.clone()).await;
 
     // Alice's workspace, one she is not in, her removal and a grant, and a
     // global action.
@@ -73,3 +73,5 @@ async fn a_replay_from_the_hot_tail_equals_one_from_the_log_frame_for_frame() {
     hot_server.stop().await;
     cold_server.stop().await;
 }
+
+on_both_adapters!(a_replay_from_the_hot_tail_equals_one_from_the_log_frame_for_frame,);

@@ -50,12 +50,11 @@ async fn last_change(db: &TestDb, user: &str) -> u64 {
     db.scalar(&format!("SELECT max(id) FROM sync_actions WHERE action = 'S' AND group_id = '{user}'")).await as u64
 }
 
-#[actix_web::test]
-async fn a_revoked_group_stops_at_its_sync_id_under_concurrent_writes() {
+async fn a_revoked_group_stops_at_its_sync_id_under_concurrent_writes(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice", "bob"]).await;
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut alice = server.connect("alice").await;
     alice.subscribe_ok("alice", 0, None).await;
     let mut bob = server.connect("bob").await;
@@ -95,13 +94,12 @@ async fn a_revoked_group_stops_at_its_sync_id_under_concurrent_writes() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn a_granted_group_flows_and_a_named_subset_only_regains_what_it_named() {
+async fn a_granted_group_flows_and_a_named_subset_only_regains_what_it_named(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice", "bob"]).await;
     let other = workspace(&db, &["bob"]).await;
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut all = server.connect("alice").await;
     all.subscribe_ok("alice", 0, None).await;
     let mut subset = server.connect("alice").await;
@@ -133,8 +131,7 @@ async fn a_granted_group_flows_and_a_named_subset_only_regains_what_it_named() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn a_replay_follows_the_changes_it_passes_across_page_boundaries() {
+async fn a_replay_follows_the_changes_it_passes_across_page_boundaries(adapter: Adapter) {
     let db = TestDb::new().await;
     let engine = db.engine();
     let ws = workspace(&db, &["alice"]).await;
@@ -149,7 +146,7 @@ async fn a_replay_follows_the_changes_it_passes_across_page_boundaries() {
     let last = backlog(&db, Some(&ws), 10, 10).await;
     assert!(first < removed && removed < hidden && hidden < readded && readded < last);
 
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut alice = server.connect("alice").await;
     let (replayed, subscribed) = alice.subscribe_ok("alice", 0, None).await;
     let expected: Vec<u64> = (1..=first).chain([removed]).chain([readded]).chain(readded + 1..=last).collect();
@@ -168,8 +165,7 @@ async fn a_replay_follows_the_changes_it_passes_across_page_boundaries() {
     server.stop().await;
 }
 
-#[actix_web::test]
-async fn a_change_made_through_one_node_moves_a_socket_on_another() {
+async fn a_change_made_through_one_node_moves_a_socket_on_another(adapter: Adapter) {
     let db = TestDb::new().await;
     let redis = RedisServer::start().await;
     // Both nodes poll once a minute: what reaches node 2 came through Redis.
@@ -177,8 +173,8 @@ async fn a_change_made_through_one_node_moves_a_socket_on_another() {
         db.engine().with_hub_config(HubConfig { poll_interval: Duration::from_secs(60), ..HubConfig::default() })
     };
     let (one, two) = (node(&db), node(&db));
-    let server_one = WsServer::with_engine(&db, one.clone()).await;
-    let server_two = WsServer::with_engine(&db, two.clone()).await;
+    let server_one = WsServer::with_engine_on(adapter, &db, one.clone()).await;
+    let server_two = WsServer::with_engine_on(adapter, &db, two.clone()).await;
     let _fanout_one = fanout::start(&one, &redis.url()).expect("redis URL");
     let _fanout_two = fanout::start(&two, &redis.url()).expect("redis URL");
     let ws = workspace(&db, &["alice", "bob"]).await;
@@ -239,14 +235,13 @@ impl SyncAuth for ExpiringAuth {
     }
 }
 
-#[actix_web::test]
-async fn an_expiring_or_revoked_token_closes_its_socket_with_4001() {
+async fn an_expiring_or_revoked_token_closes_its_socket_with_4001(adapter: Adapter) {
     let db = TestDb::new().await;
     let revoked = Arc::new(Mutex::new(HashSet::new()));
     let auth = ExpiringAuth { ttl: Duration::from_millis(1500), revoked: revoked.clone(), expiries: Mutex::default() };
     let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), auth);
     let endpoints = SyncEndpoints::new(engine.clone()).token_recheck(Duration::from_millis(200));
-    let server = WsServer::start_on(Adapter::Actix, &db, endpoints).await;
+    let server = WsServer::start_on(adapter, &db, endpoints).await;
     let mut expiring = server.connect("exp_alice").await;
     expiring.subscribe_ok("exp_alice", 0, None).await;
     let mut doomed = server.connect("carol").await;
@@ -284,13 +279,12 @@ impl SyncAuth for DerivingAuth {
     }
 }
 
-#[actix_web::test]
-async fn a_group_change_tells_the_user_their_derived_groups_too_and_keeps_them() {
+async fn a_group_change_tells_the_user_their_derived_groups_too_and_keeps_them(adapter: Adapter) {
     let db = TestDb::new().await;
     let derived = workspace(&db, &["bob"]).await;
     let joined = workspace(&db, &["bob"]).await;
     let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), DerivingAuth { derived: derived.clone() });
-    let server = WsServer::with_engine(&db, engine.clone()).await;
+    let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut alice = server.connect("alice").await;
     let (_, subscribed) = alice.subscribe_ok("alice", 0, None).await;
     assert_eq!(subscribed["groups"], serde_json::json!([derived, "alice"]));
@@ -325,3 +319,12 @@ async fn a_group_change_tells_the_user_their_derived_groups_too_and_keeps_them()
     assert_eq!(lines[0]["subscribedSyncGroups"], told["subscribedSyncGroups"]);
     server.stop().await;
 }
+
+on_both_adapters!(
+    a_revoked_group_stops_at_its_sync_id_under_concurrent_writes,
+    a_granted_group_flows_and_a_named_subset_only_regains_what_it_named,
+    a_replay_follows_the_changes_it_passes_across_page_boundaries,
+    a_change_made_through_one_node_moves_a_socket_on_another,
+    an_expiring_or_revoked_token_closes_its_socket_with_4001,
+    a_group_change_tells_the_user_their_derived_groups_too_and_keeps_them,
+);
