@@ -9,9 +9,10 @@
 //! ([`guard`]), so it adds no errors of its own about the mismatch.
 
 use super::{column, private};
-use crate::model::{Field, Model};
+use crate::model::{Field, Group, Model};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt as _;
 use syn::spanned::Spanned;
 
 pub fn checks(model: &Model) -> TokenStream {
@@ -51,9 +52,7 @@ fn field_check(model: &Model, index: usize, field: &Field) -> TokenStream {
     let column = column(model, field);
     let trait_name = format_ident!("__StratasyncField{}", index);
     let table = model.table.segments.iter().map(|s| s.ident.to_string()).collect::<Vec<_>>().join("::");
-    let (field_name, column_name) = (ident.to_string(), field.column.to_string());
-    let strip = |s: &str| s.strip_prefix("r#").map(str::to_owned).unwrap_or_else(|| s.to_owned());
-    let (field_name, column_name, model_name) = (strip(&field_name), strip(&column_name), model.ident.to_string());
+    let (field_name, column_name, model_name) = (ident.unraw(), field.column.unraw(), &model.ident);
     let binds = model.binds(index);
     let (verb, traits) =
         if binds { ("read from and written to", "`FromSql` and `ToSql`") } else { ("read from", "`FromSql`") };
@@ -126,9 +125,10 @@ pub fn guard(model: &Model) -> TokenStream {
 /// column's SQL type `sql`: the check of the field requires exactly this,
 /// and the guard assumes it. It reads the column (`StaticallySizedRow`,
 /// which implies `FromSqlRow`); a field whose values are sent to the
-/// column binds as its type (`ToSql`, see `__private::bind`); and a field
-/// compared with the caller's groups in one `eq_any` is bound there as
-/// Diesel's `AsExpression` does, as an array.
+/// column binds as its type (`ToSql`, see `__private::bind`), a nullable
+/// group field's inner type as the column's type without `Nullable`; and a
+/// field compared with the caller's groups in one `eq_any` is bound there
+/// as Diesel's `AsExpression` does, as an array.
 fn field_bounds(model: &Model, index: usize, ty: &TokenStream, sql: &TokenStream) -> Vec<TokenStream> {
     let p = private();
     let pg = quote!(#p::diesel::pg::Pg);
@@ -136,8 +136,16 @@ fn field_bounds(model: &Model, index: usize, ty: &TokenStream, sql: &TokenStream
     if model.binds(index) {
         bounds.push(quote!(#ty: #p::diesel::serialize::ToSql<#sql, #pg>));
     }
+    let field = &model.fields[index];
+    if field.nullable && matches!(model.group, Group::Field(g) if g == index) {
+        // A group value is an `&Inner`, bound as `Some(&inner)`.
+        let inner = &field.inner_ty;
+        let not_null = quote!(<#sql as #p::diesel::sql_types::IntoNotNullable>::NotNullable);
+        bounds.push(quote!(#sql: #p::diesel::sql_types::IntoNotNullable));
+        bounds.push(quote!(#inner: #p::diesel::serialize::ToSql<#not_null, #pg>));
+    }
     if model.in_group_filter(index) {
-        let inner = &model.fields[index].inner_ty;
+        let inner = &field.inner_ty;
         let bound = quote!(#p::diesel::internal::derives::as_expression::Bound<#sql, #inner>);
         bounds.push(quote!(#sql: #p::diesel::sql_types::SqlType + #p::diesel::expression::TypedExpressionType));
         bounds.push(quote!(#inner: #p::diesel::expression::AsExpression<#sql, Expression = #bound>));
