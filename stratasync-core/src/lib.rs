@@ -127,25 +127,18 @@ pub mod __private {
     pub trait NotNullCursor {}
     impl<T> NotNullCursor for T where T: diesel::sql_types::SqlType<IsNull = diesel::sql_types::is_nullable::NotNull> {}
 
-    /// `value` as an expression of `column`'s SQL type. The bound sits
-    /// here, at the field's type in generated code, so a value the column
-    /// cannot take is reported once, at the field.
-    pub fn bind<C, T>(_column: C, value: T) -> T::Expression
+    /// `value` as a bind parameter of `column`'s SQL type: what Diesel's
+    /// `AsExpression` makes of every data type (`Bound<SqlType, T>`), with
+    /// only `ToSql` required. Generated code passes every value it compares
+    /// with or writes to a column through here, so its queries need nothing
+    /// of a field type but what the derive's schema checks assert
+    /// (`FromSqlRow`/`StaticallySizedRow` and `ToSql` of the column's type).
+    pub fn bind<C, T>(_column: C, value: T) -> diesel::internal::derives::as_expression::Bound<C::SqlType, T>
     where
         C: diesel::Expression,
-        C::SqlType: diesel::sql_types::SqlType,
-        T: diesel::expression::AsExpression<C::SqlType>,
+        T: diesel::serialize::ToSql<C::SqlType, diesel::pg::Pg>,
     {
-        value.as_expression()
-    }
-
-    /// Compile-time check, never called at run time: field type `T` can be
-    /// read from column `C` on PostgreSQL.
-    pub fn column_reads_as<C, T>(_column: C)
-    where
-        C: diesel::Expression,
-        T: diesel::deserialize::FromSqlRow<C::SqlType, diesel::pg::Pg>,
-    {
+        diesel::internal::derives::as_expression::Bound::new(value)
     }
 
     /// Compile-time check, never called at run time: cursor column `C` is

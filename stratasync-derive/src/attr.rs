@@ -20,10 +20,10 @@
 //!
 //! Parsing never judges combinations of keys: that is `check.rs`.
 
+use crate::errors::Errors;
 use crate::model::Actions;
 use crate::suggest;
 use darling::ast::NestedMeta;
-use darling::error::Accumulator;
 use darling::util::{PreservedStrExpr, SpannedValue};
 use darling::FromMeta;
 use proc_macro2::{Span, TokenStream, TokenTree};
@@ -252,7 +252,7 @@ impl std::ops::Deref for FieldAttrs {
 }
 
 /// Reads the attributes of a struct with named fields (checked before).
-pub fn model_attrs(input: &DeriveInput, errors: &mut Accumulator) -> ModelAttrs {
+pub fn model_attrs(input: &DeriveInput, errors: &mut Errors) -> ModelAttrs {
     let (keys, broken) = parse_keys::<ModelKeys>(&input.attrs, &kw::MODEL_KEYS, old_model_spelling, errors);
     let fields = match &input.data {
         syn::Data::Struct(data) => data
@@ -287,8 +287,8 @@ fn diesel_attrs(attrs: &[Attribute]) -> Vec<Attribute> {
 fn parse_keys<T: FromMeta + Default>(
     attrs: &[Attribute],
     known: &[&str],
-    old: impl Fn(&Meta) -> Option<(&'static str, darling::Error)>,
-    errors: &mut Accumulator,
+    old: impl Fn(&Meta) -> Option<(&'static str, syn::Error)>,
+    errors: &mut Errors,
 ) -> (T, BTreeSet<String>) {
     let mut broken = BTreeSet::new();
     let mut good: Vec<NestedMeta> = Vec::new();
@@ -304,7 +304,7 @@ fn parse_keys<T: FromMeta + Default>(
         let items = match NestedMeta::parse_meta_list(list.tokens.clone()) {
             Ok(items) => items,
             Err(e) => {
-                errors.push(e.into());
+                errors.push(e);
                 broken.insert(String::from("sync"));
                 continue;
             }
@@ -371,8 +371,9 @@ fn unknown_key(meta: &Meta, known: &[&str]) -> darling::Error {
 
 /// The old spellings of the struct keys: `actions = "IUD"`,
 /// `group_key = field`, `own_group` and `global` (a key of its own). The
-/// error shows the new spelling of exactly what was written.
-fn old_model_spelling(meta: &Meta) -> Option<(&'static str, darling::Error)> {
+/// error shows the new spelling of exactly what was written, and
+/// underlines all of it (`key = value`, not only the key).
+fn old_model_spelling(meta: &Meta) -> Option<(&'static str, syn::Error)> {
     let key = meta.path().get_ident()?.to_string();
     let written = quote::quote!(#meta).to_string();
     let (new_key, new) = match (key.as_str(), meta) {
@@ -399,7 +400,7 @@ fn old_model_spelling(meta: &Meta) -> Option<(&'static str, darling::Error)> {
             let written = format!("{} = {:?}", kw::ACTIONS, letters);
             return Some((
                 kw::ACTIONS,
-                darling::Error::custom(format!("`{written}` is the old spelling; write {new}")).with_span(meta),
+                syn::Error::new_spanned(meta, format!("`{written}` is the old spelling; write {new}")),
             ));
         }
         (kw::OLD_GROUP_KEY, Meta::NameValue(nv)) => {
@@ -411,7 +412,7 @@ fn old_model_spelling(meta: &Meta) -> Option<(&'static str, darling::Error)> {
         (kw::GLOBAL, _) => (kw::GROUP, format!("{} = {}", kw::GROUP, kw::GLOBAL)),
         _ => return None,
     };
-    Some((new_key, darling::Error::custom(format!("`{written}` is the old spelling; write `{new}`")).with_span(meta)))
+    Some((new_key, syn::Error::new_spanned(meta, format!("`{written}` is the old spelling; write `{new}`"))))
 }
 
 /// A codec override flag on a field.
@@ -823,7 +824,7 @@ mod tests {
     use super::*;
 
     fn parse(input: syn::DeriveInput) -> (ModelAttrs, Vec<String>) {
-        let mut errors = darling::Error::accumulator();
+        let mut errors = Errors::default();
         let attrs = model_attrs(&input, &mut errors);
         let errors = match errors.finish() {
             Ok(()) => Vec::new(),

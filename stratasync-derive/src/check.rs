@@ -7,9 +7,9 @@
 
 use crate::attr::{self, kw, ActionList, CodecFlag, FieldAttrs, GroupValue, ModelAttrs};
 use crate::case;
+use crate::errors::Errors;
 use crate::model::{Actions, Cascade, Codec, Field, FieldRef, Group, Kind, Model};
 use crate::suggest;
-use darling::error::Accumulator;
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, LitStr, Path, Type};
@@ -18,14 +18,14 @@ use syn::{DeriveInput, Ident, LitStr, Path, Type};
 const MAX_WRITE_COLUMNS: usize = 32;
 
 /// A spanned error.
-fn error(span: Span, message: impl std::fmt::Display) -> darling::Error {
-    darling::Error::from(syn::Error::new(span, message))
+fn error(span: Span, message: impl std::fmt::Display) -> syn::Error {
+    syn::Error::new(span, message)
 }
 
 /// Parses and validates the derive input.
-pub fn model(input: &DeriveInput) -> darling::Result<Model> {
+pub fn model(input: &DeriveInput) -> syn::Result<Model> {
     check_shape(input)?;
-    let mut accumulator = darling::Error::accumulator();
+    let mut accumulator = Errors::default();
     let errors = &mut accumulator;
     let attrs = attr::model_attrs(input, errors);
 
@@ -144,7 +144,7 @@ impl Draft<'_> {
 
 /// A Diesel model is a struct with named fields (one per column). Checked
 /// before darling's own shape check to point at the offending token.
-fn check_shape(input: &DeriveInput) -> darling::Result<()> {
+fn check_shape(input: &DeriveInput) -> syn::Result<()> {
     let message = "`SyncModel` can only be derived for a struct with named fields (a Diesel model)";
     match &input.data {
         syn::Data::Struct(data) if matches!(data.fields, syn::Fields::Named(_)) => Ok(()),
@@ -159,7 +159,7 @@ fn check_shape(input: &DeriveInput) -> darling::Result<()> {
 
 /// The generated code names the struct in free functions and in a `const`
 /// spec; Diesel models are concrete types.
-fn check_not_generic(attrs: &ModelAttrs, errors: &mut Accumulator) {
+fn check_not_generic(attrs: &ModelAttrs, errors: &mut Errors) {
     if let Some(param) = attrs.generics.params.first() {
         errors.push(error(param.span(), "`SyncModel` cannot be derived for a generic struct"));
     }
@@ -167,7 +167,7 @@ fn check_not_generic(attrs: &ModelAttrs, errors: &mut Accumulator) {
 
 /// Every query names the Diesel table; the derive reads it from the same
 /// attribute as Diesel's own derives so it is written once.
-fn table_name(attrs: &ModelAttrs, errors: &mut Accumulator) -> Option<Path> {
+fn table_name(attrs: &ModelAttrs, errors: &mut Errors) -> Option<Path> {
     match errors.handle(attr::diesel_table_name(&attrs.attrs)) {
         Some(Some(table)) => Some(table),
         Some(None) => {
@@ -187,7 +187,7 @@ fn table_name(attrs: &ModelAttrs, errors: &mut Accumulator) -> Option<Path> {
 
 /// The wire name defaults to the struct name; an empty one could not be
 /// told apart on the wire.
-fn model_name(attrs: &ModelAttrs, errors: &mut Accumulator) -> String {
+fn model_name(attrs: &ModelAttrs, errors: &mut Errors) -> String {
     match &attrs.name {
         Some(lit) if lit.value().is_empty() => {
             errors.push(error(lit.span(), "the model name cannot be empty"));
@@ -199,7 +199,7 @@ fn model_name(attrs: &ModelAttrs, errors: &mut Accumulator) -> String {
 }
 
 /// A field's own checks: column, wire name, codec, insert defaults.
-fn draft<'a>(attrs: &'a FieldAttrs, errors: &mut Accumulator) -> Draft<'a> {
+fn draft<'a>(attrs: &'a FieldAttrs, errors: &mut Errors) -> Draft<'a> {
     let ident = attrs.ident.clone();
     let column = errors.handle(attr::diesel_column_name(&attrs.attrs)).flatten().unwrap_or_else(|| ident.clone());
     let (wire, wire_span) = match &attrs.rename {
@@ -225,7 +225,7 @@ fn draft<'a>(attrs: &'a FieldAttrs, errors: &mut Accumulator) -> Draft<'a> {
 }
 
 /// An empty wire name cannot be a JSON key the client looks up.
-fn check_rename_not_empty(lit: &LitStr, errors: &mut Accumulator) {
+fn check_rename_not_empty(lit: &LitStr, errors: &mut Errors) {
     if lit.value().is_empty() {
         errors.push(error(lit.span(), "the wire name cannot be empty"));
     }
@@ -233,7 +233,7 @@ fn check_rename_not_empty(lit: &LitStr, errors: &mut Accumulator) {
 
 /// A skipped field is not synced at all, so any other sync key on it would
 /// be silently ignored: say so instead.
-fn check_skip_alone(attrs: &FieldAttrs, errors: &mut Accumulator) {
+fn check_skip_alone(attrs: &FieldAttrs, errors: &mut Errors) {
     for (key, span) in attrs.keys_besides_skip() {
         errors.push(error(span, format!("`{key}` cannot be combined with `skip`: a skipped field is not synced")));
     }
@@ -242,7 +242,7 @@ fn check_skip_alone(attrs: &FieldAttrs, errors: &mut Accumulator) {
 /// The codec of a field: the override if there is one, else inferred from
 /// the Rust type. Two overrides would be ambiguous; `string_null` promises
 /// a nullable column, which only an `Option` field can read.
-fn field_codec(attrs: &FieldAttrs, errors: &mut Accumulator) -> Option<Codec> {
+fn field_codec(attrs: &FieldAttrs, errors: &mut Errors) -> Option<Codec> {
     let flags = attrs.codec_flags();
     let (inner, nullable) = option_inner(&attrs.ty);
     if let Some(((first, _), rest)) = flags.split_first() {
@@ -332,7 +332,7 @@ fn infer_codec(ty: &Type) -> Option<Codec> {
 
 /// Insert defaults only apply to insert fields, one default at a time, and
 /// "now" only means something for a timestamp or a date.
-fn check_insert_defaults(attrs: &FieldAttrs, codec: Codec, errors: &mut Accumulator) {
+fn check_insert_defaults(attrs: &FieldAttrs, codec: Codec, errors: &mut Errors) {
     let date_now = attrs.date_now.is_present().then(|| attrs.date_now.span());
     let default = attrs.default_value.as_ref().map(|d| d.span());
     if let (Some(_), Some(span)) = (date_now, default) {
@@ -363,7 +363,7 @@ fn check_insert_defaults(attrs: &FieldAttrs, codec: Codec, errors: &mut Accumula
 }
 
 /// Two fields with one wire name would overwrite each other on the wire.
-fn check_unique_wire_names(fields: &[Draft<'_>], errors: &mut Accumulator) {
+fn check_unique_wire_names(fields: &[Draft<'_>], errors: &mut Errors) {
     let synced: Vec<&Draft<'_>> = fields.iter().filter(|f| !f.skip).collect();
     for (i, field) in synced.iter().enumerate() {
         if let Some(first) = synced[..i].iter().find(|f| f.wire == field.wire) {
@@ -377,7 +377,7 @@ fn check_unique_wire_names(fields: &[Draft<'_>], errors: &mut Accumulator) {
 
 /// Looks up a field named by a model-level key. It must exist, and it must
 /// be synced: the key's meaning (a group, a cursor, ...) lives on the wire.
-fn resolve(fields: &[Draft<'_>], ident: &Ident, key: &str, errors: &mut Accumulator) -> Option<FieldRef> {
+fn resolve(fields: &[Draft<'_>], ident: &Ident, key: &str, errors: &mut Errors) -> Option<FieldRef> {
     match fields.iter().position(|f| f.ident == *ident) {
         None => {
             let names: Vec<String> = fields.iter().map(|f| f.ident.to_string()).collect();
@@ -409,12 +409,7 @@ fn resolve(fields: &[Draft<'_>], ident: &Ident, key: &str, errors: &mut Accumula
 
 /// A list of field references: each must resolve, and naming one twice is
 /// a mistake (a cursor column twice would break keyset paging).
-fn field_list(
-    list: Option<&attr::IdentList>,
-    key: &str,
-    fields: &[Draft<'_>],
-    errors: &mut Accumulator,
-) -> Vec<FieldRef> {
+fn field_list(list: Option<&attr::IdentList>, key: &str, fields: &[Draft<'_>], errors: &mut Errors) -> Vec<FieldRef> {
     let Some(list) = list else { return Vec::new() };
     let mut refs = Vec::new();
     for (i, ident) in list.idents.iter().enumerate() {
@@ -436,7 +431,7 @@ enum DraftGroup {
 
 /// Every row must belong to exactly one group (or to everyone): the group
 /// decides who receives it.
-fn group(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> Option<DraftGroup> {
+fn group(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Errors) -> Option<DraftGroup> {
     match &attrs.group {
         _ if attrs.broken.contains(kw::GROUP) => None,
         None => {
@@ -482,7 +477,7 @@ fn actions(attrs: &ModelAttrs) -> Option<ParsedActions> {
 
 /// A standard model has one id field; a composite model has a key of
 /// several fields and no id field. Saying both is contradictory.
-fn kind(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> Option<Kind> {
+fn kind(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Errors) -> Option<Kind> {
     if attrs.broken.contains(kw::ID) || attrs.broken.contains(kw::CURSOR) {
         return None;
     }
@@ -539,7 +534,7 @@ fn kind(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> O
 /// The archive field: explicit, or the nullable instant field on the wire
 /// as `archivedAt`. Archive writes an instant and unarchive writes null, so
 /// the field must take both.
-fn archive_field(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumulator) -> Option<FieldRef> {
+fn archive_field(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Errors) -> Option<FieldRef> {
     let archivable = |f: &Draft<'_>| f.codec == Some(Codec::Instant) && f.nullable;
     let Some(attr::FieldName(ident)) = &attrs.archive_field else {
         return fields
@@ -565,7 +560,7 @@ fn archive_field(attrs: &ModelAttrs, fields: &[Draft<'_>], errors: &mut Accumula
 
 /// Join-table rows have no id to update or archive by; they are only ever
 /// inserted and deleted.
-fn check_composite_actions(kind: &Kind, actions: &ParsedActions, errors: &mut Accumulator) {
+fn check_composite_actions(kind: &Kind, actions: &ParsedActions, errors: &mut Errors) {
     let a = &actions.actions;
     if matches!(kind, Kind::Composite { .. }) && (a.update || a.archive || a.unarchive) {
         errors.push(error(
@@ -589,7 +584,7 @@ fn check_composite_actions(kind: &Kind, actions: &ParsedActions, errors: &mut Ac
 
 /// An update changes only `update` fields: with none, every `U` would be
 /// rejected at run time.
-fn check_update_fields(kind: &Kind, actions: &ParsedActions, fields: &[Draft<'_>], errors: &mut Accumulator) {
+fn check_update_fields(kind: &Kind, actions: &ParsedActions, fields: &[Draft<'_>], errors: &mut Errors) {
     let has_update = fields.iter().any(|f| !f.skip && f.attrs.update.is_present());
     if matches!(kind, Kind::Standard { .. }) && actions.actions.update && !has_update {
         errors.push(error(
@@ -615,7 +610,7 @@ fn check_archive_actions(
     actions: &ParsedActions,
     archive: Option<FieldRef>,
     fields: &[Draft<'_>],
-    errors: &mut Accumulator,
+    errors: &mut Errors,
 ) {
     let a = &actions.actions;
     if !(a.archive || a.unarchive) || archive.is_some() || attrs.archive_field.is_some() {
@@ -659,7 +654,7 @@ fn check_archive_actions(
 
 /// The composite id of an insert is computed from the inserted data, so
 /// every key field must be an insert field.
-fn check_key_fields_inserted(kind: &Kind, actions: &ParsedActions, fields: &[Draft<'_>], errors: &mut Accumulator) {
+fn check_key_fields_inserted(kind: &Kind, actions: &ParsedActions, fields: &[Draft<'_>], errors: &mut Errors) {
     let Kind::Composite { keys } = kind else { return };
     if !actions.actions.insert {
         return;
@@ -683,7 +678,7 @@ fn check_group_inserted(
     actions: &ParsedActions,
     group: &DraftGroup,
     fields: &[Draft<'_>],
-    errors: &mut Accumulator,
+    errors: &mut Errors,
 ) {
     let DraftGroup::Field(group) = group else { return };
     let field = &fields[group.index];
@@ -704,7 +699,7 @@ fn check_group_inserted(
 
 /// The default scope filters the group column; the group of a composite
 /// `group = own` model is its computed id, which no column holds.
-fn check_composite_own_group_scoped(attrs: &ModelAttrs, kind: &Kind, group: &DraftGroup, errors: &mut Accumulator) {
+fn check_composite_own_group_scoped(attrs: &ModelAttrs, kind: &Kind, group: &DraftGroup, errors: &mut Errors) {
     if matches!((kind, group), (Kind::Composite { .. }, DraftGroup::OwnId)) && attrs.scope.is_none() {
         errors.push(error(
             attrs.group.as_ref().map_or_else(|| attrs.ident.span(), GroupValue::span),
@@ -723,7 +718,7 @@ fn check_composite_own_group_scoped(attrs: &ModelAttrs, kind: &Kind, group: &Dra
 /// clients keep a row they may no longer see, the new group's never get
 /// it, and a member could move a row into a group they are not in.
 /// (Composite rows and ids have their own rule against `update`.)
-fn check_group_not_updated(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>], errors: &mut Accumulator) {
+fn check_group_not_updated(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>], errors: &mut Errors) {
     let (Kind::Standard { id }, DraftGroup::Field(group)) = (kind, group) else { return };
     let field = &fields[group.index];
     if group.index != id.index && !field.skip && field.attrs.update.is_present() {
@@ -745,7 +740,7 @@ fn check_group_not_updated(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>]
 /// row's group: a field nobody writes would never be checked, and a group
 /// that is the row's own id (or the group key itself, which membership
 /// checks already) has no other rows to point into.
-fn check_references(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>], errors: &mut Accumulator) {
+fn check_references(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>], errors: &mut Errors) {
     let id = match kind {
         Kind::Standard { id } => Some(id.index),
         Kind::Composite { .. } => None,
@@ -800,7 +795,7 @@ fn check_references(kind: &Kind, group: &DraftGroup, fields: &[Draft<'_>], error
 }
 
 /// Join-table rows are never updated (their key is their identity).
-fn check_composite_not_updated(kind: &Kind, fields: &[Draft<'_>], errors: &mut Accumulator) {
+fn check_composite_not_updated(kind: &Kind, fields: &[Draft<'_>], errors: &mut Errors) {
     if !matches!(kind, Kind::Composite { .. }) {
         return;
     }
@@ -814,7 +809,7 @@ fn check_composite_not_updated(kind: &Kind, fields: &[Draft<'_>], errors: &mut A
 
 /// Updates find their row by id; changing the id would orphan the row's
 /// history on the clients.
-fn check_id_not_updated(kind: &Kind, fields: &[Draft<'_>], errors: &mut Accumulator) {
+fn check_id_not_updated(kind: &Kind, fields: &[Draft<'_>], errors: &mut Errors) {
     let Kind::Standard { id } = kind else { return };
     let field = &fields[id.index];
     if field.attrs.update.is_present() {
@@ -823,7 +818,7 @@ fn check_id_not_updated(kind: &Kind, fields: &[Draft<'_>], errors: &mut Accumula
 }
 
 /// Inserts and updates are Diesel tuples, which stop at 32 columns.
-fn check_write_column_count(ident: &Ident, kind: &Kind, fields: &[Draft<'_>], errors: &mut Accumulator) {
+fn check_write_column_count(ident: &Ident, kind: &Kind, fields: &[Draft<'_>], errors: &mut Errors) {
     let id = match kind {
         Kind::Standard { id } => Some(id.index),
         Kind::Composite { .. } => None,
@@ -851,7 +846,7 @@ mod tests {
     fn errors(input: DeriveInput) -> Vec<String> {
         match model(&input) {
             Ok(_) => panic!("expected errors"),
-            Err(e) => e.flatten().into_iter().map(|e| e.to_string()).collect(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
         }
     }
 

@@ -9,6 +9,7 @@
 mod attr;
 mod case;
 mod check;
+mod errors;
 mod expand;
 mod model;
 mod suggest;

@@ -36,6 +36,33 @@ pub struct Model {
     pub archive: Option<usize>,
 }
 
+impl Model {
+    /// Whether the generated code sends values of field `index` to its
+    /// column (writes it, or compares the column with a value: keys,
+    /// cursor, group, cascade, archive), not only reads it.
+    pub fn binds(&self, index: usize) -> bool {
+        let field = &self.fields[index];
+        field.insert
+            || field.update
+            || self.batch_keys.contains(&index)
+            || self.kind.cursor().iter().any(|k| k.index == index)
+            || matches!(self.group, Group::Field(g) if g == index)
+            || self.cascades.iter().any(|c| c.field == index)
+            || self.archive == Some(index)
+    }
+
+    /// Whether field `index` is compared with the caller's groups in one
+    /// `IN` (`eq_any`) filter: the group field (or the id of a `group =
+    /// own` model) of a model without a custom scope.
+    pub fn in_group_filter(&self, index: usize) -> bool {
+        match (&self.scope, &self.group, &self.kind) {
+            (None, Group::Field(g), _) => *g == index,
+            (None, Group::OwnId, Kind::Standard { id }) => id.index == index,
+            _ => false,
+        }
+    }
+}
+
 /// A reference to a field from a model-level key, with the span of the
 /// reference (for errors about that use of the field).
 #[derive(Clone, Copy)]

@@ -4,7 +4,9 @@
 //! through `::stratasync_core::__private`. Calls that depend on a field's
 //! type carry the span of that type, and column paths carry the span of the
 //! field (or its `column_name`), so rustc reports mismatches at the user's
-//! tokens.
+//! tokens. Everything that uses the columns is guarded by the field/column
+//! facts that `schema::checks` asserts (`schema::guard`), so a mismatched
+//! field is one error, at its type.
 
 mod reference;
 mod row;
@@ -25,9 +27,10 @@ pub fn expand(model: &Model) -> TokenStream {
     let hooks = spec::hooks(model);
     let row = row::methods(model);
     let storage = storage::methods(model);
-    let helpers = storage::helpers(model);
     let checks = schema::checks(model);
-    let referenceable = reference::referenceable(model);
+    let guard = schema::guard(model);
+    let helpers = storage::helpers(model, &guard);
+    let referenceable = reference::referenceable(model, &guard);
     let reference_helpers = reference::helpers(model);
     quote! {
         const _: () = {
@@ -36,13 +39,13 @@ pub fn expand(model: &Model) -> TokenStream {
             #checks
 
             #[automatically_derived]
-            impl #p::SyncModel for #ident {
+            impl #p::SyncModel for #ident #guard {
                 #spec
                 #hooks
             }
 
             #[automatically_derived]
-            impl #p::SyncStorage for #ident {
+            impl #p::SyncStorage for #ident #guard {
                 #row
                 #storage
             }
@@ -87,6 +90,25 @@ fn column(model: &Model, field: &Field) -> TokenStream {
     let table = &model.table;
     let column = &field.column;
     quote!(#table::#column)
+}
+
+/// `column = value` for a value of `field`'s type (`T` or `&T`), bound as
+/// a parameter of the column's SQL type (`__private::bind`: only
+/// `T: ToSql<SqlType, Pg>` is required, which the guard provides).
+fn eq_value(model: &Model, field: &Field, value: TokenStream) -> TokenStream {
+    let p = private();
+    let column = column(model, field);
+    quote!(#column.eq(#p::bind(#column, #value)))
+}
+
+/// `column = value` for a `&Inner` value of a field whose type may be
+/// `Option<Inner>` (a group value).
+fn eq_inner(model: &Model, field: &Field, value: TokenStream) -> TokenStream {
+    if field.nullable {
+        eq_value(model, field, quote!(::std::option::Option::Some(#value)))
+    } else {
+        eq_value(model, field, value)
+    }
 }
 
 /// `s` as a JSON string literal (for the constant parts of a row).

@@ -2,7 +2,7 @@
 //! that can be referenced, and the checks of a model's `references = ...`
 //! fields (see `stratasync_core::__private::Referenceable`).
 
-use super::{column, private};
+use super::{column, eq_inner, eq_value, private};
 use crate::model::{Field, Group, Kind, Model};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens as _};
@@ -11,25 +11,26 @@ use syn::spanned::Spanned;
 /// `impl Referenceable`, for a model with an id field grouped by a field
 /// (other than the id) or global: `SELECT id … WHERE id = $1 AND group = $2
 /// FOR KEY SHARE`.
-pub fn referenceable(model: &Model) -> TokenStream {
+pub fn referenceable(model: &Model, guard: &TokenStream) -> TokenStream {
     let p = private();
     let Kind::Standard { id } = &model.kind else { return TokenStream::new() };
     let id_field = &model.fields[id.index];
     let (group_ty, group_filter) = match model.group {
         Group::Field(g) if g != id.index => {
             let field = &model.fields[g];
-            let column = column(model, field);
-            (field.inner_ty.clone(), quote!(.filter(#column.eq(group))))
+            let filter = eq_inner(model, field, quote!(group));
+            (field.inner_ty.clone(), quote!(.filter(#filter)))
         }
         Group::Global => (syn::parse_quote!(#p::Global), TokenStream::new()),
         Group::Field(_) | Group::OwnId => return TokenStream::new(),
     };
     let (ident, table, id_ty, id_inner) = (&model.ident, &model.table, &id_field.ty, &id_field.inner_ty);
     let id_column = column(model, id_field);
+    let id_filter = eq_value(model, id_field, quote!(id));
     let group = if group_filter.is_empty() { quote!(_group) } else { quote!(group) };
     quote! {
         #[automatically_derived]
-        impl #p::Referenceable for #ident {
+        impl #p::Referenceable for #ident #guard {
             type Id = #id_inner;
             type Group = #group_ty;
 
@@ -41,7 +42,7 @@ pub fn referenceable(model: &Model) -> TokenStream {
                 #p::boxed(async move {
                     let query = #table::table
                         .select(#id_column)
-                        .filter(#id_column.eq(id))
+                        .filter(#id_filter)
                         #group_filter
                         .for_key_share();
                     #p::diesel_async::RunQueryDsl::get_result::<#id_ty>(query, conn)

@@ -16,7 +16,7 @@
 //! the group on every page). With an index on `(group, cursor...)` each page
 //! reads the rows it returns and no others.
 
-use super::{codec, codec_kind, column, key_value, private, reference};
+use super::{codec, codec_kind, column, eq_inner, eq_value, key_value, private, reference};
 use crate::model::{Field, Group, Kind, Model};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -61,7 +61,7 @@ pub fn methods(model: &Model) -> TokenStream {
 
 /// `fn __stratasync_scoped(scope)`: the boxed `SELECT` of the rows visible
 /// in `scope`.
-pub fn helpers(model: &Model) -> TokenStream {
+pub fn helpers(model: &Model, guard: &TokenStream) -> TokenStream {
     let p = private();
     let ident = &model.ident;
     let table = &model.table;
@@ -85,7 +85,9 @@ pub fn helpers(model: &Model) -> TokenStream {
             'a,
             #p::diesel::dsl::Select<#table::table, #p::diesel::dsl::AsSelect<#ident, #pg>>,
             #pg,
-        > {
+        >
+        #guard
+        {
             let query = #table::table.select(#select).into_boxed();
             #filtered
         }
@@ -124,9 +126,9 @@ fn order(model: &Model) -> TokenStream {
 fn row_filter(model: &Model, row: &Ident) -> TokenStream {
     let filters = model.kind.cursor().iter().map(|k| {
         let field = &model.fields[k.index];
-        let column = column(model, field);
         let ident = &field.ident;
-        quote!(.filter(#column.eq(&#row.#ident)))
+        let filter = eq_value(model, field, quote!(&#row.#ident));
+        quote!(.filter(#filter))
     });
     quote!(#(#filters)*)
 }
@@ -143,8 +145,8 @@ fn after_filter(model: &Model) -> TokenStream {
         .iter()
         .map(|k| {
             let field = &model.fields[k.index];
-            let ident = &field.ident;
-            (column(model, field), quote!(&after.#ident))
+            let (ident, column) = (&field.ident, column(model, field));
+            (column.clone(), quote!(#p::bind(#column, &after.#ident)))
         })
         .unzip();
     if let ([column], [value]) = (&columns[..], &values[..]) {
@@ -189,7 +191,7 @@ fn grouped_page(model: &Model, group: &Field) -> TokenStream {
     let select = select(model);
     let after_filter = after_filter(model);
     let order = order(model);
-    let column = column(model, group);
+    let group_filter = eq_inner(model, group, quote!(group));
     let (ident, inner) = (&group.ident, &group.inner_ty);
     let groups = quote_spanned!(inner.span()=> scope.groups_as::<#inner>());
     let is_row_group = if group.nullable {
@@ -221,7 +223,7 @@ fn grouped_page(model: &Model, group: &Field) -> TokenStream {
                     if remaining <= 0 {
                         break;
                     }
-                    let mut query = #table::table.select(#select).filter(#column.eq(group)).into_boxed();
+                    let mut query = #table::table.select(#select).filter(#group_filter).into_boxed();
                     if let ::std::option::Option::Some(after) = after.take() {
                         query = query.filter(#after_filter);
                     }
@@ -268,8 +270,8 @@ fn by_key(model: &Model) -> TokenStream {
         .iter()
         .map(|&i| {
             let field = &model.fields[i];
-            let (wire, key, column, ty) = (&field.wire, key_value(field), column(model, field), &field.ty);
-            let filter = quote_spanned!(ty.span()=> #column.eq(#p::bind(#column, value)));
+            let (wire, key) = (&field.wire, key_value(field));
+            let filter = eq_value(model, field, quote!(value));
             quote! {
                 #wire => {
                     let ::std::option::Option::Some(value) = #key::parse_key(value) else {
@@ -318,7 +320,7 @@ fn find(model: &Model) -> TokenStream {
     let (reads, filters, standard) = match &model.kind {
         Kind::Standard { id } => {
             let field = &model.fields[id.index];
-            let (key, column) = (key_value(field), column(model, field));
+            let (key, filter) = (key_value(field), eq_value(model, field, quote!(__key0)));
             let read = quote! {
                 let ::std::option::Option::Some(__key0) = #key::parse_key(model_id) else {
                     if #key::is_non_canonical(model_id) {
@@ -327,7 +329,7 @@ fn find(model: &Model) -> TokenStream {
                     #none
                 };
             };
-            (vec![read], vec![quote!(.filter(#column.eq(__key0)))], true)
+            (vec![read], vec![quote!(.filter(#filter))], true)
         }
         Kind::Composite { keys } => keys
             .iter()
@@ -335,7 +337,8 @@ fn find(model: &Model) -> TokenStream {
             .map(|(i, k)| {
                 let field = &model.fields[k.index];
                 let var = format_ident!("__key{}", i);
-                let (wire, codec, kind, column) = (&field.wire, codec(field), codec_kind(field), column(model, field));
+                let (wire, codec, kind) = (&field.wire, codec(field), codec_kind(field));
+                let filter = eq_value(model, field, quote!(#var));
                 // An absent key names no row; a present one must fit the
                 // key's codec (a UUID in its canonical spelling, say).
                 let read = quote! {
@@ -347,7 +350,7 @@ fn find(model: &Model) -> TokenStream {
                         });
                     };
                 };
-                (read, quote!(.filter(#column.eq(#var))))
+                (read, quote!(.filter(#filter)))
             })
             .fold((Vec::new(), Vec::new(), false), |(mut r, mut f, s), (read, filter)| {
                 r.push(read);
@@ -382,12 +385,11 @@ fn decoded(model: &Model, fields: &[&Field]) -> (Vec<TokenStream>, Vec<TokenStre
         .enumerate()
         .map(|(i, field)| {
             let var = format_ident!("__v{}", i);
-            let (ty, wire, kind, column) = (&field.ty, &field.wire, codec_kind(field), column(model, field));
+            let (ty, wire, kind) = (&field.ty, &field.wire, codec_kind(field));
             let marker = field.codec.marker();
             let decode = quote_spanned!(ty.span()=> #p::decode::<#p::kind::#marker, #ty>);
-            // Spanned at the field type: a value the column cannot take is
-            // reported there, once (`bind`).
-            let value = quote_spanned!(ty.span()=> #var.map(|v| #column.eq(#p::bind(#column, v))));
+            let eq = eq_value(model, field, quote!(v));
+            let value = quote!(#var.map(|v| #eq));
             (quote!(let #var = #decode(data, #wire, #kind)?;), value)
         })
         .unzip()
@@ -413,7 +415,7 @@ fn insert(model: &Model) -> TokenStream {
     let (mut reads, mut values) = decoded(model, &fields);
     if let Some(i) = id {
         let field = &model.fields[i];
-        let (key, kind, column, ty) = (key_value(field), codec_kind(field), column(model, field), &field.ty);
+        let (key, kind, ty) = (key_value(field), codec_kind(field), &field.ty);
         let error = quote_spanned!(ty.span()=> #p::model_id_error::<#ty>(model_id, #kind));
         reads.insert(
             0,
@@ -423,7 +425,7 @@ fn insert(model: &Model) -> TokenStream {
                 };
             },
         );
-        values.insert(0, quote!(#column.eq(__id)));
+        values.insert(0, eq_value(model, field, quote!(__id)));
     }
     let references = reference::checks(model, &fields, reference::insert_group(model, &fields));
     let used = !values.is_empty();
@@ -536,11 +538,11 @@ fn set_archived(model: &Model) -> TokenStream {
         };
     };
     let field = &model.fields[i];
-    let (wire, codec, kind, column) = (&field.wire, codec(field), codec_kind(field), column(model, field));
+    let (wire, codec, kind) = (&field.wire, codec(field), codec_kind(field));
+    let set = eq_value(model, field, quote!(value));
     let target = row_filter(model, &Ident::new("target", Span::call_site()));
     let signature = signature(true);
-    let execute =
-        run("execute", quote!(#p::Prepared(#p::diesel::update(#table::table #target).set(#column.eq(value)))));
+    let execute = run("execute", quote!(#p::Prepared(#p::diesel::update(#table::table #target).set(#set))));
     quote! {
         #signature {
             #p::boxed(async move {
@@ -572,10 +574,10 @@ fn cascade_from(model: &Model) -> TokenStream {
     let several = model.cascades.len() > 1;
     let branches = model.cascades.iter().map(|cascade| {
         let field = &model.fields[cascade.field];
-        let (key, column) = (key_value(field), column(model, field));
+        let (key, filter) = (key_value(field), eq_value(model, field, quote!(key)));
         let parent = &cascade.parent;
         let parent_name = quote_spanned!(parent.span()=> <#parent as #p::SyncModel>::SPEC.name);
-        let load = run("load", quote!(#table::table.select(#select).filter(#column.eq(key)) #order .for_update()));
+        let load = run("load", quote!(#table::table.select(#select).filter(#filter) #order .for_update()));
         let query = quote!(#load.await);
         let found = if several {
             quote! {
