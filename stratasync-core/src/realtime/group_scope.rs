@@ -71,10 +71,12 @@ impl GroupScope {
 /// change of its own user, which it always receives): a global action, or
 /// one of its groups; never someone else's group change.
 pub(crate) fn visible(action: &SyncAction, groups: &[String]) -> bool {
-    match &action.group_id {
-        None => true,
-        Some(group) => !group_change::is_group_change(action) && groups.iter().any(|g| g == group),
-    }
+    !group_change::is_group_change(action) && in_groups(action.group_id.as_deref(), groups)
+}
+
+/// Whether an action of `group` (`None`: global) is one of `groups`'.
+pub(crate) fn in_groups(group: Option<&str>, groups: &[String]) -> bool {
+    group.is_none_or(|group| groups.iter().any(|g| g == group))
 }
 
 #[cfg(test)]

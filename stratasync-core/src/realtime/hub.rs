@@ -353,7 +353,7 @@ impl Inner {
         }
         self.dispatched.store(action.sync_id.0, Ordering::Release);
         if let (true, Some(frame)) = (keep, frame) {
-            self.recent.lock().unwrap_or_else(|e| e.into_inner()).push(Recent { action, frame });
+            self.recent.lock().unwrap_or_else(|e| e.into_inner()).push(Recent::of(action, frame));
         }
     }
 

@@ -14,22 +14,41 @@ use crate::protocol::{SyncAction, SyncId};
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// What an entry costs beyond its frame's JSON: the action it keeps (about
-/// the size of its JSON again, counted as such) and the slots.
-const ENTRY_OVERHEAD: usize = 128;
+/// What an entry costs beyond its frame's JSON and group id: the slot, the
+/// frame's handles and allocation headers.
+const ENTRY_OVERHEAD: usize = 160;
 
-/// One dispatched action and its frame.
+/// One dispatched action: what a replay needs of it, and its frame.
+///
+/// Only the frame is kept of an ordinary action (with its group for the
+/// filter); a group change keeps the whole action, since a replay reads
+/// its set and may tell it differently ([`super::group_scope`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Recent {
-    /// The action (for the group filter and group changes).
-    pub(crate) action: Arc<SyncAction>,
+    /// The sync id.
+    pub(crate) sync_id: SyncId,
+    /// The action's group (`None`: global).
+    pub(crate) group_id: Option<String>,
+    /// The action, when it is a group change.
+    pub(crate) change: Option<Arc<SyncAction>>,
     /// Its delta frame, serialized once.
     pub(crate) frame: DeltaFrame,
 }
 
 impl Recent {
+    /// The entry of `action`, whose frame is `frame`.
+    pub(crate) fn of(action: Arc<SyncAction>, frame: DeltaFrame) -> Self {
+        let change = crate::protocol::group_change::is_group_change(&action).then(|| Arc::clone(&action));
+        Recent { sync_id: action.sync_id, group_id: action.group_id.clone(), change, frame }
+    }
+
+    /// Bytes the entry holds: its frame twice (the JSON, and the socket
+    /// encoding cached beside it once it was sent), its group, and a group
+    /// change's parsed action (about four times its JSON).
     fn cost(&self) -> usize {
-        2 * self.frame.json().len() + ENTRY_OVERHEAD
+        let json = self.frame.json().len();
+        let change = if self.change.is_some() { 4 * json } else { 0 };
+        2 * json + self.group_id.as_ref().map_or(0, String::len) + change + ENTRY_OVERHEAD
     }
 }
 
@@ -74,13 +93,13 @@ impl RecentActions {
         if self.floor.is_none() {
             return;
         }
-        self.end = self.end.max(recent.action.sync_id);
+        self.end = self.end.max(recent.sync_id);
         self.bytes += recent.cost();
         self.entries.push_back(recent);
         while self.bytes > self.limit {
             let Some(old) = self.entries.pop_front() else { break };
             self.bytes -= old.cost();
-            self.floor = Some(old.action.sync_id);
+            self.floor = Some(old.sync_id);
         }
     }
 
@@ -97,7 +116,7 @@ impl RecentActions {
         if cursor < floor || cursor > self.end {
             return None;
         }
-        let first = self.entries.partition_point(|r| r.action.sync_id <= cursor);
+        let first = self.entries.partition_point(|r| r.sync_id <= cursor);
         Some(Since { actions: self.entries.range(first..).cloned().collect(), end: self.end })
     }
 }
@@ -119,11 +138,11 @@ mod tests {
             model_name: "Task".into(),
             sync_id: SyncId(id),
         };
-        Recent { frame: DeltaFrame::of(&action), action: Arc::new(action) }
+        Recent::of(Arc::new(action.clone()), DeltaFrame::of(&action))
     }
 
     fn ids(since: &Since) -> Vec<u64> {
-        since.actions.iter().map(|r| r.action.sync_id.0).collect()
+        since.actions.iter().map(|r| r.sync_id.0).collect()
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //!   (§10 #10).
 
 use super::frame::{error_frame, subscribed_frame, DeltaFrame};
-use super::group_scope::{visible, GroupScope};
+use super::group_scope::{in_groups, visible, GroupScope};
 use super::hub::Subscription;
 use super::limits::{SocketLimits, SubscribeRefusal};
 use super::outbox::{GoLiveError, Outbox, SocketGone};
@@ -278,11 +278,15 @@ async fn replay(
         if let Some(since) = subscription.recent_since(cursor) {
             let mut sent = 0;
             for recent in since.actions {
-                let step = replay_step(&recent.action, &identity.groups, scope);
-                let frame = match &step {
-                    Step::Skip => continue,
-                    Step::Send => recent.frame,
-                    Step::Change(members) => scope.change_frame(&recent.action, members, recent.frame),
+                let step = match &recent.change {
+                    Some(action) => replay_step(action, &identity.groups, scope),
+                    None if in_groups(recent.group_id.as_deref(), &identity.groups) => Step::Send,
+                    None => Step::Skip,
+                };
+                let frame = match (&step, &recent.change) {
+                    (Step::Skip, _) => continue,
+                    (Step::Change(members), Some(action)) => scope.change_frame(action, members, recent.frame),
+                    _ => recent.frame,
                 };
                 if let Err(gone) = out.send(Outgoing::delta(frame)).await {
                     return Ok(Err(gone));
@@ -290,7 +294,7 @@ async fn replay(
                 sent += 1;
                 if let Step::Change(members) = step {
                     identity.groups = scope.after_change(&members);
-                    subscription.regroup(recent.action.sync_id, &identity.groups);
+                    subscription.regroup(recent.sync_id, &identity.groups);
                 }
             }
             crate::metrics::deltas_served("memory", "replay", sent);
