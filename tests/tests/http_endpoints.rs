@@ -535,7 +535,8 @@ impl SyncAuth for TestAuth {
 async fn auth_failures() {
     let db = TestDb::new().await;
     let (a, _) = two_workspaces(&db).await;
-    let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), TestAuth);
+    let engine =
+        SyncEngine::builder(db.pool.clone(), taskboard::registry(), TestAuth).start().expect("the engine starts");
     let app = test::init_service(App::new().configure(routes_with(&db, engine))).await;
     let before = db.fingerprint().await;
 

@@ -479,7 +479,11 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
     use stratasync_core::service::group_commit::GroupCommitConfig;
     type Pending = Pin<Box<dyn Future<Output = (stratasync_core::protocol::MutateResponse, MutateRequest)> + Send>>;
     let db = TestDb::new().await;
-    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() });
+    let engine = db
+        .engine_builder()
+        .group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() })
+        .start()
+        .expect("the engine starts");
     let ws = workspace(&db).await;
     let alice = user("alice", &[&ws]);
     let requests: Vec<_> = (0..40)
@@ -549,7 +553,11 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
 async fn concurrent_lanes_on_the_same_rows_neither_deadlock_nor_fail() {
     use stratasync_core::service::group_commit::GroupCommitConfig;
     let db = TestDb::new().await;
-    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 4, ..GroupCommitConfig::default() });
+    let engine = db
+        .engine_builder()
+        .group_commit(GroupCommitConfig { lanes: 4, ..GroupCommitConfig::default() })
+        .start()
+        .expect("the engine starts");
     let ws = workspace(&db).await;
     let alice = user("alice", &[&ws]);
     let tasks: Vec<String> = (0..6).map(|_| new_id()).collect();
@@ -591,7 +599,11 @@ async fn concurrent_lanes_on_the_same_rows_neither_deadlock_nor_fail() {
 async fn a_failure_mid_group_rolls_back_only_its_own_transaction() {
     use stratasync_core::service::group_commit::GroupCommitConfig;
     let db = TestDb::new().await;
-    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() });
+    let engine = db
+        .engine_builder()
+        .group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() })
+        .start()
+        .expect("the engine starts");
     let ws = workspace(&db).await;
     let alice = user("alice", &[&ws]);
     let tasks: Vec<String> = (0..30).map(|_| new_id()).collect();

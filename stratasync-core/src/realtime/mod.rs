@@ -9,6 +9,7 @@ mod limits;
 mod machine;
 mod outbox;
 mod outgoing;
+#[cfg(feature = "redis")]
 pub mod redis;
 mod session;
 pub(crate) mod socket;
