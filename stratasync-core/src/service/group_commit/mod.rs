@@ -272,6 +272,9 @@ impl GroupCommit {
             lanes.get(lane).cloned().ok_or(ServiceError::Unavailable)?
         };
         jobs.send(job).await.map_err(|_| ServiceError::Unavailable)?;
+        // Not held while waiting: a closed queue must end its lane once
+        // the lane has taken what was queued.
+        drop(jobs);
         response.await.map_err(|_| ServiceError::Unavailable)?
     }
 }
