@@ -13,6 +13,7 @@ pub mod ws_support;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use stratasync_core::auth::{AuthContext, AuthUser};
+use stratasync_core::engine::SyncEngineBuilder;
 use stratasync_core::protocol::{MutateRequest, MutateResponse, MutationAction, TransactionInput};
 use stratasync_core::storage::{self, Pool, PoolConfig};
 use stratasync_core::SyncEngine;
@@ -71,9 +72,16 @@ impl TestDb {
         TestDb { name, url, pool }
     }
 
-    /// The example engine on this database.
+    /// The example engine on this database, started with the default
+    /// settings (inside the tokio runtime).
     pub fn engine(&self) -> SyncEngine {
-        taskboard::engine(self.pool.clone(), DevAuth::default())
+        self.engine_builder().start().expect("the engine starts")
+    }
+
+    /// The settings of the example engine on this database, to change
+    /// some before [`SyncEngineBuilder::start`].
+    pub fn engine_builder(&self) -> SyncEngineBuilder {
+        taskboard::engine_builder(self.pool.clone(), DevAuth::default())
     }
 
     /// Runs `sql` on this database.

@@ -51,8 +51,6 @@ impl WsServer {
     /// (axum serves on the test's runtime).
     pub async fn start_on_workers(adapter: Adapter, db: &TestDb, endpoints: SyncEndpoints, workers: usize) -> WsServer {
         let engine = endpoints.engine().clone();
-        // Start the live feed now, as `taskboard serve` does.
-        engine.hub();
         let (addr, handle) = ServerHandle::start(adapter, endpoints, db.pool.clone(), workers);
         WsServer { addr, engine, handle }
     }

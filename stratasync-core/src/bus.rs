@@ -40,4 +40,10 @@ impl DeltaBus {
     pub fn subscribe(&self) -> broadcast::Receiver<Delta> {
         self.sender.subscribe()
     }
+
+    /// Subscriptions open now.
+    #[cfg(test)]
+    pub(crate) fn receivers(&self) -> usize {
+        self.sender.receiver_count()
+    }
 }

@@ -1,21 +1,50 @@
 //! The engine: the pool, the registry, the application's auth and the
-//! delta bus, shared by every service.
+//! delta bus, shared by every service, and what runs beside them (the
+//! group commit lanes, the live feed and the Redis fan-out).
+//!
+//! [`SyncEngine::builder`] takes the settings; [`SyncEngineBuilder::start`]
+//! checks them ([`ConfigError`]) and starts everything, so a running engine
+//! is never half-configured. [`SyncEngine::shutdown`] stops it again:
+//!
+//! ```no_run
+//! # use stratasync_core::{async_trait, AuthRejection, AuthUser, Registry, SyncAuth, SyncEngine};
+//! # use stratasync_core::service::group_commit::GroupCommitConfig;
+//! # struct MyAuth;
+//! # #[async_trait]
+//! # impl SyncAuth for MyAuth {
+//! #     async fn verify_token(&self, _: &str) -> Result<AuthUser, AuthRejection> { Err(AuthRejection::Invalid) }
+//! # }
+//! # async fn run(pool: stratasync_core::storage::Pool, registry: Registry) -> Result<(), Box<dyn std::error::Error>> {
+//! let engine = SyncEngine::builder(pool, registry, MyAuth)
+//!     .group_commit(GroupCommitConfig { lanes: 2, ..GroupCommitConfig::default() })
+//!     .start()?;
+//! // … serve it (an adapter such as `stratasync_actix::SyncHttp::new(engine.clone())`) …
+//! engine.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod builder;
+mod config_error;
+
+pub use builder::SyncEngineBuilder;
+pub use config_error::ConfigError;
 
 use crate::auth::{self, AuthContext, AuthError, SyncAuth};
 use crate::bus::DeltaBus;
 use crate::error::ServiceError;
-use crate::model::client_schema::ClientSchema;
 use crate::model::Registry;
 use crate::protocol::{MutateRequest, MutateResponse};
-use crate::realtime::redis::FanoutStatus;
-use crate::realtime::{Hub, HubConfig};
-use crate::service::group_commit::{GroupCommit, GroupCommitConfig, Writer};
-use crate::service::rate_limit::{MutationLimiter, MutationRateLimit};
-use crate::service::streams::{StreamGate, StreamLimits};
+use crate::realtime::Hub;
+use crate::service::group_commit::GroupCommit;
+use crate::service::rate_limit::MutationLimiter;
+use crate::service::streams::StreamGate;
 use crate::storage::Pool;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Everything a sync server needs; cheap to clone.
+/// Everything a sync server needs; cheap to clone (clones share the
+/// running lanes, feed and fan-out). Made by [`SyncEngine::builder`].
 #[derive(Clone)]
 pub struct SyncEngine {
     pub(crate) pool: Pool,
@@ -23,28 +52,22 @@ pub struct SyncEngine {
     pub(crate) auth: Arc<dyn SyncAuth>,
     pub(crate) bus: DeltaBus,
     pub(crate) streams: Arc<StreamGate>,
-    realtime: Arc<Realtime>,
-    writes: Arc<Writes>,
+    running: Arc<Running>,
     /// The per-user mutation rate limit (none by default).
     limiter: Option<Arc<MutationLimiter>>,
     /// The hash of the client schema, sent in bootstrap metadata.
     schema_hash: Arc<str>,
 }
 
-/// Group commit, started on first use (it needs the async runtime).
-#[derive(Default)]
-struct Writes {
-    config: GroupCommitConfig,
-    lanes: OnceLock<GroupCommit>,
-}
-
-/// The live feed, started on first use (it needs the async runtime).
-#[derive(Default)]
-struct Realtime {
-    config: HubConfig,
-    hub: OnceLock<Hub>,
-    /// The Redis fan-out's connection state, once one was started.
-    fanout: OnceLock<Arc<FanoutStatus>>,
+/// What [`SyncEngineBuilder::start`] started, shared by the engine's clones.
+struct Running {
+    lanes: GroupCommit,
+    /// [`crate::service::group_commit::GroupCommitConfig::hook_timeout`],
+    /// for writes from server code.
+    hook_timeout: Duration,
+    feed: Hub,
+    #[cfg(feature = "redis")]
+    fanout: Option<crate::realtime::redis::Fanout>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -54,50 +77,43 @@ impl std::fmt::Debug for SyncEngine {
 }
 
 impl SyncEngine {
-    /// An engine over `pool` serving the models of `registry`.
-    pub fn new(pool: Pool, registry: Registry, auth: impl SyncAuth) -> Self {
-        let streams = StreamGate::new(StreamLimits::default(), pool.status().max_size);
-        let schema_hash = ClientSchema::from_registry(&registry).hash().into();
-        SyncEngine {
-            schema_hash,
-            streams,
-            pool,
-            registry,
-            auth: Arc::new(auth),
-            bus: DeltaBus::default(),
-            realtime: Arc::default(),
-            writes: Arc::default(),
-            limiter: None,
-        }
+    /// The settings of an engine over `pool` serving the models of
+    /// `registry`, each at its default until set; start it with
+    /// [`SyncEngineBuilder::start`].
+    pub fn builder(pool: Pool, registry: Registry, auth: impl SyncAuth) -> SyncEngineBuilder {
+        SyncEngineBuilder::new(pool, registry, Arc::new(auth))
     }
 
-    /// Sets the client schema whose hash bootstrap metadata carries, when
-    /// the application changed what [`ClientSchema::from_registry`] gives
-    /// (a load strategy, say).
-    pub fn with_client_schema(mut self, schema: &ClientSchema) -> Self {
-        self.schema_hash = schema.hash().into();
-        self
+    /// Stops the engine, for a graceful exit once the server stopped
+    /// taking requests (and closed its sockets):
+    ///
+    /// 1. group commit takes no more requests (later mutations fail with
+    ///    [`ServiceError::Unavailable`], a retryable 503), and the lanes
+    ///    commit and answer every request queued before;
+    /// 2. the Redis fan-out's tasks stop (other nodes see the last commits
+    ///    at their next poll of the log);
+    /// 3. the live feed stops ([`Hub::stop`]): its tasks end, sockets
+    ///    still open get no more live frames, and [`SyncEngine::readiness`]
+    ///    reports it not live.
+    ///
+    /// Every clone of the engine is stopped; calling it again does nothing.
+    /// Reads (bootstrap, batch loads, delta pages) and
+    /// [`SyncEngine::writer`] keep working: they need only the pool.
+    pub async fn shutdown(&self) {
+        self.running.lanes.close().await;
+        #[cfg(feature = "redis")]
+        if let Some(fanout) = &self.running.fanout {
+            fanout.stop().await;
+        }
+        self.running.feed.stop();
     }
 
     /// The hash of the client schema ([`ClientSchema::hash`]), which
     /// bootstrap metadata carries as `schemaHash`.
+    ///
+    /// [`ClientSchema::hash`]: crate::model::client_schema::ClientSchema::hash
     pub fn schema_hash(&self) -> &str {
         &self.schema_hash
-    }
-
-    /// Tunes group commit (before the first mutation).
-    pub fn with_group_commit(mut self, config: GroupCommitConfig) -> Self {
-        self.writes = Arc::new(Writes { config, lanes: OnceLock::new() });
-        self
-    }
-
-    /// Limits how many client transactions each user may apply per second
-    /// (off unless set; see [`crate::service::rate_limit`]). A request over
-    /// the limit fails with [`ServiceError::RateLimited`] before it reaches
-    /// the database.
-    pub fn with_mutation_rate_limit(mut self, limit: MutationRateLimit) -> Self {
-        self.limiter = Some(Arc::new(MutationLimiter::new(limit)));
-        self
     }
 
     /// Processes a batch (docs/protocol.md §4.4, §5) and publishes the committed
@@ -109,7 +125,8 @@ impl SyncEngine {
     /// a timeout or similar; nothing of it committed) and failures of the
     /// database. A batch whose commit outcome is unknown is reported as an
     /// error (a 5xx), never as `success:false`, so the client retries and
-    /// deduplication answers.
+    /// deduplication answers. After [`SyncEngine::shutdown`] every batch
+    /// fails with [`ServiceError::Unavailable`].
     pub async fn mutate(&self, user: &AuthContext, request: &MutateRequest) -> Result<MutateResponse, ServiceError> {
         if let Some(limiter) = &self.limiter {
             if let Err(e) = limiter.check(&user.user.user_id, request.transactions.len()) {
@@ -117,11 +134,7 @@ impl SyncEngine {
                 return Err(e);
             }
         }
-        let lanes = self.writes.lanes.get_or_init(|| {
-            let writer = Writer { pool: self.pool.clone(), registry: self.registry.clone(), bus: self.bus.clone() };
-            GroupCommit::start(writer, self.writes.config.clone())
-        });
-        lanes.submit(user, request).await
+        self.running.lanes.submit(user, request).await
     }
 
     /// A writer for application code: synced rows written inside the
@@ -132,37 +145,31 @@ impl SyncEngine {
             self.pool.clone(),
             self.registry.clone(),
             self.bus.clone(),
-            self.writes.config.hook_timeout,
+            self.running.hook_timeout,
         )
     }
 
-    /// Sets the limits on streamed responses (before serving; see
-    /// [`crate::service::streams`]).
-    pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
-        self.streams = StreamGate::new(limits, self.pool.status().max_size);
-        self
+    /// The node's live feed (after [`SyncEngine::shutdown`], a stopped one
+    /// that delivers nothing).
+    pub fn hub(&self) -> Hub {
+        self.running.feed.clone()
     }
 
-    /// Tunes the live feed (before the first WebSocket subscribes).
-    pub fn with_hub_config(mut self, config: HubConfig) -> Self {
-        self.realtime = Arc::new(Realtime { config, hub: OnceLock::new(), fanout: OnceLock::new() });
-        self
+    /// Whether the Redis fan-out is subscribed: `None` when the engine has
+    /// none (a single node).
+    pub(crate) fn fanout_subscribed(&self) -> Option<bool> {
+        #[cfg(feature = "redis")]
+        if let Some(fanout) = &self.running.fanout {
+            return Some(fanout.status().subscribed());
+        }
+        None
     }
 
-    /// The node's live feed, started on first use. Must be called inside
-    /// the tokio runtime.
-    pub fn hub(&self) -> &Hub {
-        self.realtime.hub.get_or_init(|| Hub::start(self.pool.clone(), &self.bus, self.realtime.config.clone()))
-    }
-
-    /// The Redis fan-out's state, if one was started on this engine.
-    pub(crate) fn fanout(&self) -> Option<&Arc<FanoutStatus>> {
-        self.realtime.fanout.get()
-    }
-
-    /// The Redis fan-out's state, created for the fan-out being started.
-    pub(crate) fn start_fanout(&self) -> Arc<FanoutStatus> {
-        self.realtime.fanout.get_or_init(Arc::default).clone()
+    /// This node's id in the messages its Redis fan-out publishes (`sync-`
+    /// + 8 hex digits); `None` without a fan-out.
+    #[cfg(feature = "redis")]
+    pub fn redis_source_id(&self) -> Option<&str> {
+        self.running.fanout.as_ref().map(|f| f.source_id())
     }
 
     /// The connection pool.

@@ -9,6 +9,16 @@
 //! transport reads. Adapters (`stratasync-actix`, `stratasync-axum`)
 //! depend on this crate and only move bytes between their web framework
 //! and these.
+//!
+//! An application builds one [`SyncEngine`] with [`SyncEngine::builder`],
+//! starts it ([`engine::SyncEngineBuilder::start`] checks every setting)
+//! and stops it with [`SyncEngine::shutdown`].
+//!
+//! Features (both on by default):
+//!
+//! * `derive`: `#[derive(SyncModel)]`;
+//! * `redis`: fan-out across nodes through Redis
+//!   (`SyncEngineBuilder::redis_url`, `realtime::redis`).
 
 // Internals are `pub(crate)`: a `pub` item must be reachable from the
 // crate root (and is then documented as API).

@@ -238,6 +238,7 @@ pub(crate) fn pool(status: &deadpool::Status) {
 
 /// A fan-out connection (`publisher` or `subscriber`) went up or down;
 /// `again`: up after a loss.
+#[cfg(feature = "redis")]
 pub(crate) fn redis(role: &'static str, connected: bool, again: bool) {
     gauge!(REDIS_CONNECTED, "role" => role).set(if connected { 1.0 } else { 0.0 });
     if again {

@@ -30,7 +30,7 @@ pub enum DatabaseState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RedisState {
-    /// No fan-out was started on this engine (a single node).
+    /// The engine has no fan-out (a single node).
     Disabled,
     /// Subscribed to the fan-out channel.
     Connected,
@@ -90,11 +90,11 @@ impl Readiness {
 
 impl SyncEngine {
     /// Checks the database (reading the log's head, within
-    /// [`DATABASE_CHECK_TIMEOUT`]), the Redis fan-out and the live feed
-    /// (started if it was not), and updates the feed's metrics. Must be
-    /// called inside the tokio runtime.
+    /// [`DATABASE_CHECK_TIMEOUT`]), the Redis fan-out and the live feed,
+    /// and updates the feed's metrics. After [`SyncEngine::shutdown`] the
+    /// feed is not live (and the fan-out not subscribed): not ready. Must
+    /// be called inside the tokio runtime.
     pub async fn readiness(&self) -> Readiness {
-        let hub = self.hub();
         let head = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, async {
             let mut conn = self.pool.get().await.ok()?;
             log::head(&mut conn).await.ok()
@@ -102,14 +102,15 @@ impl SyncEngine {
         .await
         .ok()
         .flatten();
+        let hub = self.hub();
         let (live, delivered) = hub.position();
         if let Some(head) = head {
             hub.observe_head(head.0);
         }
-        let redis = match self.fanout() {
+        let redis = match self.fanout_subscribed() {
             None => RedisState::Disabled,
-            Some(fanout) if fanout.subscribed() => RedisState::Connected,
-            Some(_) => RedisState::Disconnected,
+            Some(true) => RedisState::Connected,
+            Some(false) => RedisState::Disconnected,
         };
         Readiness {
             database: if head.is_some() { DatabaseState::Up } else { DatabaseState::Down },

@@ -32,7 +32,7 @@ async fn a_connection_cut_mid_commit_is_a_retryable_503_and_the_retry_commits_on
     let (a, _) = two_workspaces(&db).await;
     let proxy = PgProxy::start().await;
     let pool = storage::connect(&proxy.url(&db.name), &PoolConfig::default()).expect("pool");
-    let engine = taskboard::engine(pool, taskboard::DevAuth::default());
+    let engine = taskboard::engine(pool, taskboard::DevAuth::default()).expect("the engine starts");
     let (addr, server) = ServerHandle::start(adapter, SyncEndpoints::new(engine), db.pool.clone(), 1);
     let ok = |tx: &Value, sync_id: i64| {
         json!({"lastSyncId": sync_id.to_string(),

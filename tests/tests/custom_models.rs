@@ -102,7 +102,7 @@ struct Announcement {
 
 fn engine(db: &TestDb) -> SyncEngine {
     let registry = Registry::builder().model::<Note>().model::<Counter>().model::<Announcement>().build();
-    SyncEngine::new(db.pool.clone(), registry, taskboard::DevAuth::default())
+    SyncEngine::builder(db.pool.clone(), registry, taskboard::DevAuth::default()).start().expect("the engine starts")
 }
 
 async fn bootstrap(engine: &SyncEngine, who: &stratasync_core::auth::AuthContext) -> Vec<Value> {

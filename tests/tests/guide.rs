@@ -55,7 +55,9 @@ async fn jwt_tokens_are_verified() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_jwt_user_gets_their_memberships() {
     let db = TestDb::new().await;
-    let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), JwtAuth::new(SECRET, "sync"));
+    let engine = SyncEngine::builder(db.pool.clone(), taskboard::registry(), JwtAuth::new(SECRET, "sync"))
+        .start()
+        .expect("the engine starts");
     let ws = stratasync_tests::ws_support::workspace(&db, &["alice"]).await;
     let good = token(SECRET, json!({"sub": "alice", "aud": "sync", "exp": in_an_hour()}));
     let context = engine.authorize(&good).await.expect("authorized");

@@ -101,11 +101,13 @@ struct HookedTask {
 #[tokio::test(flavor = "multi_thread")]
 async fn hooks_rewrite_reject_and_warn() {
     let db = TestDb::new().await;
-    let engine = SyncEngine::new(
+    let engine = SyncEngine::builder(
         db.pool.clone(),
         Registry::builder().model::<HookedTask>().build(),
         taskboard::DevAuth::default(),
-    );
+    )
+    .start()
+    .expect("the engine starts");
     let ws = new_id();
     db.execute(&format!("INSERT INTO workspaces (id, name) VALUES ('{ws}', 'W')")).await;
     let alice = user("alice", &[&ws]);
@@ -214,11 +216,13 @@ struct MovingTask {
 #[tokio::test(flavor = "multi_thread")]
 async fn rows_are_logged_in_the_group_they_are_stored_in() {
     let db = TestDb::new().await;
-    let engine = SyncEngine::new(
+    let engine = SyncEngine::builder(
         db.pool.clone(),
         Registry::builder().model::<MovingTask>().build(),
         taskboard::DevAuth::default(),
-    );
+    )
+    .start()
+    .expect("the engine starts");
     let (home, other, foreign) = (new_id(), new_id(), new_id());
     db.execute(&format!(
         "INSERT INTO workspaces (id, name) VALUES ('{home}', 'H'), ('{other}', 'O'), ('{foreign}', 'F')"
@@ -370,11 +374,13 @@ struct RecordedTaskLabel {
 #[tokio::test(flavor = "multi_thread")]
 async fn hooks_run_for_every_action_and_model_kind() {
     let db = TestDb::new().await;
-    let engine = SyncEngine::new(
+    let engine = SyncEngine::builder(
         db.pool.clone(),
         Registry::builder().model::<RecordedTask>().model::<RecordedTaskLabel>().build(),
         taskboard::DevAuth::default(),
-    );
+    )
+    .start()
+    .expect("the engine starts");
     let (ws, label) = (new_id(), new_id());
     db.execute(&format!(
         "INSERT INTO workspaces (id, name) VALUES ('{ws}', 'W'); \

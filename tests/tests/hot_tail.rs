@@ -30,7 +30,11 @@ async fn a_replay_from_the_hot_tail_equals_one_from_the_log_frame_for_frame(adap
     let ws = workspace(&db, &["alice", "bob"]).await;
     let other = workspace(&db, &["bob"]).await;
     let hot = db.engine();
-    let cold = db.engine().with_hub_config(HubConfig { recent_bytes: 0, ..HubConfig::default() });
+    let cold = db
+        .engine_builder()
+        .hub_config(HubConfig { recent_bytes: 0, ..HubConfig::default() })
+        .start()
+        .expect("the engine starts");
     let hot_server = WsServer::with_engine_on(adapter, &db, hot.clone()).await;
     let cold_server = WsServer::with_engine_on(adapter, &db, cold.clone()).await;
 

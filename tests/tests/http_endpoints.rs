@@ -572,7 +572,8 @@ impl SyncAuth for TestAuth {
 async fn auth_failures(adapter: Adapter) {
     let db = TestDb::new().await;
     let (a, _) = two_workspaces(&db).await;
-    let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), TestAuth);
+    let engine =
+        SyncEngine::builder(db.pool.clone(), taskboard::registry(), TestAuth).start().expect("the engine starts");
     let app = TestServer::start_on(adapter, &db, engine).await;
     let before = db.fingerprint().await;
 

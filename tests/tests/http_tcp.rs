@@ -143,7 +143,8 @@ impl SyncAuth for TestAuth {
 async fn documented_errors_over_tcp(adapter: Adapter) {
     let db = TestDb::new().await;
     let (a, _) = two_workspaces(&db).await;
-    let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), TestAuth);
+    let engine =
+        SyncEngine::builder(db.pool.clone(), taskboard::registry(), TestAuth).start().expect("the engine starts");
     let server = TestServer::start_on(adapter, &db, engine).await;
     let client = client();
     let before = db.fingerprint().await;

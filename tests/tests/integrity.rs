@@ -280,7 +280,9 @@ async fn updates_check_references_in_the_rows_group_and_null_references_nothing(
     )
     .await;
     let registry = Registry::builder().model::<Task>().model::<taskboard::Label>().model::<Note>().build();
-    let engine = SyncEngine::new(db.pool.clone(), registry, taskboard::DevAuth::default());
+    let engine = SyncEngine::builder(db.pool.clone(), registry, taskboard::DevAuth::default())
+        .start()
+        .expect("the engine starts");
     let (ws_a, ws_b) = (workspace(&db).await, workspace(&db).await);
     let (task_a, _) = task_and_label(&engine, &ws_a).await;
     let (other_a, _) = task_and_label(&engine, &ws_a).await;

@@ -184,13 +184,14 @@ async fn setup(adapter: Adapter) -> Setup {
         .model_with_hooks::<HookedTask>(hooks.clone())
         .model::<OddTask>()
         .build();
-    let engine = SyncEngine::new(db.pool.clone(), registry, taskboard::DevAuth::default()).with_group_commit(
-        GroupCommitConfig {
+    let engine = SyncEngine::builder(db.pool.clone(), registry, taskboard::DevAuth::default())
+        .group_commit(GroupCommitConfig {
             hook_timeout: Duration::from_millis(300),
             lock_timeout: Duration::from_millis(300),
             ..GroupCommitConfig::default()
-        },
-    );
+        })
+        .start()
+        .expect("the engine starts");
     let server = WsServer::with_engine_on(adapter, &db, engine).await;
     let ws = workspace(&db, &["alice", "bob", "dave"]).await;
     let mut dave = server.connect("dave").await;

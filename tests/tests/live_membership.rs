@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use stratasync_core::endpoint::SyncEndpoints;
-use stratasync_core::realtime::redis as fanout;
 use stratasync_core::realtime::HubConfig;
 use stratasync_core::storage::memberships;
 use stratasync_core::{async_trait, AuthRejection, AuthUser, SyncAuth, SyncEngine};
@@ -170,13 +169,15 @@ async fn a_change_made_through_one_node_moves_a_socket_on_another(adapter: Adapt
     let redis = RedisServer::start().await;
     // Both nodes poll once a minute: what reaches node 2 came through Redis.
     let node = |db: &TestDb| {
-        db.engine().with_hub_config(HubConfig { poll_interval: Duration::from_secs(60), ..HubConfig::default() })
+        db.engine_builder()
+            .hub_config(HubConfig { poll_interval: Duration::from_secs(60), ..HubConfig::default() })
+            .redis_url(&redis.url())
+            .start()
+            .expect("the engine starts")
     };
     let (one, two) = (node(&db), node(&db));
     let server_one = WsServer::with_engine_on(adapter, &db, one.clone()).await;
     let server_two = WsServer::with_engine_on(adapter, &db, two.clone()).await;
-    let _fanout_one = fanout::start(&one, &redis.url()).expect("redis URL");
-    let _fanout_two = fanout::start(&two, &redis.url()).expect("redis URL");
     let ws = workspace(&db, &["alice", "bob"]).await;
     let other = workspace(&db, &["bob"]).await;
     let mut alice = server_two.connect("alice").await;
@@ -239,7 +240,7 @@ async fn an_expiring_or_revoked_token_closes_its_socket_with_4001(adapter: Adapt
     let db = TestDb::new().await;
     let revoked = Arc::new(Mutex::new(HashSet::new()));
     let auth = ExpiringAuth { ttl: Duration::from_millis(1500), revoked: revoked.clone(), expiries: Mutex::default() };
-    let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), auth);
+    let engine = SyncEngine::builder(db.pool.clone(), taskboard::registry(), auth).start().expect("the engine starts");
     let endpoints = SyncEndpoints::new(engine.clone()).token_recheck(Duration::from_millis(200));
     let server = WsServer::start_on(adapter, &db, endpoints).await;
     let mut expiring = server.connect("exp_alice").await;
@@ -283,7 +284,9 @@ async fn a_group_change_tells_the_user_their_derived_groups_too_and_keeps_them(a
     let db = TestDb::new().await;
     let derived = workspace(&db, &["bob"]).await;
     let joined = workspace(&db, &["bob"]).await;
-    let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), DerivingAuth { derived: derived.clone() });
+    let engine = SyncEngine::builder(db.pool.clone(), taskboard::registry(), DerivingAuth { derived: derived.clone() })
+        .start()
+        .expect("the engine starts");
     let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut alice = server.connect("alice").await;
     let (_, subscribed) = alice.subscribe_ok("alice", 0, None).await;

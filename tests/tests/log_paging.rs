@@ -131,7 +131,12 @@ async fn live_feed_reads_past_skipped_rows(adapter: Adapter) {
     // The feed reads the log only when woken: no periodic poll to make up
     // for a page taken for the end.
     let feed = HubConfig { poll_interval: Duration::from_secs(3600), ..HubConfig::default() };
-    let server = WsServer::with_engine_on(adapter, &db, db.engine().with_hub_config(feed)).await;
+    let server = WsServer::with_engine_on(
+        adapter,
+        &db,
+        db.engine_builder().hub_config(feed).start().expect("the engine starts"),
+    )
+    .await;
     let mut socket = server.connect("alice").await;
     let (replayed, _) = socket.subscribe_ok("alice", 0, None).await;
     assert!(replayed.is_empty());

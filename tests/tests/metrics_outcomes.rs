@@ -34,7 +34,8 @@ async fn every_outcome_is_counted() {
     let other = workspace(&db, &["bob"]).await;
     let limit = MutationRateLimit { per_second: NonZeroU32::MIN, burst: NonZeroU32::MIN };
     let config = GroupCommitConfig { lock_timeout: Duration::from_millis(200), ..GroupCommitConfig::default() };
-    let engine = db.engine().with_mutation_rate_limit(limit).with_group_commit(config);
+    let engine =
+        db.engine_builder().mutation_rate_limit(limit).group_commit(config).start().expect("the engine starts");
     let alice = user("alice", &[&ws]);
     let task = new_id();
     let insert = |id: &str, ws: &str| tx(MutationAction::Insert, "Task", id, json!({"workspaceId": ws, "title": "T"}));

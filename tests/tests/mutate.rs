@@ -479,7 +479,11 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
     use stratasync_core::service::group_commit::GroupCommitConfig;
     type Pending = Pin<Box<dyn Future<Output = (stratasync_core::protocol::MutateResponse, MutateRequest)> + Send>>;
     let db = TestDb::new().await;
-    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() });
+    let engine = db
+        .engine_builder()
+        .group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() })
+        .start()
+        .expect("the engine starts");
     let ws = workspace(&db).await;
     let alice = user("alice", &[&ws]);
     let requests: Vec<_> = (0..40)
@@ -546,10 +550,76 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn shutdown_commits_what_was_queued_and_refuses_the_rest() {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::time::Duration;
+    use stratasync_core::service::group_commit::GroupCommitConfig;
+    use stratasync_core::ServiceError;
+    type Pending =
+        Pin<Box<dyn Future<Output = Result<stratasync_core::protocol::MutateResponse, ServiceError>> + Send>>;
+    let db = TestDb::new().await;
+    let engine = db
+        .engine_builder()
+        .group_commit(GroupCommitConfig { lock_timeout: Duration::from_secs(60), ..GroupCommitConfig::default() })
+        .start()
+        .expect("the engine starts");
+    let ws = workspace(&db).await;
+    let alice = user("alice", &[&ws]);
+    let insert = |title: String| batch(vec![tx(Insert, "Task", &new_id(), json!({"workspaceId": ws, "title": title}))]);
+    let submit = |request: MutateRequest| -> Pending {
+        let (engine, alice) = (engine.clone(), alice.clone());
+        Box::pin(async move { engine.mutate(&alice, &request).await })
+    };
+
+    // Hold the insert-order lock: the first group stops at its log
+    // insert, and five requests queue behind it.
+    let mut holder = AsyncPgConnection::establish(&db.url).await.expect("connect");
+    holder.batch_execute(&format!("BEGIN; SELECT {INSERT_ORDER_LOCK}")).await.expect("lock");
+    let first = tokio::spawn(submit(insert("first".into())));
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock' \
+         AND wait_event = 'advisory'",
+        db.name
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db.scalar(&waiting).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first group never reached the log insert");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut queued: Vec<Pending> = (0..5).map(|i| submit(insert(format!("queued {i}")))).collect();
+    for request in &mut queued {
+        assert!(futures_util::poll!(request.as_mut()).is_pending());
+    }
+
+    // Shutting down closes the queues at once and waits for the lane.
+    let mut shutdown = Box::pin(engine.shutdown());
+    assert!(futures_util::poll!(shutdown.as_mut()).is_pending(), "the lane is still busy");
+    let late = submit(insert("late".into())).await;
+    assert!(matches!(late, Err(ServiceError::Unavailable)), "{late:?}");
+    holder.batch_execute("COMMIT").await.expect("unlock");
+    tokio::time::timeout(Duration::from_secs(30), shutdown).await.expect("the lanes finished");
+
+    // Everything queued before committed and was answered.
+    assert!(first.await.unwrap().expect("first").success);
+    for response in futures_util::future::join_all(queued).await {
+        assert!(response.expect("queued").success);
+    }
+    assert_eq!(db.scalar("SELECT count(*) FROM tasks").await, 6);
+    assert_eq!(db.scalar("SELECT count(*) FROM tasks WHERE title = 'late'").await, 0);
+    assert!(!engine.readiness().await.feed.live, "the feed stopped");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn concurrent_lanes_on_the_same_rows_neither_deadlock_nor_fail() {
     use stratasync_core::service::group_commit::GroupCommitConfig;
     let db = TestDb::new().await;
-    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 4, ..GroupCommitConfig::default() });
+    let engine = db
+        .engine_builder()
+        .group_commit(GroupCommitConfig { lanes: 4, ..GroupCommitConfig::default() })
+        .start()
+        .expect("the engine starts");
     let ws = workspace(&db).await;
     let alice = user("alice", &[&ws]);
     let tasks: Vec<String> = (0..6).map(|_| new_id()).collect();
@@ -591,7 +661,11 @@ async fn concurrent_lanes_on_the_same_rows_neither_deadlock_nor_fail() {
 async fn a_failure_mid_group_rolls_back_only_its_own_transaction() {
     use stratasync_core::service::group_commit::GroupCommitConfig;
     let db = TestDb::new().await;
-    let engine = db.engine().with_group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() });
+    let engine = db
+        .engine_builder()
+        .group_commit(GroupCommitConfig { lanes: 1, ..GroupCommitConfig::default() })
+        .start()
+        .expect("the engine starts");
     let ws = workspace(&db).await;
     let alice = user("alice", &[&ws]);
     let tasks: Vec<String> = (0..30).map(|_| new_id()).collect();

@@ -34,7 +34,11 @@ async fn a_user_over_the_limit_gets_429_and_others_are_not_limited(adapter: Adap
     let db = TestDb::new().await;
     let ws = stratasync_tests::ws_support::workspace(&db, &["alice", "bob"]).await;
     let one = NonZeroU32::MIN;
-    let engine = db.engine().with_mutation_rate_limit(MutationRateLimit { per_second: one, burst: one });
+    let engine = db
+        .engine_builder()
+        .mutation_rate_limit(MutationRateLimit { per_second: one, burst: one })
+        .start()
+        .expect("the engine starts");
     let server = TestServer::start_on(adapter, &db, engine).await;
 
     // The burst is at least one whole request of 100 transactions.

@@ -6,7 +6,7 @@
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use stratasync_core::realtime::redis::{self as fanout, RedisFanout};
+use stratasync_core::realtime::redis as fanout;
 use stratasync_core::realtime::HubConfig;
 use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
@@ -20,11 +20,19 @@ const VIA_REDIS: Duration = Duration::from_secs(20);
 
 /// A node on `adapter`: its own engine and live feed polling every
 /// `poll`, fan-out through `redis_url`, on its own port.
-async fn node(adapter: Adapter, db: &TestDb, poll: Duration, redis_url: &str) -> (WsServer, RedisFanout) {
-    let engine = db.engine().with_hub_config(HubConfig { poll_interval: poll, ..HubConfig::default() });
-    let server = WsServer::with_engine_on(adapter, db, engine.clone()).await;
-    let fanout = fanout::start(&engine, redis_url).expect("redis URL");
-    (server, fanout)
+async fn node(adapter: Adapter, db: &TestDb, poll: Duration, redis_url: &str) -> WsServer {
+    let engine = db
+        .engine_builder()
+        .hub_config(HubConfig { poll_interval: poll, ..HubConfig::default() })
+        .redis_url(redis_url)
+        .start()
+        .expect("the engine starts");
+    WsServer::with_engine_on(adapter, db, engine).await
+}
+
+/// The node's id in the messages it publishes.
+fn source_id(node: &WsServer) -> &str {
+    node.engine.redis_source_id().expect("a fan-out")
 }
 
 /// Writes on `writer` until `socket` (on another node) sees one of the
@@ -61,14 +69,14 @@ async fn a_mutation_on_one_node_reaches_the_other_through_redis(adapter: Adapter
     let redis = RedisServer::start().await;
     // Polls every minute: anything faster than that came through Redis.
     let minute = Duration::from_secs(60);
-    let (one, fan_one) = node(adapter, &db, minute, &redis.url()).await;
-    let (two, fan_two) = node(adapter, &db, minute, &redis.url()).await;
+    let one = node(adapter, &db, minute, &redis.url()).await;
+    let two = node(adapter, &db, minute, &redis.url()).await;
     assert_ne!(one.addr.port(), two.addr.port());
-    for id in [fan_one.source_id(), fan_two.source_id()] {
+    for id in [source_id(&one), source_id(&two)] {
         let hex = id.strip_prefix("sync-").expect("sync- prefix");
         assert!(hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
     }
-    assert_ne!(fan_one.source_id(), fan_two.source_id());
+    assert_ne!(source_id(&one), source_id(&two));
     let a = workspace(&db, &["alice"]).await;
     let b = workspace(&db, &["bob"]).await;
 
@@ -128,7 +136,7 @@ async fn a_mutation_on_one_node_reaches_the_other_through_redis(adapter: Adapter
     assert_eq!(bob_on_one.deltas_until(id, VIA_REDIS).await, [id]);
 
     // Wire format (§6): exactly the reference's message, from node 1.
-    let wanted = redis_message(&frames[0], fan_one.source_id());
+    let wanted = redis_message(&frames[0], source_id(&one));
     let deadline = Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -168,7 +176,7 @@ async fn a_mutation_on_one_node_reaches_the_other_through_redis(adapter: Adapter
     // foreign message after them still wakes it.
     publish("not json".into()).await;
     publish(ts_message("sync-0badbad0", json!(ts_id))).await;
-    publish(ts_message(fan_two.source_id(), json!(ts_id.to_string()))).await;
+    publish(ts_message(source_id(&two), json!(ts_id.to_string()))).await;
     let started = Instant::now();
     publish(ts_message("sync-7e57c0de", json!(ts_id.to_string()))).await;
     let frame = on_two.deltas(1, VIA_REDIS).await.remove(0);
@@ -196,12 +204,12 @@ async fn no_action_is_lost_when_redis_stops_and_restarts(adapter: Adapter) {
     let db = TestDb::new().await;
     let mut redis = RedisServer::start().await;
     let short = Duration::from_millis(200);
-    let (one, _) = node(adapter, &db, short, &redis.url()).await;
-    let (two, _) = node(adapter, &db, short, &redis.url()).await;
+    let one = node(adapter, &db, short, &redis.url()).await;
+    let two = node(adapter, &db, short, &redis.url()).await;
     // Node 3 polls once a minute: it depends on Redis, and sees the
     // outage's actions only when its subscriber reconnects and catches up
     // from the log.
-    let (three, _) = node(adapter, &db, Duration::from_secs(60), &redis.url()).await;
+    let three = node(adapter, &db, Duration::from_secs(60), &redis.url()).await;
     let a = workspace(&db, &["alice", "carol"]).await;
     let b = workspace(&db, &["bob", "carol"]).await;
 
@@ -277,8 +285,8 @@ async fn the_first_commit_after_a_redis_restart_still_wakes_the_other_node(adapt
     let db = TestDb::new().await;
     let mut redis = RedisServer::start().await;
     let minute = Duration::from_secs(60);
-    let (one, _) = node(adapter, &db, minute, &redis.url()).await;
-    let (two, _) = node(adapter, &db, minute, &redis.url()).await;
+    let one = node(adapter, &db, minute, &redis.url()).await;
+    let two = node(adapter, &db, minute, &redis.url()).await;
     let a = workspace(&db, &["alice"]).await;
     let mut on_two = two.connect("alice").await;
     on_two.subscribe_ok("alice", 0, None).await;

@@ -9,7 +9,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::protocol::MutationAction::{Insert, Update};
-use stratasync_core::realtime::redis as fanout;
 use stratasync_core::SyncEngine;
 use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
@@ -45,9 +44,8 @@ async fn concurrent_writers_and_subscribers_get_exactly_their_actions(adapter: A
     let redis = RedisServer::start().await;
     let mut nodes = Vec::new();
     for _ in 0..2 {
-        let server = WsServer::start_on_workers(adapter, &db, SyncEndpoints::new(db.engine()), 2).await;
-        fanout::start(&server.engine, &redis.url()).unwrap();
-        nodes.push(server);
+        let engine = db.engine_builder().redis_url(&redis.url()).start().expect("the engine starts");
+        nodes.push(WsServer::start_on_workers(adapter, &db, SyncEndpoints::new(engine), 2).await);
     }
     let mut workspaces = Vec::new();
     for _ in 0..4 {

@@ -142,11 +142,13 @@ async fn a_rolled_back_transaction_leaves_no_row_and_no_action() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_committed_write_is_logged_once_runs_hooks_and_is_published() {
     let db = TestDb::new().await;
-    let engine = SyncEngine::new(
+    let engine = SyncEngine::builder(
         db.pool.clone(),
         Registry::builder().model::<AuditedTask>().build(),
         taskboard::DevAuth::default(),
-    );
+    )
+    .start()
+    .expect("the engine starts");
     let writer = engine.writer();
     let ws = workspace(&db, &["alice"]).await;
     let mut bus = engine.bus().subscribe();

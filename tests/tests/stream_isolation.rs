@@ -80,7 +80,8 @@ async fn unread_snapshot_streams_leave_other_users_served(adapter: Adapter) {
     let hostile_ws = big_workspace(&db, &["mallory"], 20_000).await;
     let ws = big_workspace(&db, &["bob"], 10).await;
     // No deadline to speak of here: the streams stay unread throughout.
-    let engine = db.engine().with_stream_limits(limits(Duration::from_secs(3600)));
+    let engine =
+        db.engine_builder().stream_limits(limits(Duration::from_secs(3600))).start().expect("the engine starts");
     let server = WsServer::with_engine_on(adapter, &db, engine).await;
     let pool_size = db.pool.status().max_size;
 
@@ -140,9 +141,11 @@ async fn unread_delta_pages_hold_no_connection(adapter: Adapter) {
     backlog(&db, Some(&hostile_ws), 5000, 1500).await;
     // A small pool, so that a few pages outnumber its connections.
     let pool = storage::connect(&db.url, &PoolConfig { max_size: 4, ..PoolConfig::default() }).expect("pool");
-    let engine = taskboard::engine(pool, taskboard::DevAuth::default());
-    let server =
-        WsServer::with_engine_on(adapter, &db, engine.with_stream_limits(limits(Duration::from_secs(3600)))).await;
+    let engine = taskboard::engine_builder(pool, taskboard::DevAuth::default())
+        .stream_limits(limits(Duration::from_secs(3600)))
+        .start()
+        .expect("the engine starts");
+    let server = WsServer::with_engine_on(adapter, &db, engine).await;
 
     // More unread pages than the pool has connections, from two users
     // (each within its limit): each page is read to its end at once and
@@ -194,7 +197,12 @@ async fn a_stalled_stream_is_aborted_and_gives_its_connection_back(adapter: Adap
     // One stream per user: a refused second one shows the first still
     // holds its place.
     let limits = StreamLimits { per_user: 1, ..limits(Duration::from_secs(8)) };
-    let server = WsServer::with_engine_on(adapter, &db, db.engine().with_stream_limits(limits)).await;
+    let server = WsServer::with_engine_on(
+        adapter,
+        &db,
+        db.engine_builder().stream_limits(limits).start().expect("the engine starts"),
+    )
+    .await;
 
     let mut bootstrap = RawHttp::send(server.addr, &raw_get("/sync/bootstrap?type=full", "mallory")).await;
     assert_eq!(bootstrap.peek_status(LIVENESS).await, 200);

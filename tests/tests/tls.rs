@@ -18,7 +18,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use stratasync_core::realtime::redis as fanout;
 use stratasync_core::realtime::HubConfig;
 use stratasync_core::service::bootstrap::BootstrapParams;
 use stratasync_core::storage::{self, Conn, PoolConfig};
@@ -395,11 +394,13 @@ async fn rediss_fan_out_reaches_the_other_node(adapter: Adapter) {
     // came through the TLS Redis.
     let db = TestDb::new().await;
     let node = |db: &TestDb| {
-        db.engine().with_hub_config(HubConfig { poll_interval: Duration::from_secs(60), ..HubConfig::default() })
+        db.engine_builder()
+            .hub_config(HubConfig { poll_interval: Duration::from_secs(60), ..HubConfig::default() })
+            .redis_client(taskboard::server::redis_client(&redis.url(), Some(&ca)).unwrap())
+            .start()
+            .expect("the engine starts")
     };
     let (one, two) = (node(&db), node(&db));
-    fanout::start_with_client(&one, taskboard::server::redis_client(&redis.url(), Some(&ca)).unwrap());
-    fanout::start_with_client(&two, taskboard::server::redis_client(&redis.url(), Some(&ca)).unwrap());
     let server_two = WsServer::with_engine_on(adapter, &db, two).await;
     let ws = workspace(&db, &["alice"]).await;
     let mut socket = server_two.connect("alice").await;

@@ -31,9 +31,13 @@ async fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
 
 async fn a_replay_buffer_overflow_sends_the_error_and_closes_4008(adapter: Adapter) {
     let db = TestDb::new().await;
-    let engine = db.engine().with_hub_config(HubConfig { send_buffer_bytes: 1, ..HubConfig::default() });
     let ws = workspace(&db, &["alice"]).await;
     let last_backlog = backlog(&db, Some(&ws), BACKLOG, ACTION_BYTES).await;
+    let engine = db
+        .engine_builder()
+        .hub_config(HubConfig { send_buffer_bytes: 1, ..HubConfig::default() })
+        .start()
+        .expect("the engine starts");
     let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
 
     let mut socket = server.connect("alice").await;
@@ -110,9 +114,9 @@ impl SocketHooks for Recorder {
 
 async fn app_messages_flow_during_a_long_replay_and_hooks_run(adapter: Adapter) {
     let db = TestDb::new().await;
-    let engine = db.engine();
     let ws = workspace(&db, &["alice"]).await;
     let last_backlog = backlog(&db, Some(&ws), BACKLOG, ACTION_BYTES).await;
+    let engine = db.engine();
     let (events, mut seen) = mpsc::unbounded_channel();
     let server =
         WsServer::start_on(adapter, &db, SyncEndpoints::new(engine.clone()).socket_hooks(Recorder(events))).await;
@@ -207,7 +211,11 @@ async fn app_messages_flow_during_a_long_replay_and_hooks_run(adapter: Adapter) 
 
 async fn a_live_consumer_that_stops_reading_is_dropped(adapter: Adapter) {
     let db = TestDb::new().await;
-    let engine = db.engine().with_hub_config(HubConfig { send_buffer_bytes: 1 << 20, ..HubConfig::default() });
+    let engine = db
+        .engine_builder()
+        .hub_config(HubConfig { send_buffer_bytes: 1 << 20, ..HubConfig::default() })
+        .start()
+        .expect("the engine starts");
     let ws = workspace(&db, &["alice"]).await;
     let (events, mut seen) = mpsc::unbounded_channel();
     let server =
@@ -278,9 +286,11 @@ async fn stalled_replays_hold_no_database_connection(adapter: Adapter) {
     // A pool of 3 and 3 replays stuck on their sockets.
     let config = PoolConfig { max_size: 3, wait_timeout: Duration::from_secs(2), ..PoolConfig::default() };
     let pool = storage::connect(&db.url, &config).unwrap();
-    let engine = SyncEngine::new(pool, taskboard::registry(), taskboard::DevAuth::default());
     let ws = workspace(&db, &["alice"]).await;
     let last_backlog = backlog(&db, Some(&ws), 200, ACTION_BYTES).await;
+    let engine = SyncEngine::builder(pool, taskboard::registry(), taskboard::DevAuth::default())
+        .start()
+        .expect("the engine starts");
     let server = WsServer::with_engine_on(adapter, &db, engine.clone()).await;
     let mut stalled = Vec::new();
     for _ in 0..3 {

@@ -142,7 +142,8 @@ impl SyncAuth for FlakyGroups {
 
 async fn a_group_lookup_failure_answers_and_closes_1011(adapter: Adapter) {
     let db = TestDb::new().await;
-    let engine = SyncEngine::new(db.pool.clone(), taskboard::registry(), FlakyGroups);
+    let engine =
+        SyncEngine::builder(db.pool.clone(), taskboard::registry(), FlakyGroups).start().expect("the engine starts");
     let server = WsServer::with_engine_on(adapter, &db, engine).await;
     // The upgrade does not resolve groups.
     let mut socket = server.connect("broken").await;

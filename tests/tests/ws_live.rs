@@ -217,11 +217,13 @@ async fn a_flood_of_subscribes_gets_one_answer_each(adapter: Adapter) {
     /// Subscribes that may wait behind the one in progress.
     const PENDING: usize = 16;
     let db = TestDb::new().await;
-    let engine = db.engine();
     let ws = workspace(&db, &["alice"]).await;
     // A replay far larger than the TCP buffers (300 actions of 100 KB):
     // the first subscribe stays in progress until the test reads.
     let last = backlog(&db, Some(&ws), 300, 100_000).await;
+    // The live feed starts with the engine: after the history, as on a
+    // server (a feed that has it still to read would send it live).
+    let engine = db.engine();
     let (messages, mut seen) = mpsc::unbounded_channel();
     let server =
         WsServer::start_on(adapter, &db, SyncEndpoints::new(engine.clone()).socket_hooks(SeenMessages(messages))).await;

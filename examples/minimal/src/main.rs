@@ -27,13 +27,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     migrate::run(&database_url, &[&MIGRATIONS]).await?;
     let pool = storage::connect(&database_url, &Default::default())?;
     let registry = Registry::builder().model::<model::Project>().build();
-    let sync = SyncHttp::new(SyncEngine::new(pool, registry, auth::DevAuth));
+    // Starts the group commit lanes and the live feed.
+    let engine = SyncEngine::builder(pool, registry, auth::DevAuth).start()?;
+    let sync = SyncHttp::new(engine.clone());
 
     HttpServer::new(move || App::new().service(sync.scope("/sync")).route("/health", web::get().to(health)))
         .tcp_nodelay(true) // streamed pages and WebSocket frames are small writes
         .bind((bind.as_str(), port))?
         .run() // until SIGTERM or SIGINT
         .await?;
+    engine.shutdown().await; // commits what the last requests queued
     Ok(())
 }
 

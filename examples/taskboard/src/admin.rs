@@ -96,8 +96,10 @@ pub async fn members(database_url: &str, args: &MembersArgs) -> Result<String, B
 pub async fn tasks(database_url: &str, args: &TasksArgs) -> Result<String, BoxError> {
     let TasksAction::Create(task) = &args.action;
     let pool = prepare(database_url).await?;
-    let engine = crate::engine(pool, crate::DevAuth::default());
-    let written = create_task(&engine, task.workspace, &task.title).await?;
+    let engine = crate::engine(pool, crate::DevAuth::default())?;
+    let written = create_task(&engine, task.workspace, &task.title).await;
+    engine.shutdown().await;
+    let written = written?;
     let id = written.action().map_or("", |a| a.model_id.as_str());
     Ok(format!("task {id} created (sync id {})", written.sync_id()))
 }

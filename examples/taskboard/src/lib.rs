@@ -18,6 +18,7 @@ pub mod seed;
 pub mod server;
 pub mod server_axum;
 
+use stratasync_core::engine::{ConfigError, SyncEngineBuilder};
 use stratasync_core::storage::migrate::EmbeddedMigrations;
 use stratasync_core::storage::Pool;
 use stratasync_core::{Registry, SyncEngine};
@@ -33,9 +34,16 @@ pub fn registry() -> Registry {
     Registry::builder().model::<Workspace>().model::<Task>().model::<Label>().model::<TaskLabel>().build()
 }
 
-/// The sync engine of the example over `pool`.
-pub fn engine(pool: Pool, auth: DevAuth) -> SyncEngine {
-    SyncEngine::new(pool, registry(), auth)
+/// The settings of the example's sync engine over `pool`, at their
+/// defaults.
+pub fn engine_builder(pool: Pool, auth: DevAuth) -> SyncEngineBuilder {
+    SyncEngine::builder(pool, registry(), auth)
+}
+
+/// The example's sync engine over `pool`, started with the default
+/// settings (inside the tokio runtime).
+pub fn engine(pool: Pool, auth: DevAuth) -> Result<SyncEngine, ConfigError> {
+    engine_builder(pool, auth).start()
 }
 
 /// Creates the framework's and the example's tables if they are missing.

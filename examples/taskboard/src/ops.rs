@@ -101,7 +101,7 @@ pub async fn log_stats(database_url: &str, args: &LogStatsArgs) -> Result<(), Bo
 /// `taskboard explain`.
 pub async fn explain(database_url: &str, args: &ExplainArgs) -> Result<(), BoxError> {
     let config = PoolConfig { max_size: 2, ..PoolConfig::default() };
-    let engine = crate::engine(storage::connect(database_url, &config)?, DevAuth::default());
+    let engine = crate::engine(storage::connect(database_url, &config)?, DevAuth::default())?;
     let explanation = match (&args.model, &args.id, &args.mutation) {
         (Some(model), Some(id), _) => explain_ops::explain_row(&engine, &args.user, model, id).await?,
         (_, _, Some(source)) => {
@@ -112,6 +112,7 @@ pub async fn explain(database_url: &str, args: &ExplainArgs) -> Result<(), BoxEr
         }
         _ => return Err("give --model and --id, or --mutation".into()),
     };
+    engine.shutdown().await;
     let text =
         if args.json { format!("{}\n", serde_json::to_string_pretty(&explanation)?) } else { explanation.to_string() };
     std::io::stdout().lock().write_all(text.as_bytes())?;

@@ -68,9 +68,10 @@ pub async fn prepare(database_url: &str) -> Result<Pool, BoxError> {
 
 /// `taskboard serve`: runs until SIGINT or SIGTERM, then stops accepting
 /// connections and lets requests in flight finish (up to 10 s, then the
-/// remaining connections are dropped).
+/// remaining connections are dropped), then shuts the engine down.
 pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError> {
     let Prepared { endpoints, pool, demo, dev_tokens, metrics } = prepare_serve(database_url, args).await?;
+    let engine = endpoints.engine().clone();
     let sync = SyncHttp::from(endpoints);
     let sockets = sync.clone();
     let app = routes(sync, pool);
@@ -101,6 +102,9 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         print_try_it(demo, addr, dev_tokens);
     }
     server.run().await?;
+    // Mutations queued by the last requests commit; the feed and the
+    // fan-out stop.
+    engine.shutdown().await;
     tracing::info!("server stopped");
     Ok(())
 }
@@ -149,8 +153,9 @@ pub fn print_try_it(demo: Demo, addr: std::net::SocketAddr, dev_tokens: bool) {
 }
 
 /// Everything `serve` does before it listens: auth from the
-/// configuration, migrations, the demo workspace, the engine with its
-/// limits, the live feed and the Redis fan-out.
+/// configuration, migrations, the demo workspace, and the engine with its
+/// limits, started (its live feed and Redis fan-out run). Stop it with
+/// [`stratasync_core::SyncEngine::shutdown`] once the server stopped.
 pub async fn prepare_serve(database_url: &str, args: &ServeArgs) -> Result<Prepared, BoxError> {
     let auth = match args.token_table()? {
         Some(tokens) => {
@@ -179,24 +184,20 @@ pub async fn prepare_serve(database_url: &str, args: &ServeArgs) -> Result<Prepa
         recent_bytes: args.hot_tail_bytes,
         ..HubConfig::default()
     };
-    let mut engine = crate::engine(pool.clone(), auth)
-        .with_hub_config(feed)
-        .with_group_commit(args.group_commit())
-        .with_stream_limits(args.stream_limits());
+    let mut engine = crate::engine_builder(pool.clone(), auth)
+        .hub_config(feed)
+        .group_commit(args.group_commit())
+        .stream_limits(args.stream_limits());
     if let Some(limit) = args.mutation_rate_limit() {
         tracing::info!(per_second = limit.per_second.get(), burst = limit.burst.get(), "per-user mutation rate limit");
-        engine = engine.with_mutation_rate_limit(limit);
+        engine = engine.mutation_rate_limit(limit);
     }
-    // Start the live feed now rather than on the first WebSocket.
-    engine.hub();
     match &args.redis_url {
-        Some(url) => {
-            let client = redis_client(url, args.redis_ca_cert.as_deref())?;
-            let fanout = stratasync_core::realtime::redis::start_with_client(&engine, client);
-            tracing::info!(source_id = fanout.source_id(), "fan-out through redis (sync:deltas)");
-        }
+        Some(url) => engine = engine.redis_client(redis_client(url, args.redis_ca_cert.as_deref())?),
         None => tracing::info!("no REDIS_URL: live deltas reach this process's sockets only"),
     }
+    // The lanes, the live feed and the fan-out run from here on.
+    let engine = engine.start()?;
     let mut endpoints = SyncEndpoints::new(engine)
         .heartbeat(Duration::from_secs(args.heartbeat_secs.max(1)))
         .socket_limits(args.sockets.limits());

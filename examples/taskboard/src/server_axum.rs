@@ -84,9 +84,10 @@ async fn log_request(req: Request, next: Next) -> Response {
 
 /// `taskboard-axum serve`: runs until SIGINT or SIGTERM, then closes the
 /// WebSockets and stops accepting connections, letting requests in flight
-/// finish. `--workers` sets the runtime's worker threads (see the binary).
+/// finish, then shuts the engine down. `--workers` sets the runtime's worker threads (see the binary).
 pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError> {
     let Prepared { endpoints, pool, demo, dev_tokens, metrics } = prepare_serve(database_url, args).await?;
+    let engine = endpoints.engine().clone();
     let sync = SyncRouter::from(endpoints);
     let served = operator_endpoints(&metrics);
     let app = routes(&sync, pool).merge(metrics_routes(metrics)).layer(middleware::from_fn(log_request));
@@ -107,6 +108,7 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         }
     });
     axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    engine.shutdown().await;
     tracing::info!("server stopped");
     Ok(())
 }

@@ -102,6 +102,8 @@ struct Inner {
     cursor: AtomicU64,
     /// Whether the tail's last read of the log succeeded.
     live: AtomicBool,
+    /// Set by [`Hub::stop`]: the feed's tasks end.
+    stopped: AtomicBool,
     /// The hot tail.
     recent: Mutex<RecentActions>,
     config: HubConfig,
@@ -196,6 +198,7 @@ impl Hub {
             head: AtomicU64::new(0),
             cursor: AtomicU64::new(0),
             live: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             recent: Mutex::new(RecentActions::new(config.recent_bytes)),
             config,
         });
@@ -223,6 +226,15 @@ impl Hub {
     /// A new socket's queue, bounded by [`HubConfig::send_buffer_bytes`].
     pub(crate) fn outbox(&self) -> Outbox {
         Outbox::new(self.inner.config.send_buffer_bytes)
+    }
+
+    /// Stops the feed: its tasks end now, nothing more is delivered, and it
+    /// reports itself not live (readiness). Sockets stay open until they
+    /// close; a subscribe after this replays the log and gets nothing live.
+    pub fn stop(&self) {
+        self.inner.stopped.store(true, Ordering::Release);
+        self.inner.live.store(false, Ordering::Release);
+        self.inner.wake.notify_one();
     }
 
     /// Wakes the tail (another node committed something).
@@ -263,6 +275,9 @@ async fn sample(hub: Weak<Inner>, pool: Pool) {
     loop {
         ticks.tick().await;
         let Some(inner) = hub.upgrade() else { return };
+        if inner.stopped.load(Ordering::Acquire) {
+            return;
+        }
         let cursor = inner.cursor.load(Ordering::Acquire);
         crate::metrics::feed(inner.head.load(Ordering::Acquire).max(cursor), cursor);
         let queued: usize = {
@@ -407,6 +422,10 @@ async fn tail(hub: Weak<Inner>, wake: Arc<Notify>, mut commits: broadcast::Recei
     let mut next_poll = tokio::time::Instant::now();
     loop {
         let Some(inner) = hub.upgrade() else { return };
+        if inner.stopped.load(Ordering::Acquire) {
+            inner.live.store(false, Ordering::Release);
+            return;
+        }
         let poll = inner.config.poll_interval;
         if let Woken::Commits(batch) = &woken {
             if let Some(last) = batch.iter().map(|a| a.sync_id.0).max() {
@@ -424,7 +443,7 @@ async fn tail(hub: Weak<Inner>, wake: Arc<Notify>, mut commits: broadcast::Recei
             // commits were dispatched from the bus meanwhile.
             next_poll = tokio::time::Instant::now() + poll;
             let result = catch_up(&inner, &pool, &mut cursor).await;
-            inner.live.store(result.is_ok(), Ordering::Release);
+            inner.live.store(result.is_ok() && !inner.stopped.load(Ordering::Acquire), Ordering::Release);
             match (result, failing) {
                 (Ok(()), true) => {
                     tracing::info!("live feed reading the log again");

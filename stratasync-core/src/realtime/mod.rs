@@ -11,6 +11,7 @@ mod machine;
 mod outbox;
 mod outgoing;
 mod recent;
+#[cfg(feature = "redis")]
 pub mod redis;
 mod session;
 pub(crate) mod socket;

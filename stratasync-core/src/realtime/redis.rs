@@ -1,25 +1,36 @@
 //! Fan-out across nodes through Redis pub/sub (docs/protocol.md §6).
 //!
-//! Every action this node commits is published on `sync:deltas` in the
-//! reference's message format, so Rust and TypeScript nodes can share one
-//! Redis. A message from another node only **wakes** this node's live feed,
-//! which then reads the log from its own cursor: Redis is best-effort for
-//! latency, never for correctness. If Redis is down, restarts or drops a
-//! message, the feed's periodic poll still delivers every action, mutations
-//! keep succeeding, and both connections come back by themselves. Each
-//! outage is logged once, not per message.
+//! Started by [`SyncEngineBuilder::redis_url`] (or
+//! [`SyncEngineBuilder::redis_client`]) and stopped by
+//! [`SyncEngine::shutdown`]. Every action this node commits is published
+//! on `sync:deltas` in the reference's message format, so Rust and
+//! TypeScript nodes can share one Redis. A message from another node only
+//! **wakes** this node's live feed, which then reads the log from its own
+//! cursor: Redis is best-effort for latency, never for correctness. If
+//! Redis is down, restarts or drops a message, the feed's periodic poll
+//! still delivers every action, mutations keep succeeding, and both
+//! connections come back by themselves: the publisher's is a
+//! [`redis::aio::ConnectionManager`], which reconnects when a command finds
+//! its connection dropped; the subscriber (a RESP2 pub/sub connection,
+//! which the manager cannot hold) reconnects with a backoff. Each outage is
+//! logged once, not per message.
+//!
+//! [`SyncEngineBuilder::redis_url`]: crate::engine::SyncEngineBuilder::redis_url
+//! [`SyncEngineBuilder::redis_client`]: crate::engine::SyncEngineBuilder::redis_client
+//! [`SyncEngine::shutdown`]: crate::SyncEngine::shutdown
 
-use crate::bus::Delta;
-use crate::engine::SyncEngine;
+use crate::bus::{Delta, DeltaBus};
 use crate::protocol::SyncAction;
 use crate::realtime::Hub;
 use futures_util::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 
 /// The channel shared with `@stratasync/server`.
 pub const CHANNEL: &str = "sync:deltas";
@@ -27,43 +38,65 @@ pub const CHANNEL: &str = "sync:deltas";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Connection attempts the publisher's manager makes per reconnection
+/// (the next command after they all failed starts another round).
+const PUBLISH_CONNECT_ATTEMPTS: usize = 3;
 
-/// A running fan-out: its tasks stop when the engine's bus closes.
-#[derive(Debug, Clone)]
-pub struct RedisFanout {
+/// A running fan-out: its publisher and subscriber tasks.
+pub(crate) struct Fanout {
     source_id: String,
+    status: Arc<FanoutStatus>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl RedisFanout {
+impl Fanout {
+    /// Starts publishing the commits of `bus` through `client` and waking
+    /// `hub` on other nodes' messages. Never waits for Redis: a node starts
+    /// and serves without it and connects when it can.
+    pub(crate) fn start(client: redis::Client, bus: &DeltaBus, hub: Hub) -> Result<Fanout, redis::RedisError> {
+        crate::tls::install_default_provider();
+        let uuid = uuid::Uuid::new_v4().simple().to_string();
+        let source_id = format!("sync-{}", &uuid[..8]);
+        let status = Arc::new(FanoutStatus::default());
+        // Lazy: the first PUBLISH connects.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(PUBLISH_TIMEOUT))
+            .set_number_of_retries(PUBLISH_CONNECT_ATTEMPTS)
+            .set_max_delay(MAX_BACKOFF);
+        let publisher = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
+        let tasks = vec![
+            tokio::spawn(publish(publisher, bus.subscribe(), source_id.clone())),
+            tokio::spawn(listen(client, hub, source_id.clone(), status.clone())),
+        ];
+        Ok(Fanout { source_id, status, tasks: Mutex::new(tasks) })
+    }
+
     /// This node's id in published messages (`sync-` + 8 hex digits).
-    pub fn source_id(&self) -> &str {
+    pub(crate) fn source_id(&self) -> &str {
         &self.source_id
     }
-}
 
-/// Starts publishing this node's commits to `redis_url` and waking the live
-/// feed on other nodes' messages. Never waits for Redis: a node starts and
-/// serves without it and connects when it can.
-///
-/// `rediss://host:port` connects with TLS (rustls), checking the server's
-/// certificate against the system's root store. For a private CA
-/// or client certificates, build the client with
-/// [`redis::Client::build_with_tls`] and use [`start_with_client`].
-pub fn start(engine: &SyncEngine, redis_url: &str) -> Result<RedisFanout, redis::RedisError> {
-    crate::tls::install_default_provider();
-    Ok(start_with_client(engine, redis::Client::open(redis_url)?))
-}
+    /// The subscriber's state, for readiness.
+    pub(crate) fn status(&self) -> &FanoutStatus {
+        &self.status
+    }
 
-/// [`start`] with a client the application configured (TLS roots, client
-/// certificates, RESP3, …).
-pub fn start_with_client(engine: &SyncEngine, client: redis::Client) -> RedisFanout {
-    crate::tls::install_default_provider();
-    let uuid = uuid::Uuid::new_v4().simple().to_string();
-    let source_id = format!("sync-{}", &uuid[..8]);
-    let status = engine.start_fanout();
-    tokio::spawn(publish(client.clone(), engine.bus().subscribe(), source_id.clone()));
-    tokio::spawn(listen(client, engine.hub().clone(), source_id.clone(), status));
-    RedisFanout { source_id }
+    /// Stops both tasks (commits not yet published reach the other nodes
+    /// at their next poll of the log).
+    pub(crate) async fn stop(&self) {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            // Cancelled, as asked.
+            let _ = task.await;
+        }
+        self.status.subscribed.store(false, Ordering::Release);
+        crate::metrics::redis("publisher", false, false);
+        crate::metrics::redis("subscriber", false, false);
+    }
 }
 
 #[derive(Serialize)]
@@ -80,7 +113,7 @@ pub fn message(action: &SyncAction, source_id: &str) -> String {
     serde_json::to_string(&Message { action, groups, source_id }).unwrap_or_default()
 }
 
-/// The fan-out's state, for [`SyncEngine::readiness`].
+/// The fan-out's state, for [`SyncEngine::readiness`](crate::SyncEngine::readiness).
 #[derive(Debug, Default)]
 pub(crate) struct FanoutStatus {
     /// The subscriber is subscribed to [`CHANNEL`].
@@ -131,9 +164,8 @@ impl Health {
     }
 }
 
-async fn publish(client: redis::Client, mut commits: broadcast::Receiver<Delta>, source_id: String) {
+async fn publish(mut conn: ConnectionManager, mut commits: broadcast::Receiver<Delta>, source_id: String) {
     let mut health = Health::new("publisher");
-    let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     loop {
         let action = match commits.recv().await {
             Ok(action) => action,
@@ -141,35 +173,19 @@ async fn publish(client: redis::Client, mut commits: broadcast::Receiver<Delta>,
             Err(broadcast::error::RecvError::Lagged(_)) => continue,
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        let payload = message(&action, &source_id);
+        let mut publish = redis::cmd("PUBLISH");
+        publish.arg(CHANNEL).arg(message(&action, &source_id));
         // A connection Redis dropped (say, a restart) fails the first
-        // command sent on it: retry that once on a fresh connection, so the
-        // first commit after a restart still wakes the other nodes.
-        let mut reused = conn.is_some();
+        // command sent on it, and the manager starts reconnecting: retry
+        // that once, so the first commit after a restart still wakes the
+        // other nodes. The timeout bounds the wait for a connection too.
+        let mut retried = false;
         loop {
-            if conn.is_none() {
-                match tokio::time::timeout(CONNECT_TIMEOUT, client.get_multiplexed_async_connection()).await {
-                    Ok(Ok(c)) => conn = Some(c),
-                    Ok(Err(e)) => health.failed(&e),
-                    Err(e) => health.failed(&e),
-                }
-            }
-            let Some(c) = conn.as_mut() else { break };
-            let mut publish = redis::cmd("PUBLISH");
-            publish.arg(CHANNEL).arg(&payload);
-            match tokio::time::timeout(PUBLISH_TIMEOUT, publish.exec_async(c)).await {
+            match tokio::time::timeout(CONNECT_TIMEOUT + PUBLISH_TIMEOUT, publish.exec_async(&mut conn)).await {
                 Ok(Ok(())) => health.ok(),
-                Ok(Err(e)) => {
-                    conn = None;
-                    if std::mem::take(&mut reused) {
-                        continue;
-                    }
-                    health.failed(&e);
-                }
-                Err(e) => {
-                    health.failed(&e);
-                    conn = None;
-                }
+                Ok(Err(e)) if e.is_unrecoverable_error() && !std::mem::replace(&mut retried, true) => continue,
+                Ok(Err(e)) => health.failed(&e),
+                Err(e) => health.failed(&e),
             }
             break;
         }

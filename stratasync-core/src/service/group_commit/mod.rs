@@ -79,6 +79,10 @@
 //! which rolls back entirely, and its lane runs it again alone (the other
 //! lanes wait), so a deadlock between lanes costs time but fails no
 //! request.
+//!
+//! The lanes start with the engine ([`crate::engine::SyncEngineBuilder::start`]).
+//! [`crate::SyncEngine::shutdown`] closes their queues: each lane commits
+//! and answers what was queued, then ends.
 
 pub(crate) mod after;
 mod attempt;
@@ -94,9 +98,10 @@ use crate::request_id::RequestId;
 use crate::storage::{Pool, PooledConn};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, RwLock};
+use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 /// Tuning of group commit.
@@ -206,9 +211,12 @@ fn group_span(group: &[Job]) -> tracing::Span {
     tracing::info_span!("commit_group", requests = group.len(), transactions, %request_ids)
 }
 
-/// The queues in front of the lanes, one each.
+/// The queues in front of the lanes, one each, and the lanes' tasks.
 pub(crate) struct GroupCommit {
-    lanes: Vec<mpsc::Sender<Job>>,
+    /// Emptied by [`GroupCommit::close`]: a lane ends once its queue is
+    /// closed and drained.
+    lanes: Mutex<Vec<mpsc::Sender<Job>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl GroupCommit {
@@ -220,14 +228,27 @@ impl GroupCommit {
         let lanes = config.lanes.min(writer.pool.status().max_size / 2).max(1);
         let queue = (config.queue / lanes).max(1);
         let committer = Arc::new(Committer { begin: config.begin_sql(), hook_timeout: config.hook_timeout, writer });
-        let lanes = (0..lanes)
+        let (lanes, tasks) = (0..lanes)
             .map(|_| {
                 let (jobs, queue) = mpsc::channel(queue);
-                tokio::spawn(lane(committer.clone(), queue, gate.clone(), config.max_group.max(1)));
-                jobs
+                let task = tokio::spawn(lane(committer.clone(), queue, gate.clone(), config.max_group.max(1)));
+                (jobs, task)
             })
-            .collect();
-        GroupCommit { lanes }
+            .unzip();
+        GroupCommit { lanes: Mutex::new(lanes), tasks: Mutex::new(tasks) }
+    }
+
+    /// Stops taking requests (later ones fail with
+    /// [`ServiceError::Unavailable`]) and waits until the lanes have
+    /// committed and answered every request queued before.
+    pub(crate) async fn close(&self) {
+        drop(std::mem::take(&mut *self.lanes.lock().unwrap_or_else(|e| e.into_inner())));
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a mutation lane ended abnormally");
+            }
+        }
     }
 
     /// Queues a request and waits for its response (including its
@@ -244,9 +265,16 @@ impl GroupCommit {
         let client = request.transactions.first().map_or("", |tx| tx.client_id.as_str());
         let mut hash = std::collections::hash_map::DefaultHasher::new();
         std::hash::Hash::hash(client, &mut hash);
-        let lane = (std::hash::Hasher::finish(&hash) % self.lanes.len().max(1) as u64) as usize;
-        let jobs = self.lanes.get(lane).ok_or(ServiceError::Unavailable)?;
+        let jobs = {
+            let lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            let lane = (std::hash::Hasher::finish(&hash) % lanes.len().max(1) as u64) as usize;
+            // Closed lanes: the engine is shutting down.
+            lanes.get(lane).cloned().ok_or(ServiceError::Unavailable)?
+        };
         jobs.send(job).await.map_err(|_| ServiceError::Unavailable)?;
+        // Not held while waiting: a closed queue must end its lane once
+        // the lane has taken what was queued.
+        drop(jobs);
         response.await.map_err(|_| ServiceError::Unavailable)?
     }
 }
