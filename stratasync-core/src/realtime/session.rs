@@ -248,7 +248,7 @@ async fn replay(
 ) -> Result<Result<Subscribed, SocketGone>, StorageError> {
     // Connections are taken per query and returned before anything is
     // sent: a slow socket must not hold a pooled connection while it drains.
-    let stale = log::is_stale(&*engine.pool().get().await?, after).await?;
+    let (stale, head) = log::stale_and_head(&*engine.pool().get().await?, after).await?;
     if stale {
         let frame =
             error_frame(Some("BOOTSTRAP_REQUIRED"), "A fresh bootstrap is required before subscribing to deltas");
@@ -273,9 +273,11 @@ async fn replay(
             let _ = overflow().await;
             return Ok(Ok(Subscribed::Close(Close::BUFFER)));
         }
-        // The hot tail holds everything after the cursor: replay from
-        // memory, to where the feed is (the subscription buffers the rest).
-        if let Some(since) = subscription.recent_since(cursor) {
+        // The hot tail holds everything after the cursor, up to the head of
+        // the log at the stale check at least: replay from memory, to where
+        // the feed is (the subscription buffers the rest). A feed still
+        // catching up is not waited for: the log is read instead.
+        if let Some(since) = subscription.recent_since(cursor).filter(|since| since.end >= head) {
             let mut sent = 0;
             for recent in since.actions {
                 let step = match &recent.change {

@@ -33,24 +33,38 @@ pub async fn head_for(conn: &mut Conn, groups: &[String]) -> QueryResult<SyncId>
     Ok(SyncId::from_i64(id.unwrap_or(0)))
 }
 
-/// The lowest retained id of the whole log and the highest id it ever
-/// allocated (the sequence's value; a cursor above it comes from another
-/// database, after a reset or a restore), in one round trip.
-async fn bounds(mut conn: &Conn) -> QueryResult<(SyncId, SyncId)> {
+/// The log's bounds, in one round trip: the lowest retained id, the
+/// highest committed id, and the highest id it ever allocated (the
+/// sequence's value; a cursor above it comes from another database, after
+/// a reset or a restore).
+struct Bounds {
+    earliest: SyncId,
+    latest: SyncId,
+    allocated: SyncId,
+}
+
+async fn bounds(mut conn: &Conn) -> QueryResult<Bounds> {
     #[derive(QueryableByName)]
-    struct Bounds {
+    struct Row {
         #[diesel(sql_type = BigInt)]
         earliest: i64,
         #[diesel(sql_type = BigInt)]
+        latest: i64,
+        #[diesel(sql_type = BigInt)]
         allocated: i64,
     }
-    let row: Bounds = diesel::sql_query(
+    let row: Row = diesel::sql_query(
         "SELECT coalesce((SELECT id FROM sync_actions ORDER BY id LIMIT 1), 0) AS earliest, \
+                coalesce((SELECT id FROM sync_actions ORDER BY id DESC LIMIT 1), 0) AS latest, \
                 (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_actions_id_seq) AS allocated",
     )
     .get_result(&mut conn)
     .await?;
-    Ok((SyncId::from_i64(row.earliest), SyncId::from_i64(row.allocated)))
+    Ok(Bounds {
+        earliest: SyncId::from_i64(row.earliest),
+        latest: SyncId::from_i64(row.latest),
+        allocated: SyncId::from_i64(row.allocated),
+    })
 }
 
 /// Whether a client at `cursor` must bootstrap again: some action after it
@@ -65,8 +79,14 @@ pub async fn is_stale(conn: &Conn, cursor: SyncId) -> QueryResult<bool> {
     if cursor.0 == 0 {
         return Ok(false);
     }
-    let (earliest, allocated) = bounds(conn).await?;
-    Ok((earliest.0 > 0 && cursor.0 + 1 < earliest.0) || cursor > allocated)
+    Ok(stale_and_head(conn, cursor).await?.0)
+}
+
+/// [`is_stale`], and the highest committed id at the time of the check.
+pub(crate) async fn stale_and_head(conn: &Conn, cursor: SyncId) -> QueryResult<(bool, SyncId)> {
+    let b = bounds(conn).await?;
+    let stale = cursor.0 > 0 && ((b.earliest.0 > 0 && cursor.0 + 1 < b.earliest.0) || cursor > b.allocated);
+    Ok((stale, b.latest))
 }
 
 /// The `data` of `user`'s last group change (`S` action) at or before
