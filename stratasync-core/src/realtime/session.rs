@@ -248,7 +248,7 @@ async fn replay(
 ) -> Result<Result<Subscribed, SocketGone>, StorageError> {
     // Connections are taken per query and returned before anything is
     // sent: a slow socket must not hold a pooled connection while it drains.
-    let (stale, head) = log::stale_and_head(&*engine.pool().get().await?, after).await?;
+    let (stale, span) = log::stale_and_span(&*engine.pool().get().await?, after).await?;
     if stale {
         let frame =
             error_frame(Some("BOOTSTRAP_REQUIRED"), "A fresh bootstrap is required before subscribing to deltas");
@@ -275,11 +275,12 @@ async fn replay(
         }
         // The hot tail holds everything after the cursor, up to the head of
         // the log at the stale check at least: replay from memory, to where
-        // the feed is (the subscription buffers the rest). A feed still
-        // catching up is not waited for: the log is read instead.
-        if let Some(since) = subscription.recent_since(cursor).filter(|since| since.end >= head) {
+        // the feed is (the subscription buffers the rest), leaving out what
+        // the log no longer retains. A feed still catching up is not waited
+        // for: the log is read instead.
+        if let Some(since) = subscription.recent_since(cursor).filter(|since| since.end >= span.latest) {
             let mut sent = 0;
-            for recent in since.actions {
+            for recent in since.actions.into_iter().filter(|r| r.sync_id >= span.earliest) {
                 let step = match &recent.change {
                     Some(action) => replay_step(action, &identity.groups, scope),
                     None if in_groups(recent.group_id.as_deref(), &identity.groups) => Step::Send,

@@ -79,14 +79,25 @@ pub async fn is_stale(conn: &Conn, cursor: SyncId) -> QueryResult<bool> {
     if cursor.0 == 0 {
         return Ok(false);
     }
-    Ok(stale_and_head(conn, cursor).await?.0)
+    Ok(stale_and_span(conn, cursor).await?.0)
 }
 
-/// [`is_stale`], and the highest committed id at the time of the check.
-pub(crate) async fn stale_and_head(conn: &Conn, cursor: SyncId) -> QueryResult<(bool, SyncId)> {
+/// What a replay needs to know of the log besides [`is_stale`]: the
+/// lowest retained id and the highest committed one, at the time of the
+/// check.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    /// The lowest retained id (0: the log is empty).
+    pub(crate) earliest: SyncId,
+    /// The highest committed id (0: the log is empty).
+    pub(crate) latest: SyncId,
+}
+
+/// [`is_stale`], and the log's [`Span`].
+pub(crate) async fn stale_and_span(conn: &Conn, cursor: SyncId) -> QueryResult<(bool, Span)> {
     let b = bounds(conn).await?;
     let stale = cursor.0 > 0 && ((b.earliest.0 > 0 && cursor.0 + 1 < b.earliest.0) || cursor > b.allocated);
-    Ok((stale, b.latest))
+    Ok((stale, Span { earliest: b.earliest, latest: b.latest }))
 }
 
 /// The `data` of `user`'s last group change (`S` action) at or before
