@@ -25,6 +25,7 @@
 //! ```
 
 mod builder;
+mod compaction_schedule;
 mod config_error;
 
 pub use builder::SyncEngineBuilder;
@@ -68,6 +69,8 @@ struct Running {
     feed: Hub,
     #[cfg(feature = "redis")]
     fanout: Option<crate::realtime::redis::Fanout>,
+    /// The compaction schedule's task, if one was set.
+    compaction: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for SyncEngine {
@@ -94,7 +97,8 @@ impl SyncEngine {
     ///    at their next poll of the log);
     /// 3. the live feed stops ([`Hub::stop`]): its tasks end, sockets
     ///    still open get no more live frames, and [`SyncEngine::readiness`]
-    ///    reports it not live.
+    ///    reports it not live;
+    /// 4. the compaction schedule, if any, stops.
     ///
     /// Every clone of the engine is stopped; calling it again does nothing.
     /// Reads (bootstrap, batch loads, delta pages) and
@@ -106,6 +110,9 @@ impl SyncEngine {
             fanout.stop().await;
         }
         self.running.feed.stop();
+        if let Some(schedule) = &self.running.compaction {
+            schedule.abort();
+        }
     }
 
     /// The hash of the client schema ([`ClientSchema::hash`]), which
@@ -147,6 +154,16 @@ impl SyncEngine {
             self.bus.clone(),
             self.running.hook_timeout,
         )
+    }
+
+    /// Compacts the log (see [`crate::ops::compact`]) on a connection of
+    /// the pool. Safe while clients read and write, on any node.
+    pub async fn compact(
+        &self,
+        plan: crate::ops::compact::Compaction,
+    ) -> Result<crate::ops::compact::CompactionReport, crate::ops::compact::CompactError> {
+        let mut conn = self.pool.get().await?;
+        crate::ops::compact::compact(&mut conn, plan).await
     }
 
     /// The node's live feed (after [`SyncEngine::shutdown`], a stopped one

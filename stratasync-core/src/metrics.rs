@@ -62,6 +62,10 @@ pub const REDIS_CONNECTED: &str = "stratasync_redis_connected";
 pub const REDIS_RECONNECTS: &str = "stratasync_redis_reconnects_total";
 /// Database pool connections (label `state`: `in_use`, `idle`, `max`).
 pub const POOL_CONNECTIONS: &str = "stratasync_db_pool_connections";
+/// Log compactions run by this process (label `outcome`: `done`, `busy`, `failed`).
+pub const COMPACTIONS: &str = "stratasync_log_compactions_total";
+/// Actions log compactions removed (label `kind`: `removed`, `rewritten`).
+pub const COMPACTED_ACTIONS: &str = "stratasync_log_compacted_actions_total";
 
 /// Frames handed to WebSocket transports by this process.
 static FRAMES: AtomicU64 = AtomicU64::new(0);
@@ -108,6 +112,12 @@ pub fn describe() {
     );
     describe_counter!(REDIS_RECONNECTS, Unit::Count, "Redis connections of the fan-out re-established after a loss.");
     describe_gauge!(POOL_CONNECTIONS, Unit::Count, "Database pool connections: in_use, idle, max.");
+    describe_counter!(COMPACTIONS, Unit::Count, "Log compactions run by this process, by outcome: done, busy, failed.");
+    describe_counter!(
+        COMPACTED_ACTIONS,
+        Unit::Count,
+        "Actions log compactions removed or rewritten as the fold of their run."
+    );
 }
 
 /// What became of a client transaction.
@@ -185,6 +195,14 @@ pub(crate) fn deltas_served(source: &'static str, via: &'static str, actions: u6
     if actions > 0 {
         counter!(DELTAS_SERVED, "source" => source, "via" => via).increment(actions);
     }
+}
+
+/// A log compaction ended with `outcome` (`done`, `busy`, `failed`),
+/// having removed and rewritten that many actions.
+pub(crate) fn compaction(outcome: &'static str, removed: u64, rewritten: u64) {
+    counter!(COMPACTIONS, "outcome" => outcome).increment(1);
+    counter!(COMPACTED_ACTIONS, "kind" => "removed").increment(removed);
+    counter!(COMPACTED_ACTIONS, "kind" => "rewritten").increment(rewritten);
 }
 
 /// A socket's send queue was created.

@@ -154,6 +154,56 @@ async fn log_stats_count_what_was_written() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn log_compact_folds_rows_and_trims_below_the_horizon() {
+    let db = TestDb::new().await;
+    let engine = db.engine();
+    let ws = workspace(&db, &["alice"]).await;
+    let alice = user("alice", &[&ws]);
+    let (t1, t2, l1) = (new_id(), new_id(), new_id());
+    let task = |id: &str| tx(Insert, "Task", id, json!({"workspaceId": ws, "title": "t", "priority": 1}));
+    for batch in [
+        vec![task(&t1), task(&t2)],
+        vec![tx(Update, "Task", &t1, json!({"title": "renamed"}))],
+        vec![tx(Delete, "Task", &t2, json!({}))],
+        vec![tx(Insert, "Label", &l1, json!({"workspaceId": ws, "name": "bug", "color": "red"}))],
+    ] {
+        let res = mutate(&engine, &alice, batch).await;
+        assert!(res.success, "{:?}", results(&res));
+    }
+    let log = "SELECT coalesce(string_agg(id || action, ' ' ORDER BY id), '') AS v FROM sync_actions";
+    assert_eq!(db.text(log).await, "1I 2I 3U 4D 5I");
+
+    // Each row keeps its last action: t1 as the full row at 3, t2's tombstone.
+    let report: Value = serde_json::from_str(&taskboard(&db.url, &["log", "compact", "--json"], "")).unwrap();
+    assert_eq!(
+        (&report["below"], &report["horizon"], &report["rowsBefore"], &report["rowsAfter"]),
+        (&json!("5"), &json!("1"), &json!(5), &json!(3))
+    );
+    assert_eq!((&report["removed"], &report["rewritten"], &report["keptKeys"]), (&json!(2), &json!(1), &json!(2)));
+    assert_eq!(db.text(log).await, "3I 4D 5I");
+    let row = db.text("SELECT data->>'title' || ' ' || (data->>'workspaceId') FROM sync_actions WHERE id = 3").await;
+    assert_eq!(row, format!("renamed {ws}"));
+
+    // A horizon removes what is below it; cursors behind it must bootstrap.
+    let text = taskboard(&db.url, &["log", "compact", "--horizon", "5"], "");
+    assert!(
+        text.starts_with("folded up to 5, horizon 5: 3 rows -> 1 (2 removed, 0 rewritten, 0 dedupe keys kept) in "),
+        "{text}"
+    );
+    assert_eq!(db.text(log).await, "5I");
+    let after = |n: u64| stratasync_core::service::deltas::DeltasParams {
+        after: stratasync_core::protocol::SyncId(n),
+        ..Default::default()
+    };
+    assert!(matches!(
+        engine.deltas(&alice, &after(3)).await,
+        Err(stratasync_core::error::ServiceError::BootstrapRequired)
+    ));
+    let page = to_json(&engine.deltas(&alice, &after(4)).await.expect("a cursor at the horizon - 1 resumes"));
+    assert_eq!(page["actions"].as_array().map(Vec::len), Some(1), "{page}");
+}
+
 /// Explains `transaction` for `who`, then sends it for real, and checks the
 /// explanation quoted the server's answer; returns the explanation.
 async fn explain_then_mutate(db: &TestDb, who: &str, groups: &[&str], transaction: TransactionInput) -> Explanation {

@@ -37,14 +37,14 @@ async fn migrations_are_idempotent_and_safe_to_run_concurrently_with_writers() {
     }
     writer.await.unwrap();
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 50);
-    // The framework's two migrations and the example's two, each recorded once.
-    assert_eq!(db.scalar("SELECT count(*) FROM __diesel_schema_migrations").await, 4);
+    // The framework's three migrations and the example's two, each recorded once.
+    assert_eq!(db.scalar("SELECT count(*) FROM __diesel_schema_migrations").await, 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fresh_databases_migrate_concurrently() {
     let db = TestDb::new().await;
-    db.execute("DROP TABLE task_labels, labels, tasks, workspaces, sync_actions, sync_group_memberships, __diesel_schema_migrations").await;
+    db.execute("DROP TABLE task_labels, labels, tasks, workspaces, sync_actions, sync_group_memberships, sync_log_horizon, sync_compacted_keys, __diesel_schema_migrations").await;
     // Each node reads the schema the moment its migration returns: none
     // may return before the schema is complete.
     let nodes = (0..4).map(|_| {
@@ -70,9 +70,10 @@ async fn fresh_databases_migrate_concurrently() {
         .await;
     assert_eq!(
         tables,
-        "__diesel_schema_migrations labels sync_actions sync_group_memberships task_labels tasks workspaces"
+        "__diesel_schema_migrations labels sync_actions sync_compacted_keys sync_group_memberships sync_log_horizon \
+         task_labels tasks workspaces"
     );
-    assert_eq!(expected.lines().filter(|l| l.starts_with("migration ")).count(), 4, "{expected}");
+    assert_eq!(expected.lines().filter(|l| l.starts_with("migration ")).count(), 5, "{expected}");
     assert_eq!(db.scalar("SELECT count(*) FROM sync_actions").await, 0);
 }
 

@@ -26,6 +26,7 @@ pub async fn run(cli: &Cli, framework: Framework) -> Result<(), BoxError> {
         }
         Some(Command::Migrate) => return ops::migrate(&cli.database_url).await,
         Some(Command::Log(LogCommand::Stats(args))) => return ops::log_stats(&cli.database_url, args).await,
+        Some(Command::Log(LogCommand::Compact(args))) => return ops::log_compact(&cli.database_url, args).await,
         Some(Command::Explain(args)) => return ops::explain(&cli.database_url, args).await,
         Some(Command::Schema(args)) => return ops::schema(args),
         Some(Command::Members(args)) => {

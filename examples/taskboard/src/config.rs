@@ -69,6 +69,10 @@ pub enum LogCommand {
     /// Head, row count, oldest and newest action, actions per model and
     /// per kind, largest groups.
     Stats(crate::ops::LogStatsArgs),
+    /// Fold the log below a sync id (each row keeps its latest action) and
+    /// remove what is below the retention horizon (clients behind it
+    /// bootstrap again). Safe while servers run.
+    Compact(crate::ops::CompactArgs),
 }
 
 /// Where and how the server listens.
@@ -112,6 +116,23 @@ pub struct ServeArgs {
     /// reading the log. 0 keeps none.
     #[arg(long, env = "SYNC_HOT_TAIL_BYTES", default_value_t = stratasync_core::realtime::hub::DEFAULT_RECENT_BYTES)]
     pub hot_tail_bytes: usize,
+
+    /// Compact the sync log every this many seconds (0: never), by age:
+    /// see `--compact-after-secs` and `--retain-secs`, and `taskboard log
+    /// compact` for a single run.
+    #[arg(long, env = "SYNC_COMPACT_EVERY_SECS", default_value_t = 0)]
+    pub compact_every_secs: u64,
+
+    /// With a compaction schedule: fold actions older than this many
+    /// seconds.
+    #[arg(long, env = "SYNC_COMPACT_AFTER_SECS", default_value_t = 3_600)]
+    pub compact_after_secs: u64,
+
+    /// With a compaction schedule: remove actions older than this many
+    /// seconds, tombstones included (a client away longer bootstraps
+    /// again).
+    #[arg(long, env = "SYNC_RETAIN_SECS", default_value_t = 30 * 86_400)]
+    pub retain_secs: u64,
 
     /// WebSocket ping interval in seconds (a socket that misses a pong is
     /// closed).
@@ -364,6 +385,27 @@ mod tests {
         };
         assert!(stats.json);
         assert_eq!(stats.top, 10);
+        let Ok(Some(Command::Log(LogCommand::Compact(ids)))) =
+            parse(&["taskboard", "log", "compact", "--below", "9", "--horizon", "3"])
+        else {
+            panic!("log compact expected")
+        };
+        assert_eq!((ids.below, ids.horizon, ids.older_than_secs), (Some(9), Some(3), None));
+        assert!(parse(&["taskboard", "log", "compact", "--older-than-secs", "60", "--retain-secs", "600"]).is_ok());
+        // By age needs both ages, and excludes sync ids.
+        assert!(parse(&["taskboard", "log", "compact", "--older-than-secs", "60"]).is_err());
+        assert!(parse(&[
+            "taskboard",
+            "log",
+            "compact",
+            "--below",
+            "9",
+            "--older-than-secs",
+            "1",
+            "--retain-secs",
+            "1"
+        ])
+        .is_err());
         let Ok(Some(Command::Explain(row))) =
             parse(&["taskboard", "explain", "--user", "u", "--model", "Task", "--id", "1"])
         else {

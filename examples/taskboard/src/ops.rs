@@ -8,8 +8,11 @@ use crate::DevAuth;
 use clap::{Args, ValueEnum};
 use std::io::{Read, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 use stratasync_core::model::client_schema::ClientSchema;
+use stratasync_core::ops::compact::{self, Compaction, Retention};
 use stratasync_core::ops::{explain as explain_ops, stats};
+use stratasync_core::protocol::SyncId;
 use stratasync_core::storage::{self, migrate as migrations, PoolConfig};
 
 /// `taskboard log stats` options.
@@ -22,6 +25,32 @@ pub struct LogStatsArgs {
     /// How many of the largest groups to list.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(i64).range(0..=10_000))]
     pub top: i64,
+}
+
+/// `taskboard log compact` options: by sync id or by age.
+#[derive(Debug, Clone, Args)]
+#[command(group = clap::ArgGroup::new("by_age").args(["older_than_secs", "retain_secs"]).multiple(true).conflicts_with_all(["below", "horizon"]))]
+pub struct CompactArgs {
+    /// Fold the actions at or below this sync id (default: the log's head).
+    #[arg(long)]
+    pub below: Option<u64>,
+
+    /// Remove every action below this sync id (default: keep the current
+    /// horizon). At most `--below` + 1.
+    #[arg(long)]
+    pub horizon: Option<u64>,
+
+    /// By age instead: fold the actions older than this many seconds.
+    #[arg(long, requires = "retain_secs")]
+    pub older_than_secs: Option<u64>,
+
+    /// By age: remove the actions older than this many seconds.
+    #[arg(long, requires = "older_than_secs")]
+    pub retain_secs: Option<u64>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `taskboard explain` options: a user, and a row or a mutation.
@@ -94,6 +123,40 @@ pub async fn log_stats(database_url: &str, args: &LogStatsArgs) -> Result<(), Bo
     let mut conn = storage::establish(database_url).await?;
     let stats = stats::log_stats(&mut conn, args.top).await?;
     let text = if args.json { format!("{}\n", serde_json::to_string_pretty(&stats)?) } else { stats.to_string() };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `taskboard log compact`.
+pub async fn log_compact(database_url: &str, args: &CompactArgs) -> Result<(), BoxError> {
+    let mut conn = storage::establish(database_url).await?;
+    let report = match (args.older_than_secs, args.retain_secs) {
+        (Some(older), Some(retain)) => {
+            let retention =
+                Retention { compact_after: Duration::from_secs(older), keep_for: Duration::from_secs(retain) };
+            compact::compact_by_age(&mut conn, retention).await?
+        }
+        _ => {
+            let plan =
+                Compaction { below: SyncId(args.below.unwrap_or(u64::MAX >> 1)), horizon: args.horizon.map(SyncId) };
+            compact::compact(&mut conn, plan).await?
+        }
+    };
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
+    } else {
+        format!(
+            "folded up to {}, horizon {}: {} rows -> {} ({} removed, {} rewritten, {} dedupe keys kept) in {} ms\n",
+            report.below,
+            report.horizon,
+            report.rows_before,
+            report.rows_after,
+            report.removed,
+            report.rewritten,
+            report.kept_keys,
+            report.millis
+        )
+    };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use std::error::Error;
 use std::time::Duration;
 use stratasync_actix::SyncHttp;
 use stratasync_core::endpoint::SyncEndpoints;
+use stratasync_core::ops::compact::Retention;
 use stratasync_core::realtime::hub::DEFAULT_SEND_BUFFER_BYTES;
 use stratasync_core::realtime::HubConfig;
 use stratasync_core::storage::{self, Pool, PoolConfig};
@@ -191,6 +192,14 @@ pub async fn prepare_serve(database_url: &str, args: &ServeArgs) -> Result<Prepa
     if let Some(limit) = args.mutation_rate_limit() {
         tracing::info!(per_second = limit.per_second.get(), burst = limit.burst.get(), "per-user mutation rate limit");
         engine = engine.mutation_rate_limit(limit);
+    }
+    if args.compact_every_secs > 0 {
+        let retention = Retention {
+            compact_after: Duration::from_secs(args.compact_after_secs),
+            keep_for: Duration::from_secs(args.retain_secs),
+        };
+        tracing::info!(every_secs = args.compact_every_secs, ?retention, "log compaction schedule");
+        engine = engine.compaction_schedule(Duration::from_secs(args.compact_every_secs), retention);
     }
     match &args.redis_url {
         Some(url) => engine = engine.redis_client(redis_client(url, args.redis_ca_cert.as_deref())?),

@@ -6,6 +6,7 @@ use crate::auth::SyncAuth;
 use crate::bus::DeltaBus;
 use crate::model::client_schema::ClientSchema;
 use crate::model::Registry;
+use crate::ops::compact::Retention;
 use crate::realtime::HubConfig;
 use crate::service::group_commit::{GroupCommit, GroupCommitConfig, Writer};
 use crate::service::rate_limit::{MutationLimiter, MutationRateLimit};
@@ -27,6 +28,8 @@ pub struct SyncEngineBuilder {
     rate_limit: Option<MutationRateLimit>,
     /// The hash of the client schema, when set.
     schema_hash: Option<Arc<str>>,
+    /// How often to compact the log, and what to keep.
+    compaction: Option<(std::time::Duration, Retention)>,
     /// The Redis fan-out's client, or why the URL given does not parse.
     #[cfg(feature = "redis")]
     redis: Option<Result<redis::Client, redis::RedisError>>,
@@ -41,6 +44,7 @@ impl std::fmt::Debug for SyncEngineBuilder {
             .field("hub", &self.hub)
             .field("streams", &self.streams)
             .field("rate_limit", &self.rate_limit)
+            .field("compaction", &self.compaction)
             .finish_non_exhaustive()
     }
 }
@@ -56,9 +60,18 @@ impl SyncEngineBuilder {
             streams: StreamLimits::default(),
             rate_limit: None,
             schema_hash: None,
+            compaction: None,
             #[cfg(feature = "redis")]
             redis: None,
         }
+    }
+
+    /// Compacts the log every `every` by age ([`Retention`]; see
+    /// [`crate::ops::compact`]). Off by default: the log then keeps every
+    /// action. Each node may run the schedule; runs never overlap.
+    pub fn compaction_schedule(mut self, every: std::time::Duration, retention: Retention) -> Self {
+        self.compaction = Some((every, retention));
+        self
     }
 
     /// Tunes group commit: lanes, group and queue sizes, the statement,
@@ -154,6 +167,9 @@ impl SyncEngineBuilder {
             feed,
             #[cfg(feature = "redis")]
             fanout,
+            compaction: self
+                .compaction
+                .map(|(every, retention)| super::compaction_schedule::spawn(self.pool.clone(), every, retention)),
         };
         let schema_hash = self.schema_hash.unwrap_or_else(|| ClientSchema::from_registry(&self.registry).hash().into());
         Ok(SyncEngine {
@@ -183,6 +199,7 @@ impl SyncEngineBuilder {
             (*per_user == 0, ConfigError::ZeroStreamsPerUser),
             (*snapshot_slots == Some(0), ConfigError::ZeroSnapshotSlots),
             (stall_timeout.is_zero(), ConfigError::ZeroStallTimeout),
+            (self.compaction.is_some_and(|(every, _)| every.is_zero()), ConfigError::ZeroCompactionPeriod),
         ];
         match refusals.into_iter().find(|(refused, _)| *refused) {
             Some((_, error)) => Err(error),

@@ -33,6 +33,9 @@ pub enum ConfigError {
     /// [`StreamLimits::stall_timeout`](crate::service::streams::StreamLimits::stall_timeout) is zero.
     #[error("streams must wait some time for their consumer (StreamLimits::stall_timeout is zero)")]
     ZeroStallTimeout,
+    /// The compaction schedule's period is zero.
+    #[error("the log cannot be compacted continuously (the compaction schedule's period is zero)")]
+    ZeroCompactionPeriod,
     /// The Redis URL does not parse (its text is not repeated: it may hold
     /// a password).
     #[cfg(feature = "redis")]

@@ -33,7 +33,9 @@ pub async fn head_for(conn: &mut Conn, groups: &[String]) -> QueryResult<SyncId>
     Ok(SyncId::from_i64(id.unwrap_or(0)))
 }
 
-/// The log's bounds, in one round trip: the lowest retained id, the
+/// The log's bounds, in one round trip: the lowest id a client may resume
+/// from plus one (the horizon compaction recorded, else the lowest retained
+/// id; see [`crate::ops::compact`]), the
 /// highest committed id, and the highest id it ever allocated (the
 /// sequence's value; a cursor above it comes from another database, after
 /// a reset or a restore).
@@ -54,7 +56,8 @@ async fn bounds(mut conn: &Conn) -> QueryResult<Bounds> {
         allocated: i64,
     }
     let row: Row = diesel::sql_query(
-        "SELECT coalesce((SELECT id FROM sync_actions ORDER BY id LIMIT 1), 0) AS earliest, \
+        "SELECT coalesce((SELECT horizon FROM sync_log_horizon), \
+                         (SELECT id FROM sync_actions ORDER BY id LIMIT 1), 0) AS earliest, \
                 coalesce((SELECT id FROM sync_actions ORDER BY id DESC LIMIT 1), 0) AS latest, \
                 (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM sync_actions_id_seq) AS allocated",
     )
@@ -87,7 +90,8 @@ pub async fn is_stale(conn: &Conn, cursor: SyncId) -> QueryResult<bool> {
 /// check.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Span {
-    /// The lowest retained id (0: the log is empty).
+    /// The retention horizon, else the lowest retained id (0: the log is
+    /// empty and was never compacted).
     pub(crate) earliest: SyncId,
     /// The highest committed id (0: the log is empty).
     pub(crate) latest: SyncId,
@@ -283,16 +287,28 @@ pub async fn committed_ids(conn: &mut Conn, ids: &[i64]) -> QueryResult<Vec<i64>
     sa::table.filter(sa::id.eq_any(ids)).select(sa::id).order(sa::id.asc()).load(conn).await
 }
 
-/// The committed actions of one client's transactions: `(clientTxId, id)`.
+/// The committed actions of one client's transactions: `(clientTxId, id)`
+/// (keys of compacted actions included, see [`crate::ops::compact`]).
 pub async fn find_committed(conn: &mut Conn, client_id: &str, tx_ids: &[&str]) -> QueryResult<Vec<(String, SyncId)>> {
-    let rows: Vec<(Option<String>, i64)> = sa::table
-        .filter(sa::client_id.eq(client_id))
-        .filter(sa::client_tx_id.eq_any(tx_ids))
-        .select((sa::client_tx_id, sa::id))
-        .order(sa::id.asc())
-        .load(conn)
-        .await?;
-    Ok(rows.into_iter().filter_map(|(tx, id)| tx.map(|tx| (tx, SyncId::from_i64(id)))).collect())
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        client_tx_id: String,
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT client_tx_id, id FROM ( \
+           SELECT client_tx_id, id FROM sync_actions WHERE client_id = $1 AND client_tx_id = ANY($2) \
+           UNION ALL \
+           SELECT client_tx_id, id FROM sync_compacted_keys WHERE client_id = $1 AND client_tx_id = ANY($2)) AS k \
+         ORDER BY id",
+    )
+    .bind::<Text, _>(client_id)
+    .bind::<diesel::sql_types::Array<Text>, _>(tx_ids)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.client_tx_id, SyncId::from_i64(r.id))).collect())
 }
 
 /// A committed `(clientId, clientTxId)` pair and its sync id.
@@ -319,9 +335,12 @@ pub async fn find_committed_pairs(
     let rows: Vec<CommittedRow> = diesel_async::RunQueryDsl::load(
         super::Prepared(
             diesel::sql_query(
-                "SELECT a.client_id, a.client_tx_id, a.id FROM sync_actions a \
-         JOIN (SELECT DISTINCT c, t FROM unnest($1::text[], $2::text[]) AS u(c, t)) k \
-           ON a.client_id = k.c AND a.client_tx_id = k.t",
+                "WITH k AS MATERIALIZED (SELECT DISTINCT c, t FROM unnest($1::text[], $2::text[]) AS u(c, t)) \
+         SELECT a.client_id, a.client_tx_id, a.id FROM sync_actions a \
+           JOIN k ON a.client_id = k.c AND a.client_tx_id = k.t \
+         UNION ALL \
+         SELECT a.client_id, a.client_tx_id, a.id FROM sync_compacted_keys a \
+           JOIN k ON a.client_id = k.c AND a.client_tx_id = k.t",
             )
             .bind::<diesel::sql_types::Array<Text>, _>(clients)
             .bind::<diesel::sql_types::Array<Text>, _>(txs),
@@ -398,6 +417,9 @@ pub async fn try_lock_and_find_committed(
                 SELECT DISTINCT hashtextextended(c || chr(31) || t, 7274) AS h FROM k ORDER BY h) AS hs) \
          SELECT l.locked, f.client_id, f.client_tx_id, f.id FROM l LEFT JOIN ( \
            SELECT a.client_id, a.client_tx_id, a.id FROM sync_actions a \
+           JOIN k ON a.client_id = k.c AND a.client_tx_id = k.t \
+           UNION ALL \
+           SELECT a.client_id, a.client_tx_id, a.id FROM sync_compacted_keys a \
            JOIN k ON a.client_id = k.c AND a.client_tx_id = k.t) AS f ON l.locked",
             )
             .bind::<diesel::sql_types::Array<Text>, _>(clients)

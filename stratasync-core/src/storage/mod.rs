@@ -6,6 +6,7 @@
 //! (SQLite for an embedded mode) would add a sibling of this module and a
 //! second code generator, leaving the derive's attributes unchanged.
 
+pub(crate) mod compaction;
 pub mod connect;
 pub(crate) mod fault;
 pub mod log;
