@@ -1,6 +1,7 @@
 //! Mutation hooks: rewriting data, rejecting, running in the transaction,
 //! after-mutation warnings, and which hooks run for every action of a
-//! standard and of a composite model.
+//! standard and of a composite model (global, `group = own` and non-UUID
+//! id models: `hooks_model_kinds.rs`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};

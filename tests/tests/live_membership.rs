@@ -59,8 +59,10 @@ async fn a_revoked_group_stops_at_its_sync_id_under_concurrent_writes(adapter: A
     let mut bob = server.connect("bob").await;
     bob.subscribe_ok("bob", 0, None).await;
 
-    // Bob writes to the workspace without pause while Alice is removed.
+    // Bob writes to the workspace without pause while Alice is removed:
+    // a few committed writes before the removal, a few begun after it.
     let stop = Arc::new(AtomicBool::new(false));
+    let (committed_tx, mut committed) = tokio::sync::watch::channel(0usize);
     let writer = tokio::spawn({
         let (engine, ws, stop) = (engine.clone(), ws.clone(), stop.clone());
         async move {
@@ -68,13 +70,16 @@ async fn a_revoked_group_stops_at_its_sync_id_under_concurrent_writes(adapter: A
             while !stop.load(Ordering::Acquire) {
                 insert_task(&engine, "bob", &ws, &format!("w{n}")).await;
                 n += 1;
+                committed_tx.send_replace(n);
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    committed.wait_for(|n| *n >= 3).await.expect("the writer runs");
     memberships::remove(&db.pool, "alice", &ws).await.unwrap();
     engine.hub().wake();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // At most one of these was under way during the removal.
+    let at_removal = *committed.borrow_and_update();
+    committed.wait_for(|n| *n >= at_removal + 3).await.expect("the writer runs");
     stop.store(true, Ordering::Release);
     writer.await.unwrap();
     let marker = global_marker(&db, &[&engine]).await;

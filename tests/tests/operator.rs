@@ -399,6 +399,62 @@ mod note_c {
     }
 }
 
+/// `note_a` with one change each: another index, another group key.
+mod note_changed {
+    use super::notes::notes;
+    use diesel::prelude::*;
+    use stratasync_core::SyncModel;
+
+    /// `body` is a batch key too, so the client indexes it.
+    #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+    #[diesel(table_name = notes)]
+    #[sync(name = "Note", group = owner, actions(insert, update, delete), batch_keys(id, owner, body))]
+    pub struct IndexedBody {
+        pub id: String,
+        #[sync(insert)]
+        pub owner: String,
+        #[sync(insert, update)]
+        pub body: String,
+    }
+
+    /// Grouped by `body` instead of `owner`: the same fields indexed as in
+    /// `IndexedBody`, another group key.
+    #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+    #[diesel(table_name = notes)]
+    #[sync(name = "Note", group = body, actions(insert, delete), batch_keys(id, owner))]
+    pub struct GroupedByBody {
+        pub id: String,
+        #[sync(insert)]
+        pub owner: String,
+        #[sync(insert)]
+        pub body: String,
+    }
+
+    /// Its own group (`group = own`).
+    #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+    #[diesel(table_name = notes)]
+    #[sync(name = "Note", group = own, actions(insert, update, delete), batch_keys(id, owner))]
+    pub struct OwnGroup {
+        pub id: String,
+        #[sync(insert)]
+        pub owner: String,
+        #[sync(insert, update)]
+        pub body: String,
+    }
+
+    /// Global (no group key).
+    #[derive(Debug, Clone, Queryable, Selectable, SyncModel)]
+    #[diesel(table_name = notes)]
+    #[sync(name = "Note", group = global, actions(insert, update, delete), batch_keys(id, owner))]
+    pub struct Global {
+        pub id: String,
+        #[sync(insert)]
+        pub owner: String,
+        #[sync(insert, update)]
+        pub body: String,
+    }
+}
+
 fn schema_of<M: SyncModel>() -> ClientSchema {
     ClientSchema::from_registry(&Registry::builder().model::<M>().build())
 }
@@ -420,6 +476,24 @@ fn schema_hash_ignores_order_and_follows_fields() {
     let ba =
         ClientSchema::from_registry(&Registry::builder().model::<taskboard::Task>().model::<note_b::Note>().build());
     assert_eq!(ab.hash(), ba.hash());
+}
+
+#[test]
+fn schema_hash_follows_indexes_and_group_keys() {
+    let base = schema_of::<note_a::Note>();
+    let changed = [
+        ("an index added", schema_of::<note_changed::IndexedBody>()),
+        ("another group field", schema_of::<note_changed::GroupedByBody>()),
+        ("group = own", schema_of::<note_changed::OwnGroup>()),
+        ("group = global", schema_of::<note_changed::Global>()),
+    ];
+    let mut hashes = vec![base.hash()];
+    for (what, schema) in &changed {
+        assert_ne!(schema.to_json(), base.to_json(), "{what}: the schema differs");
+        hashes.push(schema.hash());
+    }
+    let distinct: std::collections::BTreeSet<&String> = hashes.iter().collect();
+    assert_eq!(distinct.len(), hashes.len(), "each change has its own hash: {hashes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -277,6 +277,68 @@ mod tests {
         assert_ne!(a.hash(), lazy.hash());
     }
 
+    fn model(name: &str, group_key: Option<&str>, fields: Vec<ClientField>) -> ClientModel {
+        ClientModel {
+            name: name.into(),
+            load_strategy: LoadStrategy::Instant,
+            group_key: group_key.map(Into::into),
+            fields,
+        }
+    }
+
+    /// `Task` (grouped by `workspaceId`) and `Label`, with `title`
+    /// indexed or not.
+    fn task_and_label(title_indexed: bool) -> Vec<ClientModel> {
+        vec![
+            model(
+                "Task",
+                Some("workspaceId"),
+                vec![
+                    field("id", false, false),
+                    field("workspaceId", true, false),
+                    field("title", title_indexed, false),
+                ],
+            ),
+            model("Label", Some("workspaceId"), vec![field("id", false, false), field("workspaceId", true, false)]),
+        ]
+    }
+
+    #[test]
+    fn hash_ignores_model_order() {
+        let models = task_and_label(false);
+        let reversed: Vec<ClientModel> = models.iter().rev().cloned().collect();
+        let (a, b) = (ClientSchema { models }, ClientSchema { models: reversed });
+        assert_ne!(a.to_json().to_string(), b.to_json().to_string(), "the JSON keeps declaration order");
+        assert_eq!(a.hash(), b.hash(), "the hash does not");
+    }
+
+    #[test]
+    fn hash_changes_with_an_index_flag() {
+        let plain = ClientSchema { models: task_and_label(false) };
+        let indexed = ClientSchema { models: task_and_label(true) };
+        assert_ne!(plain.hash(), indexed.hash(), "an index added");
+        // The same flag on another field of the same model is another schema.
+        let mut moved = ClientSchema { models: task_and_label(false) };
+        let task = moved.model_mut("Task").unwrap();
+        task.fields[1].indexed = false;
+        task.fields[2].indexed = true;
+        assert_ne!(plain.hash(), moved.hash(), "an index moved to another field");
+    }
+
+    #[test]
+    fn hash_changes_with_the_group_key() {
+        let by_workspace = ClientSchema { models: task_and_label(false) };
+        let mut hashes = vec![by_workspace.hash()];
+        // Another field, the row's own id (`group = own`), none (`global`).
+        for group_key in [Some("title"), Some("id"), None] {
+            let mut changed = ClientSchema { models: task_and_label(false) };
+            changed.model_mut("Task").unwrap().group_key = group_key.map(Into::into);
+            hashes.push(changed.hash());
+        }
+        let distinct: std::collections::BTreeSet<&String> = hashes.iter().collect();
+        assert_eq!(distinct.len(), hashes.len(), "every group key has its own hash: {hashes:?}");
+    }
+
     #[test]
     fn json_lists_options_only_when_set() {
         let s = schema(vec![field("id", false, false), field("workspaceId", true, false), field("title", false, true)]);

@@ -56,6 +56,13 @@ pub struct MutationEvent<'a> {
 /// Hooks run around one model's mutations. Every method has a default that
 /// does nothing, so an implementation overrides only what it needs.
 ///
+/// The `before_*` hooks run for the insert, update and delete of a model
+/// with an id field (a *standard* model), whatever its group (a field,
+/// `own` or `global`) and id type; archive, unarchive and every action of
+/// a composite model run none. `after_mutation` runs for every committed
+/// action. Each gets the canonical model id (for a composite model, its
+/// computed id); an id in any other spelling is refused before a hook runs.
+///
 /// The `before_*` hooks run inside the database transaction and may run
 /// more than once for one mutation: when another mutation of its group
 /// fails, or its group deadlocks, the group is rolled back and applied

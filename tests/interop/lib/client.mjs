@@ -7,7 +7,7 @@ import { createGraphQLTransport } from "@stratasync/transport-graphql";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { workspaceState } from "./db.mjs";
+import { headSyncId, workspaceState } from "./db.mjs";
 import { httpRequests } from "./http-recorder.mjs";
 import { wsRecords } from "./ws-recorder.mjs";
 import { env } from "./env.mjs";
@@ -109,6 +109,28 @@ export const waitSettled = async (handle, { timeout = 20_000, atLeast } = {}) =>
       return true;
     },
     { timeout, message: () => `client ${handle.userId} to settle (${describeClient(handle)}, want lastSyncId>=${atLeast})` }
+  );
+};
+
+/**
+ * Waits until the client's start-up catch-up is over: it is settled, it has
+ * sent at least one HTTP delta request (the catch-up after its bootstrap;
+ * its WebSocket connecting sends another), every delta request it sent has
+ * been answered, and its lastSyncId has reached the log's head. From then on
+ * it asks for deltas over HTTP only when its WebSocket lets it down.
+ */
+export const waitCaughtUp = async (handle, { timeout = 20_000 } = {}) => {
+  await waitSettled(handle, { timeout });
+  const head = BigInt(await headSyncId());
+  const token = tokenFor(handle.userId);
+  await waitFor(
+    () => {
+      const fetches = httpRequests({ token, path: "/sync/deltas" });
+      return (
+        fetches.length > 0 && fetches.every((r) => r.status !== null) && BigInt(handle.client.lastSyncId) >= head
+      );
+    },
+    { timeout, message: () => `client ${handle.userId} to finish its start-up catch-up (${describeClient(handle)}, head ${head})` }
   );
 };
 

@@ -10,6 +10,7 @@ import {
   stopClient,
   syncErrors,
   tokenFor,
+  waitCaughtUp,
   waitSettled,
 } from "../lib/client.mjs";
 import { rows } from "../lib/db.mjs";
@@ -38,9 +39,8 @@ describe("every action on every model reaches a second client over WebSocket", (
     // B talks to the second node when run.sh runs the suite on two nodes.
     b = makeClient({ userId: bob, baseUrl: env.peerUrl });
     await Promise.all([a.client.start(), b.client.start()]);
-    await Promise.all([waitSettled(a), waitSettled(b)]);
-    // Let B's start-up catch-up finish; from here on it must not fetch deltas.
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all([waitSettled(a), waitCaughtUp(b)]);
+    // B's start-up catch-up is over; from here on it must not fetch deltas.
     bobDeltaFetchesBefore = httpRequests({ token: tokenFor(bob), path: "/sync/deltas" }).length;
   });
 

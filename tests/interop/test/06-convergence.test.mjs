@@ -139,13 +139,22 @@ describe("two clients converge after interleaved edits", () => {
       release = resolve;
     });
     const mutate = b.transport.mutate.bind(b.transport);
+    const held = [];
     b.transport.mutate = async (batch) => {
+      held.push(batch);
       await gate;
       return mutate(batch);
     };
     try {
       await b.client.update("Label", labels[1], { name: "B, sent first, committed last" });
-      await sleep(100);
+      // B's edit is in flight (sent, held at the gate) before A edits.
+      await waitFor(
+        () =>
+          held.some((batch) =>
+            (batch.transactions ?? []).some((tx) => tx.modelName === "Label" && tx.modelId === labels[1])
+          ),
+        { message: "B's update to be sent" }
+      );
       await a.client.update("Label", labels[1], { name: "A, committed first" });
       await waitSettled(a);
       await waitFor(() => b.storage.snapshot("Label")[labels[1]]?.name === "A, committed first", {
