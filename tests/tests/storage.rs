@@ -172,3 +172,38 @@ async fn the_readme_membership_sql_adds_and_removes_a_member() {
     db.execute(delete).await;
     assert_eq!(engine.authorize("token-alice").await.unwrap().groups, ["alice"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_ask_for_english_messages_where_the_role_may() {
+    use diesel::sql_types::Text;
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        lc_messages: String,
+    }
+    async fn show(conn: &mut stratasync_core::storage::Conn) -> String {
+        use diesel_async::RunQueryDsl;
+        let row: Setting = diesel::sql_query("SHOW lc_messages").get_result(conn).await.expect("show");
+        row.lc_messages
+    }
+    async fn lc_messages(url: &str) -> String {
+        show(&mut stratasync_core::storage::establish(url).await.expect("connects")).await
+    }
+    let db = TestDb::new().await;
+    // The database's default is another spelling; the connection asks for 'C'.
+    db.execute(&format!("ALTER DATABASE {} SET lc_messages = 'POSIX'", db.name)).await;
+    assert_eq!(lc_messages(&db.url).await, "C");
+    let pool = stratasync_core::storage::connect(&db.url, &Default::default()).expect("pool");
+    assert_eq!(show(&mut pool.get().await.expect("a pooled connection")).await, "C");
+    // A role that may not set it still connects, with the database's default.
+    let role = format!("plain_{}", &db.name[db.name.len() - 8..]);
+    db.execute(&format!("CREATE ROLE {role} LOGIN")).await;
+    let as_role = db.url.replacen("://", &format!("://{role}@"), 1);
+    let as_role = match as_role.split_once('@').map(|(a, b)| (a, b.split_once('@'))) {
+        // The URL already named a user: keep only the new one.
+        Some((head, Some((_, host)))) => format!("{head}@{host}"),
+        _ => as_role,
+    };
+    assert_eq!(lc_messages(&as_role).await, "POSIX");
+    db.execute(&format!("DROP ROLE {role}")).await;
+}

@@ -156,14 +156,42 @@ impl Connector {
         &self.url
     }
 
-    /// Opens one connection.
+    /// Opens one connection, with PostgreSQL's messages in English where
+    /// the role may choose them (see [`english_messages`]).
     pub async fn establish(&self) -> ConnectionResult<Conn> {
-        let Some((config, tls)) = &self.tls else {
-            return AsyncPgConnection::establish(&self.url).await;
+        let mut conn = match &self.tls {
+            None => AsyncPgConnection::establish(&self.url).await?,
+            Some((config, tls)) => {
+                let (client, connection) =
+                    config.connect(tls.clone()).await.map_err(|e| ConnectionError::BadConnection(error_chain(&e)))?;
+                AsyncPgConnection::try_from_client_and_connection(client, connection).await?
+            }
         };
-        let (client, connection) =
-            config.connect(tls.clone()).await.map_err(|e| ConnectionError::BadConnection(error_chain(&e)))?;
-        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        english_messages(&mut conn).await;
+        Ok(conn)
+    }
+}
+
+/// Asks for PostgreSQL's untranslated messages (`lc_messages = 'C'`) on a
+/// new connection. Diesel keeps no SQLSTATE, so `fault::classify` tells a
+/// statement or lock timeout, a cancel or a shutdown by its English
+/// message: on a server whose messages are translated, those would read as
+/// the transaction's own failure instead of a retryable one. The setting
+/// needs a superuser or, from PostgreSQL 15, `GRANT SET ON PARAMETER
+/// lc_messages TO <role>`; without it the connection keeps the server's
+/// default (English unless the server was set up otherwise), and that is
+/// said once in the log.
+async fn english_messages(conn: &mut Conn) {
+    use diesel_async::SimpleAsyncConnection;
+    static REFUSED: std::sync::Once = std::sync::Once::new();
+    if let Err(e) = conn.batch_execute("SET lc_messages = 'C'").await {
+        REFUSED.call_once(|| {
+            tracing::warn!(
+                error = %e,
+                "cannot set lc_messages = 'C' for this role: if the server's messages are not English, \
+                 timeouts and cancels are not recognized as retryable"
+            );
+        });
     }
 }
 

@@ -7,9 +7,10 @@
 //! codes to a [`DatabaseErrorKind`] and leaves every other one as
 //! `Unknown`, with the server's message text. The classes below are
 //! therefore read from the kind and, for `Unknown`, from the message. The
-//! messages are PostgreSQL's English ones, as a server with
-//! `lc_messages = 'C'` (or any English locale) sends them; with translated
-//! messages the retryable statement-level conditions below are classed as
+//! messages are PostgreSQL's English ones, which every connection asks for
+//! (`SET lc_messages = 'C'`, see `connect::english_messages`); where the
+//! role may not set it and the server's messages are translated, the
+//! retryable statement-level conditions below are classed as
 //! [`Fault::Caused`] (the transaction then fails with `Mutation failed`
 //! instead of being retried), while a lost connection is still recognized,
 //! because the group commit also checks the connection itself (a savepoint
