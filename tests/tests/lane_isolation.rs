@@ -1,6 +1,7 @@
 //! The commit path next to misbehaving application code and held locks: a
-//! panicking before-hook, a panic elsewhere on the lane (an application
-//! codec), a before-hook that overruns its time limit, an `after_mutation`
+//! panicking before-hook (also inside a transaction of its own), a panic
+//! elsewhere in a transaction's application code (a codec) in a group of
+//! honest requests, a before-hook that overruns its time limit, an `after_mutation`
 //! hook that takes seconds, a before-hook that puts into its data what the
 //! log cannot store, and a row locked by another session past the lock
 //! timeout. In each case only the culprit's own transaction or
@@ -21,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use stratasync_core::codec::{kind, Codec};
 use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
+use stratasync_core::protocol::{MutateRequest, MutateResponse, MutationAction::Insert, TransactionInput};
 use stratasync_core::service::group_commit::GroupCommitConfig;
-use stratasync_core::{Registry, SyncEngine, SyncModel};
+use stratasync_core::{AuthContext, Registry, ServiceError, SyncEngine, SyncModel};
 use stratasync_tests::http_support::{bearer, client, mutate_body, transaction, Adapter};
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
@@ -39,6 +41,7 @@ const STUCK: Duration = Duration::from_secs(60);
 const LIVENESS: Duration = Duration::from_secs(20);
 
 /// Hooks that misbehave on request, by the task's title: `panic` panics,
+/// `panic in a transaction` panics inside a transaction it opened,
 /// `overrun` sleeps past the hook time limit, `unloggable` adds a NUL
 /// character to the action's data (which the log's `jsonb` refuses only
 /// at the group's log insert), and the `after_mutation`
@@ -54,13 +57,23 @@ struct Misbehaving {
 impl ModelHooks for Misbehaving {
     async fn before_insert(
         &self,
-        _cx: &mut HookContext<'_>,
+        cx: &mut HookContext<'_>,
         _id: &str,
         _payload: &JsonObject,
         data: &mut JsonObject,
     ) -> Result<(), HookError> {
         match data.get("title").and_then(Value::as_str) {
             Some("panic") => panic!("a bug in a before-hook"),
+            Some("panic in a transaction") => {
+                use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+                cx.conn
+                    .transaction(async |conn| -> Result<(), diesel::result::Error> {
+                        conn.batch_execute("SELECT 1").await?;
+                        panic!("a bug in a before-hook's own transaction")
+                    })
+                    .await
+                    .ok();
+            }
             Some("overrun") => tokio::time::sleep(STUCK).await,
             Some("unloggable") => {
                 data.insert("note".to_owned(), json!("\u{0}"));
@@ -176,6 +189,11 @@ struct Setup {
 }
 
 async fn setup(adapter: Adapter) -> Setup {
+    setup_with(adapter, Duration::from_millis(300)).await
+}
+
+/// [`setup`] with this lock timeout for the lanes' statements.
+async fn setup_with(adapter: Adapter, lock_timeout: Duration) -> Setup {
     let db = TestDb::new().await;
     let hooks = Misbehaving::default();
     let registry = Registry::builder()
@@ -187,7 +205,7 @@ async fn setup(adapter: Adapter) -> Setup {
     let engine = SyncEngine::builder(db.pool.clone(), registry, taskboard::DevAuth::default())
         .group_commit(GroupCommitConfig {
             hook_timeout: Duration::from_millis(300),
-            lock_timeout: Duration::from_millis(300),
+            lock_timeout,
             ..GroupCommitConfig::default()
         })
         .start()
@@ -248,34 +266,154 @@ async fn all_delivered(s: &mut Setup) {
 
 async fn a_panicking_hook_fails_only_its_transaction(adapter: Adapter) {
     let mut s = setup(adapter).await;
+    // The second hook panics inside a transaction of its own: what it
+    // opened is rolled back with it.
     let batch = mutate_body(vec![
         insert("Task", &s.ws, "a1"),
         insert("HookedTask", &s.ws, "panic"),
         insert("Task", &s.ws, "a3"),
+        insert("HookedTask", &s.ws, "panic in a transaction"),
+        insert("Task", &s.ws, "a5"),
     ]);
     let (alice, _) = futures_util::join!(post(&s.server, "alice", &batch), honest(&s, "bob", 5));
     assert_eq!(alice.status, 200, "{}", alice.body);
     let results = &alice.body["results"];
-    assert_eq!(results[0]["success"], json!(true));
-    assert_eq!(
-        results[1],
-        json!({"clientTxId": batch["transactions"][1]["clientTxId"], "error": "Mutation rejected by hook", "success": false})
-    );
-    assert_eq!(results[2]["success"], json!(true));
-    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title = 'panic'").await, 0);
+    for i in [1, 3] {
+        assert_eq!(
+            results[i],
+            json!({"clientTxId": batch["transactions"][i]["clientTxId"], "error": "Mutation rejected by hook", "success": false})
+        );
+    }
+    for i in [0, 2, 4] {
+        assert_eq!(results[i]["success"], json!(true), "{}", alice.body);
+    }
+    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title IN ('a1', 'a3', 'a5')").await, 3);
+    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title LIKE 'panic%'").await, 0);
     // The lane carries on.
     honest(&s, "bob", 2).await;
     all_delivered(&mut s).await;
 }
 
-async fn a_panic_elsewhere_on_the_lane_fails_its_group_and_the_lane_carries_on(adapter: Adapter) {
-    let mut s = setup(adapter).await;
-    honest(&s, "bob", 2).await;
-    let reply = post(&s.server, "alice", &mutate_body(vec![insert("OddTask", &s.ws, "panic in codec")])).await;
-    assert_eq!((reply.status, reply.retry_after.as_deref()), (503, Some("1")), "{}", reply.body);
-    assert_eq!(reply.body["message"], json!("Storage unavailable"));
+/// The log's insert-order lock (taken by every group's log insert).
+const INSERT_ORDER_LOCK: &str = "pg_advisory_xact_lock(hashtext('stratasync:sync_actions'), hashtext('sync_actions'))";
+
+/// The answer of a transaction whose application code panicked.
+fn panicked(tx: &TransactionInput) -> Value {
+    json!({"clientTxId": tx.client_tx_id, "error": "Mutation failed", "success": false})
+}
+
+async fn a_panic_elsewhere_on_the_lane_fails_only_its_own_transaction(adapter: Adapter) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    use std::future::Future;
+    use std::pin::Pin;
+    type Pending = Pin<Box<dyn Future<Output = Result<MutateResponse, ServiceError>>>>;
+    // Lock waits long enough for the test to fill the lane's queue.
+    let mut s = setup_with(adapter, LIVENESS).await;
+    let (alice, bob) = (user("alice", &[&s.ws]), user("bob", &[&s.ws]));
+    let task = |model: &str, title: &str| {
+        let mut tx = tx(Insert, model, &new_id(), json!({"workspaceId": s.ws, "title": title}));
+        tx.client_id = "alice-device".to_owned();
+        tx
+    };
+    let first = batch(vec![task("Task", "first")]);
+    let honest_requests: Vec<MutateRequest> =
+        (0..6).map(|i| batch(vec![task("Task", &format!("honest {i}"))])).collect();
+    // A request of one transaction that panics, and one where it sits
+    // between two honest transactions.
+    let lone = batch(vec![task("OddTask", "panic in codec")]);
+    let mixed = batch(vec![
+        task("Task", "beside the panic"),
+        task("OddTask", "panic in codec"),
+        task("OddTask", "after the panic"),
+    ]);
+    let submit = |who: &AuthContext, request: &MutateRequest| -> Pending {
+        let (engine, who, request) = (s.server.engine.clone(), who.clone(), request.clone());
+        Box::pin(async move { engine.mutate(&who, &request).await })
+    };
+
+    // Hold the insert-order lock: the first group stops at its log insert,
+    // with the lane busy, while the others queue up behind it.
+    let mut holder = AsyncPgConnection::establish(&s.db.url).await.expect("connect");
+    holder.batch_execute(&format!("BEGIN; SELECT {INSERT_ORDER_LOCK}")).await.expect("lock");
+    let mut first_reply = submit(&bob, &first);
+    assert!(futures_util::poll!(first_reply.as_mut()).is_pending());
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock' \
+         AND wait_event = 'advisory'",
+        s.db.name
+    );
+    let deadline = std::time::Instant::now() + LIVENESS;
+    while s.db.scalar(&waiting).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the first group never reached the log insert");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // One poll each puts a request on the lane's queue: these form the next
+    // group, the panicking requests among the honest ones.
+    let mut queued: Vec<Pending> = Vec::new();
+    for (i, request) in honest_requests.iter().enumerate() {
+        queued.push(submit(if i % 2 == 0 { &alice } else { &bob }, request));
+        if i == 1 {
+            queued.push(submit(&alice, &lone));
+        }
+        if i == 3 {
+            queued.push(submit(&alice, &mixed));
+        }
+    }
+    for request in &mut queued {
+        assert!(futures_util::poll!(request.as_mut()).is_pending());
+    }
+    assert!(futures_util::poll!(first_reply.as_mut()).is_pending(), "the first group waits for the lock");
+    holder.batch_execute("COMMIT").await.expect("unlock");
+
+    let first_reply = first_reply.await.expect("the first request");
+    let mut replies = futures_util::future::join_all(queued).await.into_iter().map(|r| to_json(&r.expect("answered")));
+    let mut honest_ids = vec![first.transactions[0].client_tx_id.clone()];
+    assert_eq!(to_json(&first_reply)["results"][0]["success"], json!(true));
+    for (i, request) in honest_requests.iter().enumerate() {
+        let reply = replies.next().expect("a reply");
+        assert_eq!(reply["results"][0]["success"], json!(true), "honest {i}: {reply}");
+        assert_eq!(reply["results"][0]["clientTxId"], json!(request.transactions[0].client_tx_id));
+        honest_ids.push(request.transactions[0].client_tx_id.clone());
+        if i == 1 {
+            let reply = replies.next().expect("a reply");
+            assert_eq!(reply["results"], json!([panicked(&lone.transactions[0])]), "{reply}");
+        }
+        if i == 3 {
+            let reply = replies.next().expect("a reply");
+            let results = reply["results"].as_array().expect("results");
+            assert_eq!(results[0]["success"], json!(true), "{reply}");
+            assert_eq!(results[1], panicked(&mixed.transactions[1]), "{reply}");
+            assert_eq!(results[2]["success"], json!(true), "{reply}");
+            honest_ids.push(mixed.transactions[0].client_tx_id.clone());
+            honest_ids.push(mixed.transactions[2].client_tx_id.clone());
+        }
+    }
+    // Every honest transaction is in the log exactly once; the queued ones
+    // committed together, in one group (one transaction id).
+    let logged = |ids: &[String]| {
+        let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+        format!("FROM sync_actions WHERE client_tx_id IN ({})", ids.join(","))
+    };
+    assert_eq!(s.db.scalar(&format!("SELECT count(*) {}", logged(&honest_ids))).await, honest_ids.len() as i64);
+    assert_eq!(
+        s.db.scalar(&format!("SELECT count(DISTINCT client_tx_id) {}", logged(&honest_ids))).await,
+        honest_ids.len() as i64
+    );
+    assert_eq!(s.db.scalar(&format!("SELECT count(DISTINCT xmin::text) {}", logged(&honest_ids[1..]))).await, 1);
+    // Nothing of the panicking transactions was written.
+    let culprits = [lone.transactions[0].client_tx_id.clone(), mixed.transactions[1].client_tx_id.clone()];
+    assert_eq!(s.db.scalar(&format!("SELECT count(*) {}", logged(&culprits))).await, 0);
     assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title = 'panic in codec'").await, 0);
-    // The lane (or its replacement) keeps serving, writes and live delivery.
+    assert_eq!(s.db.scalar("SELECT count(*) FROM sync_actions WHERE data->>'title' = 'panic in codec'").await, 0);
+
+    // Over HTTP, alone, the answer is the same; the lane keeps serving
+    // writes and live delivery.
+    let body = mutate_body(vec![insert("OddTask", &s.ws, "panic in codec")]);
+    let reply = post(&s.server, "alice", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["results"][0]["error"], json!("Mutation failed"));
+    assert_eq!(reply.body["results"][0]["success"], json!(false));
+    assert_eq!(s.db.scalar("SELECT count(*) FROM tasks WHERE title = 'panic in codec'").await, 0);
     honest(&s, "bob", 3).await;
     let reply = post(&s.server, "alice", &mutate_body(vec![insert("OddTask", &s.ws, "fine")])).await;
     assert_eq!((reply.status, &reply.body["success"]), (200, &json!(true)), "{}", reply.body);
@@ -383,7 +521,7 @@ async fn a_transaction_the_log_cannot_store_fails_alone(adapter: Adapter) {
 
 on_both_adapters!(
     a_panicking_hook_fails_only_its_transaction,
-    a_panic_elsewhere_on_the_lane_fails_its_group_and_the_lane_carries_on,
+    a_panic_elsewhere_on_the_lane_fails_only_its_own_transaction,
     a_before_hook_that_overruns_fails_only_its_own_request,
     a_slow_after_hook_delays_only_its_own_response,
     a_row_lock_held_elsewhere_fails_only_the_waiting_request,

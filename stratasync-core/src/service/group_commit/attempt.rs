@@ -11,12 +11,21 @@ use crate::service::mutate::{Applied, TxInput};
 use crate::storage::fault::{classify, Fault};
 use crate::storage::{log, Conn, Pool, PooledConn, StorageError};
 use diesel_async::{AnsiTransactionManager, SimpleAsyncConnection, TransactionManager};
+use futures_util::FutureExt;
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::RwLock;
 
 /// The message of an outcome that cannot happen (an index out of place).
 const UNEXPECTED: &str = "Mutation failed";
+
+/// The message of a client transaction whose application code panicked (a
+/// codec, a `references` check, generated model code; a panicking
+/// before-hook has its own, [`MutationError::HookPanicked`]).
+const PANICKED: &str = "Mutation failed";
 
 /// How a group runs, from the cheapest to the most careful.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -187,7 +196,9 @@ impl Committer {
         let done = match applied {
             Ok(done) => done,
             Err(abort) => {
-                if let Err(e) = AnsiTransactionManager::rollback_transaction(conn).await {
+                // The whole transaction, and whatever application code left
+                // open inside it.
+                if let Err(e) = unwind_to(conn, Some(0)).await {
                     // The connection is unusable: fail the group.
                     tracing::warn!(error = %e, "rollback of a mutation group failed");
                     return Err(Abort::Fail(StorageError::from(e).into()));
@@ -497,10 +508,18 @@ impl<'c, 'a> Pass<'c, 'a> {
             system: false,
             hook_timeout: self.committer.hook_timeout,
         };
+        let depth = depth(self.conn);
         if self.careful() {
             AnsiTransactionManager::begin_transaction(self.conn).await.map_err(|e| self.group_error(e))?;
         }
-        let mut result = model.apply(registry, self.conn, &input).await;
+        // Application code runs in here (codecs, `references` checks, the
+        // generated model code, hooks): a panic is pinned to this
+        // transaction.
+        let applied = AssertUnwindSafe(model.apply(registry, self.conn, &input)).catch_unwind().await;
+        let mut result = match applied {
+            Ok(result) => result,
+            Err(panic) => return self.panicked(i, depth, panic).await,
+        };
         if self.mode == Mode::Strict {
             if let Ok(done) = &result {
                 if let Err(e) = log::probe(self.conn, log_rows(item, done)).await {
@@ -528,7 +547,9 @@ impl<'c, 'a> Pass<'c, 'a> {
             }
             Err(e) => {
                 if self.careful() {
-                    if let Err(rollback) = AnsiTransactionManager::rollback_transaction(self.conn).await {
+                    // Down to where it started: a hook that panicked or
+                    // overran may have left a transaction of its own open.
+                    if let Err(rollback) = unwind_to(self.conn, depth).await {
                         // The connection is gone: the group fails.
                         tracing::warn!(error = %rollback, cause = ?e, "rolling back a failed mutation failed");
                         return Err(Abort::Fail(StorageError::from(rollback).into()));
@@ -536,6 +557,34 @@ impl<'c, 'a> Pass<'c, 'a> {
                 }
                 self.charge(i, e)
             }
+        }
+    }
+
+    /// A client transaction whose application code panicked: it fails
+    /// alone ([`PANICKED`]) and is not run again. Whatever it had opened is
+    /// rolled back down to `depth`, the transaction depth it started at:
+    /// when careful, the group goes on; when optimistic, the attempt is
+    /// rolled back and the group runs carefully without it. If that
+    /// rollback fails, the panic goes on to the lane, which runs the
+    /// group's requests again one at a time.
+    async fn panicked(&mut self, i: usize, depth: Option<u32>, panic: Box<dyn Any + Send>) -> Result<Step, Abort> {
+        let item = &self.items[i];
+        tracing::error!(
+            panic = super::super::supervise::panic_message(panic.as_ref()),
+            model = %crate::log_text::clip(&item.tx.model_name),
+            client_tx_id = %crate::log_text::clip(&item.tx.client_tx_id),
+            "a mutation panicked; it fails alone"
+        );
+        let rejected = Rejected { message: PANICKED.to_owned(), reason: "panic" };
+        self.verdicts.failed.insert(i, rejected.clone());
+        if let Err(e) = unwind_to(self.conn, depth).await {
+            tracing::warn!(error = %e, "rolling back a panicked mutation failed");
+            std::panic::resume_unwind(panic);
+        }
+        if self.careful() {
+            Ok(Step::Done(Outcome::Failed(rejected)))
+        } else {
+            Err(Abort::Retry(Mode::Careful))
         }
     }
 
@@ -568,6 +617,27 @@ impl<'c, 'a> Pass<'c, 'a> {
                     Err(Abort::Retry(Mode::Careful))
                 }
             }
+        }
+    }
+}
+
+/// The depth of the connection's open transactions (`None` when its
+/// transaction manager is in an error state).
+fn depth(conn: &mut Conn) -> Option<u32> {
+    let status = AnsiTransactionManager::transaction_manager_status_mut(conn);
+    status.transaction_depth().ok().map(|depth| depth.map_or(0, NonZeroU32::get))
+}
+
+/// Rolls back the transactions and savepoints open above `target` (what a
+/// panic left behind, including any application code opened).
+async fn unwind_to(conn: &mut Conn, target: Option<u32>) -> Result<(), diesel::result::Error> {
+    use diesel::result::Error::BrokenTransactionManager;
+    let target = target.ok_or(BrokenTransactionManager)?;
+    loop {
+        match depth(conn) {
+            Some(now) if now <= target => return Ok(()),
+            Some(_) => AnsiTransactionManager::rollback_transaction(conn).await?,
+            None => return Err(BrokenTransactionManager),
         }
     }
 }

@@ -34,6 +34,11 @@
 //! * what the transaction caused (a constraint, an invalid value, a hook's
 //!   refusal or panic) fails it alone with a fixed message
 //!   (`success:false`), and the others of the group commit;
+//! * so does a panic in any application code it runs (a custom codec or
+//!   `Storable` impl, a `references` check, generated model code): it
+//!   fails alone with `Mutation failed` (`success:false`, counted with
+//!   reason `panic`), whatever it had opened is rolled back, it is not
+//!   run again, and the others of the group commit;
 //! * a condition of the moment inside it (its statement or lock timeout, a
 //!   before-hook that overran [`GroupCommitConfig::hook_timeout`], a
 //!   serialization failure) rolls back its whole request, which is
@@ -47,7 +52,14 @@
 //!   alone and the real log insert succeeds;
 //! * only a lost connection, or a commit whose outcome is unknown, fails
 //!   the whole group with a retryable 503: the database is unavailable.
-//!   The clients retry and deduplication answers for whatever did commit.
+//!   The clients retry and deduplication answers for whatever did commit;
+//! * a panic that escapes the group anyway (a bug in the group machinery
+//!   itself, or a connection that could not be cleaned up after a
+//!   transaction's panic) runs the group's requests again one at a time,
+//!   in queue order, each as a group of its own on a fresh connection: the
+//!   request whose run panics again gets a retryable 503 alone, the others
+//!   commit (or, if they had committed before the panic, are answered by
+//!   deduplication with their original sync ids: never twice).
 //!
 //! Statements of the lanes' transactions run under PostgreSQL's
 //! `statement_timeout` and `lock_timeout` ([`GroupCommitConfig`], set with
@@ -60,9 +72,8 @@
 //! transaction, and must be quick: each runs within
 //! [`GroupCommitConfig::hook_timeout`], and while it runs every other
 //! request of its lane waits. A panic in a before-hook fails its
-//! transaction alone (`Mutation rejected by hook`); a panic anywhere else
-//! in a lane fails the group it was running with a 503, and the lane
-//! carries on with the next group.
+//! transaction alone (`Mutation rejected by hook`), as does a panic in
+//! other application code (`Mutation failed`); the lane carries on.
 //!
 //! `after_mutation` hooks run after the group is committed and published,
 //! off the lane: the lane takes the next group at once, while the request
@@ -293,34 +304,81 @@ async fn next_group(queue: &mut mpsc::Receiver<Job>, max_group: usize) -> Option
     Some(group)
 }
 
+/// What running a group gave: each request's answer, the group's
+/// failure, or a panic that escaped it.
+type Run = std::thread::Result<Result<Vec<Result<Answer, ServiceError>>, ServiceError>>;
+
 /// One lane: takes what has queued, commits it as a group, answers.
 ///
 /// `gate` is read-locked while a group runs; a group that deadlocked runs
 /// again under the write lock, alone, so it cannot deadlock again with
-/// another lane. A panic while a group runs fails that group (every
-/// request of it gets a retryable 503) and the lane carries on.
+/// another lane. A panic in a client transaction's application code fails
+/// that transaction alone (see the attempts); a panic that escapes the
+/// group anyway sends its requests through again one at a time (see
+/// [`Committer::one_at_a_time`]), and the lane carries on.
 async fn lane(committer: Arc<Committer>, mut queue: mpsc::Receiver<Job>, gate: Arc<RwLock<()>>, max_group: usize) {
     let mut conn: Option<PooledConn> = None;
     while let Some(group) = next_group(&mut queue, max_group).await {
-        let started = Instant::now();
         let span = group_span(&group);
+        let run = committer.run_caught(&mut conn, &gate, &group).instrument(span.clone()).await;
+        match run {
+            Err(panic) if group.len() > 1 => {
+                span.in_scope(|| {
+                    tracing::error!(
+                        panic = super::supervise::panic_message(panic.as_ref()),
+                        requests = group.len(),
+                        "a mutation group panicked; running its requests one at a time"
+                    )
+                });
+                committer.one_at_a_time(&mut conn, &gate, group).instrument(span).await;
+            }
+            run => span.in_scope(|| committer.settle(group, run)),
+        }
+    }
+}
+
+impl Committer {
+    /// Commits `group` (on the lane's connection `conn`), catching a panic;
+    /// records the group's metrics. After a panic the connection is in an
+    /// unknown state: it goes back to the pool (which checks it: an open
+    /// transaction discards it) and the next run takes another.
+    async fn run_caught(&self, conn: &mut Option<PooledConn>, gate: &RwLock<()>, group: &[Job]) -> Run {
+        let started = Instant::now();
         let transactions: usize = group.iter().map(|j| j.request.transactions.len()).sum();
         let requests: Vec<(&AuthContext, &MutateRequest)> = group.iter().map(|j| (&j.user, &j.request)).collect();
-        let run = AssertUnwindSafe(committer.commit_group(&mut conn, &gate, &requests))
-            .catch_unwind()
-            .instrument(span.clone())
-            .await;
-        drop(requests);
+        let run = AssertUnwindSafe(self.commit_group(conn, gate, &requests)).catch_unwind().await;
+        if run.is_err() {
+            *conn = None;
+        }
         metrics::commit_group(group.len(), transactions, started.elapsed());
+        tracing::debug!(elapsed = ?started.elapsed(), ok = matches!(run, Ok(Ok(_))), "mutation group done");
+        run
+    }
+
+    /// After a panic escaped a group (a bug outside any client
+    /// transaction's application code, or a connection that could not be
+    /// cleaned up after one): each request runs again as a group of its
+    /// own, in queue order, so the one whose work panics fails alone with
+    /// a retryable 503 and the others commit. A request that had committed
+    /// before the panic is answered by deduplication (its original sync
+    /// ids), never committed twice.
+    async fn one_at_a_time(&self, conn: &mut Option<PooledConn>, gate: &RwLock<()>, group: Vec<Job>) {
+        for job in group {
+            let run = self.run_caught(conn, gate, std::slice::from_ref(&job)).await;
+            self.settle(vec![job], run);
+        }
+    }
+
+    /// Answers the requests of a group that ran.
+    fn settle(&self, group: Vec<Job>, run: Run) {
         if !matches!(run, Ok(Ok(_))) {
+            let transactions: usize = group.iter().map(|j| j.request.transactions.len()).sum();
             metrics::mutations(TxOutcome::Unavailable, transactions);
         }
-        let _entered = span.enter();
-        tracing::debug!(elapsed = ?started.elapsed(), ok = matches!(run, Ok(Ok(_))), "mutation group done");
         match run {
             Ok(Ok(answers)) => {
                 for (job, answer) in group.into_iter().zip(answers) {
-                    committer.answer(job, answer);
+                    self.answer(job, answer);
                 }
             }
             Ok(Err(e)) => {
@@ -331,14 +389,10 @@ async fn lane(committer: Arc<Committer>, mut queue: mpsc::Receiver<Job>, gate: A
                 }
             }
             Err(panic) => {
-                // The connection is in an unknown state: the pool checks it
-                // (an open transaction discards it) and the next group takes
-                // another.
-                conn = None;
                 tracing::error!(
                     panic = super::supervise::panic_message(panic.as_ref()),
                     requests = group.len(),
-                    "a mutation lane panicked; its group failed, the lane carries on"
+                    "a mutation request panicked; it failed, the lane carries on"
                 );
                 for job in group {
                     let _ = job.reply.send(Err(ServiceError::Unavailable));
@@ -346,9 +400,7 @@ async fn lane(committer: Arc<Committer>, mut queue: mpsc::Receiver<Job>, gate: A
             }
         }
     }
-}
 
-impl Committer {
     /// Sends a request its answer: at once, or after its after-mutation
     /// hooks, which run on a task of their own (never on the lane).
     fn answer(&self, job: Job, answer: Result<Answer, ServiceError>) {
