@@ -208,6 +208,25 @@ export const assertViewEqualsDb = async (
   return db;
 };
 
+/**
+ * Asserts that two clients hold the same rows of one workspace: their
+ * stored replicas field for field, and their in-memory rows field for field
+ * (absent and `null` alike, as in `assertViewEqualsDb`).
+ */
+export const assertSameReplica = (x, y, workspaceId) => {
+  const label = `${x.userId} vs ${y.userId}`;
+  const same = (xs, ys, where) => {
+    for (const model of MODELS) {
+      assert.deepEqual(Object.keys(xs[model]).sort(), Object.keys(ys[model]).sort(), `${label}: ${where} ${model} ids differ`);
+      for (const id of Object.keys(xs[model])) {
+        assert.deepEqual(normalize(xs[model][id]), normalize(ys[model][id]), `${label}: ${where} ${model} ${id} differs`);
+      }
+    }
+  };
+  same(storageView(x, workspaceId), storageView(y, workspaceId), "stored");
+  same(clientView(x, workspaceId), clientView(y, workspaceId), "in-memory");
+};
+
 /** Stops a client, bounded (a stuck stop must not hang the suite). */
 export const stopClient = async (handle) => {
   if (!handle) {

@@ -1,6 +1,6 @@
 // Extra taskboard processes for scenarios that restart a server or need a
-// database of their own, plus `taskboard seed` and a TCP proxy that can cut
-// the network.
+// database of their own, plus `taskboard seed`, `taskboard log compact` and a
+// TCP proxy that can cut the network.
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream, readFileSync, writeFileSync } from "node:fs";
@@ -80,6 +80,23 @@ export const seedWorkspace = async ({
     throw new Error(`unexpected seed output: ${stdout}`);
   }
   return id;
+};
+
+/**
+ * `taskboard log compact --json`: folds the log up to `below` (default: its
+ * head) and removes what is below `horizon` (default: the current one).
+ * Returns the report, sync ids as strings.
+ */
+export const compactLog = async ({ below, horizon, databaseUrl = env.databaseUrl } = {}) => {
+  const args = ["log", "compact", "--json"];
+  if (below !== undefined) {
+    args.push("--below", String(below));
+  }
+  if (horizon !== undefined) {
+    args.push("--horizon", String(horizon));
+  }
+  const { stdout } = await run(env.bin, args, { timeout: 60_000, env: serverEnv(databaseUrl, 0) });
+  return JSON.parse(stdout);
 };
 
 /** A unique user id for one test. */

@@ -6,47 +6,14 @@
 import { generateUUID } from "@stratasync/core";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { holdRebootstrapUntilBothPathsReported } from "../lib/bootstrap-required.mjs";
 import { assertViewEqualsDb, makeClient, makeTransport, stopClient, tokenFor, waitSettled } from "../lib/client.mjs";
 import { headSyncId, rows, sql } from "../lib/db.mjs";
 import { httpRequests } from "../lib/http-recorder.mjs";
 import { NetworkProxy, ServerProcess, createDatabase, seedWorkspace, uniqueUser } from "../lib/server.mjs";
 import { sleep, waitFor } from "../lib/wait.mjs";
-import { wsDeltaActions, wsFrames, wsRecords } from "../lib/ws-recorder.mjs";
+import { wsDeltaActions, wsFrames } from "../lib/ws-recorder.mjs";
 import { wireCheckTest } from "../lib/wire-check.mjs";
-
-/**
- * When a stale client reconnects, the server reports BOOTSTRAP_REQUIRED on
- * both paths, as the protocol says: HTTP 409 to the catch-up fetch and an
- * error frame to the WebSocket subscribe. @stratasync/client 0.5.1 then runs
- * two recoveries concurrently, and one of them can drop the delta
- * subscription the other just started without closing it
- * (DeltaPipeline.handleBootstrapRequired clears the current subscription,
- * and the next transport.subscribe() throws "WebSocketManager supports only
- * one active delta subscription"): the client is stuck in "error" with an
- * orphaned subscription. That race is the client's; to test the server
- * deterministically, this holds the client's re-bootstrap request until both
- * BOOTSTRAP_REQUIRED answers have arrived, so both recoveries start before
- * either of them subscribes again.
- */
-const holdRebootstrapUntilBothPathsReported = (handle, since) => {
-  if (process.env.INTEROP_NO_RECOVERY_HOLD === "1") {
-    return; // to reproduce the client race
-  }
-  const bootstrap = handle.transport.bootstrap.bind(handle.transport);
-  handle.transport.bootstrap = (options) =>
-    (async function* held() {
-      const token = tokenFor(handle.userId);
-      const httpSeen = () => httpRequests({ token, path: "/sync/deltas" }).some((r) => r.at >= since && r.status === 409);
-      const wsSeen = () =>
-        wsRecords(token).some((r) => r.received.some((f) => f.at >= since && f.json?.code === "BOOTSTRAP_REQUIRED"));
-      await waitFor(() => httpSeen() || wsSeen(), { timeout: 30_000, message: "a BOOTSTRAP_REQUIRED answer" });
-      await waitFor(() => httpSeen() && wsSeen(), { timeout: 5_000, message: "both BOOTSTRAP_REQUIRED answers" }).catch(
-        () => {}
-      );
-      await sleep(100);
-      return yield* bootstrap(options);
-    })();
-};
 
 describe("a client whose cursor was pruned recovers through BOOTSTRAP_REQUIRED", () => {
   const alice = uniqueUser("prune_a");
