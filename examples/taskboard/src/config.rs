@@ -112,8 +112,9 @@ pub struct ServeArgs {
     pub poll_ms: u64,
 
     /// Bytes of recent actions the live feed keeps in memory (the hot
-    /// tail): a socket resuming from a cursor they cover replays without
-    /// reading the log. 0 keeps none.
+    /// tail): a socket resuming from a cursor they cover replays, and a
+    /// delta page from one is served, without reading the log. 0 keeps
+    /// none.
     #[arg(long, env = "SYNC_HOT_TAIL_BYTES", default_value_t = stratasync_core::realtime::hub::DEFAULT_RECENT_BYTES)]
     pub hot_tail_bytes: usize,
 

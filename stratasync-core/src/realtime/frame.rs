@@ -52,6 +52,16 @@ impl DeltaFrame {
         &self.json
     }
 
+    /// The action's own JSON inside the message: the bytes `/sync/deltas`
+    /// writes for it (the same serialization of the same action).
+    pub(crate) fn action_json(&self) -> Bytes {
+        const PREFIX: &[u8] = br#"{"packet":{"actions":["#;
+        const SUFFIX: [&[u8]; 2] = [br#"],"lastSyncId":""#, br#""},"type":"delta"}"#];
+        let id = itoa::Buffer::new().format(self.sync_id.0).len();
+        let end = self.json.len().saturating_sub(SUFFIX[0].len() + id + SUFFIX[1].len());
+        self.json.slice(PREFIX.len().min(end)..end)
+    }
+
     /// The frame `encode` makes of the JSON, made once for every socket
     /// that uses the same frame type.
     pub(crate) fn encoded<F: Clone + Send + Sync + 'static>(&self, encode: impl Fn(&Bytes) -> F) -> F {
@@ -150,5 +160,22 @@ mod tests {
         assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1, "clones share the encoding");
         // Another frame type still gets its frame, encoded each time.
         assert_eq!(frame.encoded(|json: &Bytes| json.clone()), frame.json());
+    }
+
+    #[test]
+    fn the_action_json_is_the_actions_serialization() {
+        let action = SyncAction {
+            action: crate::protocol::ActionKind::Update,
+            client_id: Some("c".into()),
+            client_tx_id: None,
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            data: serde_json::json!({"title": "a \"]}"}).as_object().cloned().unwrap_or_default(),
+            group_id: Some("g".into()),
+            model_id: "m".into(),
+            model_name: "Task".into(),
+            sync_id: SyncId(1234567),
+        };
+        let frame = DeltaFrame::of(&action);
+        assert_eq!(frame.action_json(), serde_json::to_vec(&action).expect("serializes"));
     }
 }

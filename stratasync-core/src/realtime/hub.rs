@@ -61,8 +61,9 @@ pub struct HubConfig {
     /// Actions read per query.
     pub page_size: i64,
     /// Bytes of recent actions (and their frames) kept in memory, so a
-    /// socket resuming from a cursor they cover replays without reading the
-    /// log (the hot tail); 0 keeps none. Default [`DEFAULT_RECENT_BYTES`]
+    /// socket resuming from a cursor they cover replays, and a
+    /// `/sync/deltas` page from such a cursor is served, without reading
+    /// the log (the hot tail); 0 keeps none. Default [`DEFAULT_RECENT_BYTES`]
     /// (16 MiB).
     pub recent_bytes: usize,
 }
@@ -235,6 +236,12 @@ impl Hub {
         self.inner.stopped.store(true, Ordering::Release);
         self.inner.live.store(false, Ordering::Release);
         self.inner.wake.notify_one();
+    }
+
+    /// Every action the feed dispatched after `cursor`, when its hot tail
+    /// still holds them all (`/sync/deltas` pages from memory).
+    pub(crate) fn recent_since(&self, cursor: SyncId) -> Option<Since> {
+        self.inner.recent.lock().unwrap_or_else(|e| e.into_inner()).since(cursor)
     }
 
     /// Wakes the tail (another node committed something).

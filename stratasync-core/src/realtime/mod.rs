@@ -10,7 +10,7 @@ mod limits;
 mod machine;
 mod outbox;
 mod outgoing;
-mod recent;
+pub(crate) mod recent;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod session;

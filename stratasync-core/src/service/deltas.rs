@@ -139,6 +139,7 @@ impl SyncEngine {
             groups: delta_groups(user, params.sync_groups.as_deref()),
             user_id: user.user_id().to_owned(),
             derived: user.derived_groups.clone(),
+            feed: self.hub(),
         };
         tokio::spawn(page.run(self.pool.clone(), tx, lease));
         match rx.next().await {
@@ -157,6 +158,8 @@ struct PageWriter {
     /// The caller, and the groups it derives: its group changes list them.
     user_id: String,
     derived: Vec<String>,
+    /// The node's live feed, whose hot tail may hold the page.
+    feed: crate::realtime::Hub,
 }
 
 impl PageWriter {
@@ -177,8 +180,31 @@ impl PageWriter {
 
     /// Reads the page, offering its chunks as they fill; returns once the
     /// last chunk is offered and the connection released.
+    ///
+    /// A cursor the feed's hot tail covers is served from memory when the
+    /// tail holds the log up to its head at the stale check (the rule of
+    /// WebSocket replays): each action's bytes are its delta frame's,
+    /// which serialize the same action the same way, and the group filter
+    /// and page cut are the log query's.
     async fn write(&self, pool: &Pool, tx: &mut ChunkSender) -> Result<Result<(), Stopped>, ServiceError> {
         let conn = pool.get().await.map_err(StorageError::from)?;
+        if let Some(since) = self.feed.recent_since(self.after) {
+            let (stale, span) = log::stale_and_span(&conn, self.after).await.map_err(StorageError::from)?;
+            if stale {
+                return Err(ServiceError::BootstrapRequired);
+            }
+            if since.end >= span.latest {
+                drop(conn);
+                let visible: std::collections::HashSet<&str> = self.groups.iter().map(String::as_str).collect();
+                let rows = since
+                    .actions
+                    .into_iter()
+                    .filter(|r| r.sync_id >= span.earliest)
+                    .filter(|r| r.group_id.as_deref().is_none_or(|g| visible.contains(g)))
+                    .map(|r| Ok::<_, ServiceError>((r.sync_id, Some(self.memory_json(r)))));
+                return self.write_page(futures_util::stream::iter(rows), "memory", tx).await;
+            }
+        }
         let (stale, rows) = futures_util::try_join!(
             log::is_stale(&conn, self.after),
             log::read_stream::<RawJson>(&conn, self.after, Visible::Groups(&self.groups), self.limit as i64 + 1)
@@ -187,22 +213,55 @@ impl PageWriter {
         if stale {
             return Err(ServiceError::BootstrapRequired);
         }
+        let rows = rows.map_err(|e| ServiceError::from(StorageError::from(e))).map_ok(|row| {
+            let json = row.action.map(|action| {
+                let action = group_change::announce_raw(action, &self.user_id, &self.derived);
+                // Serializing plain data to a Vec cannot fail.
+                Bytes::from(serde_json::to_vec(&action).unwrap_or_default())
+            });
+            (row.id, json)
+        });
+        self.write_page(rows, "database", tx).await
+    }
+
+    /// The JSON of an action of the hot tail, as the caller is told it.
+    fn memory_json(&self, recent: crate::realtime::recent::Recent) -> Bytes {
+        let announced =
+            recent.change.as_deref().filter(|change| group_change::is_change_of(change, &self.user_id)).and_then(
+                |change| {
+                    let members = group_change::members(&change.data)?;
+                    group_change::announce(change, &self.derived, &members)
+                },
+            );
+        match announced {
+            // Serializing plain data to a Vec cannot fail.
+            Some(action) => Bytes::from(serde_json::to_vec(&action).unwrap_or_default()),
+            None => recent.frame.action_json(),
+        }
+    }
+
+    /// Writes the page of `rows` (a row's id, and its action's JSON unless
+    /// its letter is unknown), cut at the limit, in chunks.
+    async fn write_page(
+        &self,
+        rows: impl futures_util::Stream<Item = Result<(SyncId, Option<Bytes>), ServiceError>>,
+        source: &'static str,
+        tx: &mut ChunkSender,
+    ) -> Result<Result<(), Stopped>, ServiceError> {
         let mut rows = std::pin::pin!(rows);
         let mut buf = Vec::with_capacity(CHUNK + 4096);
         buf.extend_from_slice(br#"{"actions":["#);
         let mut cut = PageCut::new(self.after, self.limit);
         let mut written = 0u64;
-        while let Some(row) = rows.try_next().await.map_err(StorageError::from)? {
-            if !cut.take(row.id) {
+        while let Some((id, json)) = rows.try_next().await? {
+            if !cut.take(id) {
                 break;
             }
-            let Some(action) = row.action else { continue };
-            let action = group_change::announce_raw(action, &self.user_id, &self.derived);
+            let Some(json) = json else { continue };
             if written > 0 {
                 buf.push(b',');
             }
-            serde_json::to_writer(&mut buf, &action)
-                .map_err(|e| StorageError::Query(diesel::result::Error::SerializationError(Box::new(e))))?;
+            buf.extend_from_slice(&json);
             written += 1;
             if buf.len() >= CHUNK {
                 let chunk = std::mem::replace(&mut buf, Vec::with_capacity(CHUNK + 4096));
@@ -211,7 +270,7 @@ impl PageWriter {
                 }
             }
         }
-        crate::metrics::deltas_served("database", "http", written);
+        crate::metrics::deltas_served(source, "http", written);
         buf.extend_from_slice(br#"],"hasMore":"#);
         buf.extend_from_slice(if cut.has_more { b"true" } else { b"false" });
         buf.extend_from_slice(br#","lastSyncId":""#);
