@@ -3,7 +3,7 @@
 use super::failure::{Source, ValidationFailure};
 use super::issues::{expected, required_string, type_name, Issues, ItemIssue, TOO_SMALL_STRING};
 use crate::protocol::SyncId;
-use crate::service::batch::{BatchItem, BatchParams};
+use crate::protocol::{BatchItem, BatchParams};
 use serde_json::{Map, Value};
 
 /// The most requests one batch may hold.

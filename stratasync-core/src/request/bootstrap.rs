@@ -4,7 +4,7 @@ use super::failure::{Source, ValidationFailure};
 use super::issues::{expected, Issues};
 use super::query::{comma_list, Query, QueryValue, TooManyPairs};
 use crate::protocol::SyncId;
-use crate::service::bootstrap::{BootstrapKind, BootstrapParams};
+use crate::protocol::{BootstrapKind, BootstrapParams};
 
 pub(super) const TYPE_OPTIONS: &str = r#"Invalid option: expected one of "full"|"partial""#;
 pub(super) const BOOL_OPTIONS: &str = r#"Invalid option: expected one of "true"|"false""#;

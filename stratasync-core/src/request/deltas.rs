@@ -3,8 +3,8 @@
 use super::bootstrap::{list_key, parse_query, string_key, MAX_SYNC_GROUPS, TOO_MANY_GROUPS};
 use super::failure::{Source, ValidationFailure};
 use super::issues::Issues;
+use crate::protocol::DeltasParams;
 use crate::protocol::SyncId;
-use crate::service::deltas::DeltasParams;
 
 pub(super) const AFTER_NUMERIC: &str = "After must be a numeric string";
 pub(super) const LIMIT_NUMERIC: &str = "Limit must be a numeric string";

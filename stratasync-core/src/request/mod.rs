@@ -9,9 +9,9 @@
 //!
 //! | input | function | success | failure |
 //! |---|---|---|---|
-//! | `GET /sync/bootstrap` query | [`bootstrap_query`] | [`BootstrapParams`](crate::service::bootstrap::BootstrapParams) | [`ValidationFailure`] (400) |
-//! | `GET /sync/deltas` query | [`deltas_query`] | [`DeltasParams`](crate::service::deltas::DeltasParams) | [`ValidationFailure`] (400) |
-//! | `POST /sync/batch` body | [`batch_body`] | [`BatchParams`](crate::service::batch::BatchParams) | [`ValidationFailure`] (400) |
+//! | `GET /sync/bootstrap` query | [`bootstrap_query`] | [`BootstrapParams`](crate::protocol::BootstrapParams) | [`ValidationFailure`] (400) |
+//! | `GET /sync/deltas` query | [`deltas_query`] | [`DeltasParams`](crate::protocol::DeltasParams) | [`ValidationFailure`] (400) |
+//! | `POST /sync/batch` body | [`batch_body`] | [`BatchParams`](crate::protocol::BatchParams) | [`ValidationFailure`] (400) |
 //! | `POST /sync/mutate` body | [`mutate_body`] | [`MutateRequest`](crate::protocol::MutateRequest) | [`ValidationFailure`] (400) |
 //! | request body bytes | [`body_plan`], [`decode_body`] | a JSON value | [`BodyError`] (400, 413, 415) |
 //! | `Authorization` header | [`bearer_token`] | the token | [`BearerError`] (401) |

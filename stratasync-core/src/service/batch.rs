@@ -7,7 +7,7 @@ use super::snapshot::{self, SnapshotJob};
 use crate::auth::AuthContext;
 use crate::engine::SyncEngine;
 use crate::error::ServiceError;
-use crate::protocol::SyncId;
+pub use crate::protocol::{BatchItem, BatchParams};
 use crate::scope::ScopeFilter;
 use crate::storage::{Conn, StorageError};
 use futures_util::future::BoxFuture;
@@ -15,37 +15,6 @@ use std::collections::HashSet;
 
 /// The most rows one indexed request may return.
 pub const INDEXED_LIMIT: usize = 50_000;
-
-/// One batch request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum BatchItem {
-    /// Rows whose `indexed_key` equals `key_value`, in the caller's groups.
-    Indexed {
-        /// Wire name of the key field.
-        indexed_key: String,
-        /// The value.
-        key_value: String,
-        /// The model.
-        model_name: String,
-    },
-    /// Every row of one group the caller holds.
-    Group {
-        /// The group.
-        group_id: String,
-        /// The model.
-        model_name: String,
-    },
-}
-
-/// A validated batch request.
-#[derive(Debug, Clone, Default)]
-pub struct BatchParams {
-    /// The client's floor (accepted; rows come from one snapshot, see the
-    /// bootstrap module).
-    pub first_sync_id: Option<SyncId>,
-    /// The requests, answered in order.
-    pub requests: Vec<BatchItem>,
-}
 
 impl SyncEngine {
     /// Starts a batch load: the rows of every request, concatenated.

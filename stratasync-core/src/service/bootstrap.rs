@@ -14,7 +14,8 @@ use crate::auth::AuthContext;
 use crate::engine::SyncEngine;
 use crate::error::ServiceError;
 use crate::model::{DynModel, Registry};
-use crate::protocol::{BootstrapMetadata, SyncId};
+use crate::protocol::BootstrapMetadata;
+pub use crate::protocol::{BootstrapKind, BootstrapParams};
 use crate::scope::ScopeFilter;
 use crate::storage::{log, Conn, StorageError};
 use futures_util::future::BoxFuture;
@@ -22,33 +23,6 @@ use std::sync::Arc;
 
 /// Rows per keyset page.
 pub const PAGE_SIZE: i64 = 1000;
-
-/// Full or partial bootstrap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BootstrapKind {
-    /// The client's initial state.
-    #[default]
-    Full,
-    /// Rows of newly added groups.
-    Partial,
-}
-
-/// A validated bootstrap request.
-#[derive(Debug, Clone, Default)]
-pub struct BootstrapParams {
-    /// Full or partial.
-    pub kind: BootstrapKind,
-    /// The client's floor (required for partial; accepted and not needed
-    /// for filtering, see the module docs).
-    pub first_sync_id: Option<SyncId>,
-    /// Models to stream, in order (`None`: all; `Some([])`: none).
-    pub only_models: Option<Vec<String>>,
-    /// Requested groups (`None` or empty: all authorized).
-    pub sync_groups: Option<Vec<String>>,
-    /// The client's `schemaHash` (not echoed: the metadata carries the
-    /// server's, [`SyncEngine::schema_hash`]).
-    pub schema_hash: String,
-}
 
 /// The effective groups of a bootstrap: the requested groups the caller
 /// holds, in request order (duplicates kept); all of them when none were

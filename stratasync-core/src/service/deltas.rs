@@ -6,6 +6,7 @@ use crate::auth::AuthContext;
 use crate::engine::SyncEngine;
 use crate::error::ServiceError;
 use crate::protocol::group_change;
+pub use crate::protocol::DeltasParams;
 use crate::protocol::{DeltasResponse, SyncId};
 use crate::storage::log::{self, Visible};
 use crate::storage::{Pool, RawJson, StorageError};
@@ -17,17 +18,6 @@ use futures_util::{StreamExt, TryStreamExt};
 pub const DEFAULT_LIMIT: u64 = 1000;
 /// The largest page size.
 pub const MAX_LIMIT: u64 = 5000;
-
-/// A validated deltas request.
-#[derive(Debug, Clone, Default)]
-pub struct DeltasParams {
-    /// The client's cursor.
-    pub after: SyncId,
-    /// Page size (`None` or 0: 1000; clamped to 5000).
-    pub limit: Option<u64>,
-    /// Requested groups (`None` or empty: all authorized).
-    pub sync_groups: Option<Vec<String>>,
-}
 
 /// The groups a delta request covers: the requested ones the caller holds
 /// (possibly none: then only global actions), or all of the caller's.
