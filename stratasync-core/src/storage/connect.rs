@@ -157,7 +157,9 @@ impl Connector {
     }
 
     /// Opens one connection, with PostgreSQL's messages in English where
-    /// the role may choose them (see [`english_messages`]).
+    /// the role may choose them (`SET lc_messages = 'C'`: the error
+    /// classification reads them; a role that may not set it keeps the
+    /// default).
     pub async fn establish(&self) -> ConnectionResult<Conn> {
         let mut conn = match &self.tls {
             None => AsyncPgConnection::establish(&self.url).await?,

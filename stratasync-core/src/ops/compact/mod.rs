@@ -8,7 +8,7 @@
 //!   an `I` with the full row as of that action when the log holds the
 //!   row's insert, a `U` with the merged fields when it does not, the `D`
 //!   when the row was deleted (a tombstone), and a user's last group
-//!   change (`S`). See [`fold`] for why a client applying the folded log
+//!   change (`S`). See `fold.rs` for why a client applying the folded log
 //!   ends where the whole log would have taken it.
 //! * `horizon`: every action below it is removed, tombstones and group
 //!   changes included. A client whose cursor is at `horizon - 1` or above
