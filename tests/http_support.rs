@@ -316,6 +316,17 @@ impl RawHttp {
         tokio::time::timeout(within, read).await.expect("the body in time")
     }
 
+    /// Reads a body of exactly `len` bytes (at most `within`).
+    pub async fn read_exact(&mut self, len: usize, within: Duration) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut body = vec![0u8; len];
+        tokio::time::timeout(within, self.stream.read_exact(&mut body))
+            .await
+            .expect("the body in time")
+            .expect("the whole body");
+        body
+    }
+
     /// Reads until the server closes the connection (at most `within`).
     pub async fn read_to_close(&mut self, within: Duration) -> Vec<u8> {
         use tokio::io::AsyncReadExt;

@@ -53,7 +53,7 @@
 //! | `POST {path}/batch` | JSON body `{"firstSyncId"?, "requests":[…]}`, 1–100 requests, each `{"modelName","indexedKey","keyValue"}` or `{"modelName","groupId"}` | 200 `application/x-ndjson` stream of rows | 400, 401, 413, 415, 429, 500, 503 |
 //! | `GET {path}/deltas` | query: `after` (sync id, default `0`), `limit` (default 1000, at most 5000), `syncGroups` | 200 `application/json; charset=utf-8` `{"actions":[…],"hasMore","lastSyncId"}` | 400, 401, 409, 429, 500, 503 |
 //! | `POST {path}/mutate` | JSON body `{"batchId","transactions":[…]}`, 1–100 transactions, each `{"action","clientId","clientTxId","modelId","modelName","payload"}` | 200 `application/json; charset=utf-8` `{"lastSyncId","results":[…],"success"}` | 400, 401, 413, 415, 429, 500, 503 |
-//! | `GET {path}/ws` | query: `token` (required); then client text frames `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` frames, `subscribed` after the replay, then live `delta` frames | 401, 429 (too many open sockets of the user, with `Retry-After`) before the upgrade; error frames and close codes after it |
+//! | `GET {path}/ws` | query: `token` (required); then client text frames `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` frames, `subscribed` after the replay, then live `delta` frames | 401, 426 or 400 (not a WebSocket handshake, the core's answer), 429 (too many open sockets of the user, with `Retry-After`) before the upgrade; error frames and close codes after it |
 //!
 //! The HTTP endpoints take the token as `Authorization: Bearer <token>`.
 //!

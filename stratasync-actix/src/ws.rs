@@ -24,7 +24,8 @@ pub(crate) async fn upgrade(
     };
     let mut handshake = match actix_http::ws::handshake(req.head()) {
         Ok(handshake) => handshake,
-        // actix-http's own answer to a request that is no handshake.
+        // The core checked the handshake headers; actix-http's answer is
+        // left for what only it checks (the request method).
         Err(e) => return Ok(HttpResponse::from(actix_http::Response::from(e))),
     };
     let frames = OutboxBody::new(session.frames(crate::ws_body::Encoder));

@@ -38,14 +38,13 @@
 //! | `POST {path}/batch` | JSON body `{"firstSyncId"?, "requests":[…]}`, 1–100 requests, each `{"modelName","indexedKey","keyValue"}` or `{"modelName","groupId"}`; `Authorization` | 200 `application/x-ndjson` stream of rows | 400, 401, 413, 415, 429, 500, 503 |
 //! | `GET {path}/deltas` | query: `after` (sync id, default `0`), `limit` (default 1000, at most 5000), `syncGroups`; `Authorization` | 200 `application/json; charset=utf-8` `{"actions":[…],"hasMore","lastSyncId"}` | 400, 401, 409, 429, 500, 503 |
 //! | `POST {path}/mutate` | JSON body `{"batchId","transactions":[…]}`, 1–100 transactions, each `{"action","clientId","clientTxId","modelId","modelName","payload"}`; `Authorization` | 200 `application/json; charset=utf-8` `{"lastSyncId","results":[…],"success"}` | 400, 401, 413, 415, 429, 500, 503 |
-//! | `GET {path}/ws` | query: `token` (required); then client text messages `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` messages, `subscribed` after the replay, then live `delta` messages | 401 (`Token required`, `Invalid token`), 429 (too many open sockets of the user, with `Retry-After`) before the upgrade; error messages and close codes after it |
+//! | `GET {path}/ws` | query: `token` (required); then client text messages `{"type":"subscribe","token":"…","afterSyncId":"<sync id>","groups":["…"]}` | 101 WebSocket: `delta` messages, `subscribed` after the replay, then live `delta` messages | 401 (`Token required`, `Invalid token`), 426 or 400 (not a WebSocket handshake, the core's answer), 429 (too many open sockets of the user, with `Retry-After`) before the upgrade; error messages and close codes after it |
 //!
 //! The answers, the order of checks and the WebSocket protocol are the
 //! core's, documented on [`SyncEndpoints`] and in the `stratasync-actix`
-//! crate documentation. Two transport differences: a request to `ws`
-//! without a valid token gets its 401 before the handshake is checked,
-//! and a request that is not a WebSocket handshake then gets axum's own
-//! rejection; and the WebSocket library (tungstenite) answers a client's
+//! crate documentation (a request to `ws` that is no WebSocket handshake
+//! gets the core's answer, the same as on actix). One transport
+//! difference: the WebSocket library (tungstenite) answers a client's
 //! ping with a pong itself, so such a client may see two pongs (one from
 //! the library, one from the session), which RFC 6455 allows, and answers
 //! a client's close frame itself by echoing it (a close without a code is

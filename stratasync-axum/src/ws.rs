@@ -16,9 +16,9 @@ use std::task::{Context, Poll};
 use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::realtime::{FrameEncoder, Inbound};
 
-/// The upgrade: the endpoint's checks come first (a request without a
-/// valid token gets its 401 even when it is no WebSocket handshake), then
-/// the handshake's own.
+/// The upgrade: the endpoint's checks come first (the token, then the
+/// handshake headers, answered by the core as on every transport), then
+/// axum's own extraction, which by then agrees.
 pub(crate) async fn upgrade(
     endpoints: &SyncEndpoints,
     uri: &Uri,

@@ -1,4 +1,4 @@
-//! `GET /sync/ws` failures: the upgrade's token check, refused and invalid
+//! `GET /sync/ws` failures: the upgrade's token and handshake checks, refused and invalid
 //! subscribes, stale cursors, group resolution failures, and malformed
 //! frames, which may close with a protocol code (1002/1007/1009) but
 //! never with an internal error (docs/protocol.md §7.1–7.3, §7.6).
@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use awc::ws::Message;
 use bytes::Bytes;
 use serde_json::json;
+use std::time::Duration;
 use stratasync_core::auth::{AuthRejection, AuthUser, GroupResolutionError, SyncAuth};
 use stratasync_core::SyncEngine;
-use stratasync_tests::http_support::{assert_no_internals, json_of, Adapter};
+use stratasync_tests::http_support::{assert_no_internals, json_of, Adapter, RawHttp};
 use stratasync_tests::ws_support::*;
 use stratasync_tests::*;
 
@@ -40,6 +41,70 @@ async fn the_upgrade_requires_a_valid_token(adapter: Adapter) {
     }
     // A URL-encoded valid token upgrades (`token-al%69ce` is `token-alice`).
     let mut socket = WsClient::connect(&server.url("/sync/ws?x=%20&token=token-al%69ce")).await;
+    socket.subscribe_ok("alice", 0, None).await;
+    server.stop().await;
+}
+
+async fn a_request_that_is_no_handshake_gets_the_same_answer_on_every_adapter(adapter: Adapter) {
+    let db = TestDb::new().await;
+    let server = WsServer::with_engine_on(adapter, &db, db.engine()).await;
+    let url = server.url("/sync/ws?token=token-alice");
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    let required = r#"{"error":"WebSocket handshake required"}"#;
+    for (headers, status, body) in [
+        (vec![], 426, required),
+        (vec![("connection", "upgrade"), ("sec-websocket-version", "13"), ("sec-websocket-key", KEY)], 426, required),
+        (vec![("upgrade", "websocket"), ("sec-websocket-version", "13"), ("sec-websocket-key", KEY)], 426, required),
+        (
+            vec![
+                ("upgrade", "websocket"),
+                ("connection", "upgrade"),
+                ("sec-websocket-version", "8"),
+                ("sec-websocket-key", KEY),
+            ],
+            426,
+            r#"{"error":"Unsupported WebSocket version"}"#,
+        ),
+        (
+            vec![("upgrade", "websocket"), ("connection", "upgrade"), ("sec-websocket-version", "13")],
+            400,
+            r#"{"error":"Invalid Sec-WebSocket-Key"}"#,
+        ),
+        (
+            vec![
+                ("upgrade", "websocket"),
+                ("connection", "upgrade"),
+                ("sec-websocket-version", "13"),
+                ("sec-websocket-key", "short"),
+            ],
+            400,
+            r#"{"error":"Invalid Sec-WebSocket-Key"}"#,
+        ),
+    ] {
+        // Over a raw connection: an HTTP client may take a response that
+        // says `Connection: upgrade` for a switch and drop its body.
+        let mut request = "GET /sync/ws?token=token-alice HTTP/1.1\r\nhost: localhost\r\n".to_owned();
+        for (name, value) in &headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut raw = RawHttp::send(server.addr, request.as_bytes()).await;
+        let head = raw.head(Duration::from_secs(10)).await;
+        assert_eq!(head.status, status, "{headers:?}");
+        assert_eq!(head.header("content-type"), Some("application/json; charset=utf-8"));
+        if status == 426 {
+            assert_eq!(head.header("upgrade"), Some("websocket"), "{headers:?}");
+            assert_eq!(head.header("sec-websocket-version"), Some("13"), "{headers:?}");
+        }
+        let len = head.header("content-length").and_then(|n| n.parse().ok()).expect("a content length");
+        let got = raw.read_exact(len, Duration::from_secs(10)).await;
+        assert_eq!(std::str::from_utf8(&got).unwrap(), body, "{headers:?}");
+    }
+    // A token check still comes first, and a real handshake still upgrades.
+    let mut res = awc::Client::new().get(server.url("/sync/ws?token=bogus")).send().await.expect("response");
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.body().await.expect("body"), r#"{"error":"Invalid token"}"#);
+    let mut socket = WsClient::connect(&url).await;
     socket.subscribe_ok("alice", 0, None).await;
     server.stop().await;
 }
@@ -267,6 +332,7 @@ async fn a_failing_log_read_answers_replay_failed_and_closes_1011(adapter: Adapt
 
 on_both_adapters!(
     the_upgrade_requires_a_valid_token,
+    a_request_that_is_no_handshake_gets_the_same_answer_on_every_adapter,
     refused_subscribes_answer_with_an_error_frame_and_keep_the_socket,
     stale_cursors_require_a_bootstrap,
     a_group_lookup_failure_answers_and_closes_1011,

@@ -29,7 +29,7 @@ mod parts;
 mod reply;
 mod upgrade;
 
-pub use parts::RequestParts;
+pub use parts::{Handshake, RequestParts};
 pub use reply::{Reply, ReplyBody, ReplyStream, StreamAborted};
 
 use crate::engine::SyncEngine;

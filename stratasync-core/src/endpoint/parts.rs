@@ -18,6 +18,46 @@ pub struct RequestParts {
     pub content_length: Option<String>,
     /// Whether a `Transfer-Encoding` header is present (a body follows).
     pub chunked: bool,
+    /// The WebSocket handshake headers (the `ws` endpoint checks them).
+    pub websocket: Handshake,
+}
+
+/// What a request says of a WebSocket handshake (RFC 6455 §4.1): the
+/// `ws` endpoint answers a request that is none itself, the same on
+/// every transport, before the transport's handshake runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handshake {
+    /// `Upgrade` lists `websocket` (any case).
+    pub upgrade: bool,
+    /// `Connection` lists `upgrade` (any case).
+    pub connection: bool,
+    /// The `Sec-WebSocket-Version` header.
+    pub version: Option<String>,
+    /// `Sec-WebSocket-Key` is the base64 text of 16 bytes.
+    pub key: bool,
+}
+
+impl Handshake {
+    /// Reads the handshake headers through `header` (as [`RequestParts::read`]).
+    fn read<'a>(header: &impl Fn(&str) -> Option<&'a [u8]>) -> Handshake {
+        let lists = |name: &str, token: &str| {
+            header(name)
+                .is_some_and(|v| v.split(|b| *b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes())))
+        };
+        Handshake {
+            upgrade: lists("upgrade", "websocket"),
+            connection: lists("connection", "upgrade"),
+            version: header("sec-websocket-version").map(|v| String::from_utf8_lossy(v).trim().to_owned()),
+            key: header("sec-websocket-key").is_some_and(|v| is_nonce(v.trim_ascii())),
+        }
+    }
+}
+
+/// Whether `key` is base64 of 16 bytes: 22 symbols and `==`. (Checked by
+/// hand: a length and an alphabet, not worth a base64 crate.)
+fn is_nonce(key: &[u8]) -> bool {
+    let symbol = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    key.len() == 24 && key.ends_with(b"==") && key[..22].iter().all(symbol)
 }
 
 impl RequestParts {
@@ -38,6 +78,7 @@ impl RequestParts {
             content_type: text("content-type"),
             content_length: text("content-length"),
             chunked: header("transfer-encoding").is_some(),
+            websocket: Handshake::read(&header),
         }
     }
 
@@ -69,8 +110,28 @@ mod tests {
                 content_type: Some("application/json".to_owned()),
                 content_length: Some("12".to_owned()),
                 chunked: true,
+                websocket: Handshake::default(),
             }
         );
         assert_eq!(RequestParts::read("", |_| None), RequestParts::default());
+    }
+
+    #[test]
+    fn reads_the_handshake() {
+        let headers: [(&str, &[u8]); 4] = [
+            ("upgrade", b"h2c, WebSocket"),
+            ("connection", b"keep-alive, Upgrade"),
+            ("sec-websocket-version", b" 13 "),
+            ("sec-websocket-key", b"dGhlIHNhbXBsZSBub25jZQ=="),
+        ];
+        let lookup = |name: &str| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let parts = RequestParts::read("", lookup);
+        assert_eq!(
+            parts.websocket,
+            Handshake { upgrade: true, connection: true, version: Some("13".into()), key: true }
+        );
+        for bad in [&b"dGhlIHNhbXBsZSBub25jZQ="[..], b"dGhlIHNhbXBsZSBub25jZQ=A", b"dGhlIHNhbXBsZSBub25j*Q==", b""] {
+            assert!(!is_nonce(bad), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }
