@@ -13,16 +13,6 @@ use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::storage::Pool;
 use stratasync_core::SyncEngine;
 
-/// The example application's routes (`/sync/*`, `/health`) over `engine`.
-pub fn routes_with(db: &TestDb, engine: SyncEngine) -> impl Fn(&mut actix_web::web::ServiceConfig) + Clone {
-    taskboard::server::routes(SyncHttp::new(engine), db.pool.clone())
-}
-
-/// The example application's routes over the test database's engine.
-pub fn routes(db: &TestDb) -> impl Fn(&mut actix_web::web::ServiceConfig) + Clone {
-    routes_with(db, db.engine())
-}
-
 /// The web framework a test server runs the example application on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adapter {
@@ -91,20 +81,10 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Starts the example application over `engine` (actix-web).
-    pub async fn start_with(db: &TestDb, engine: SyncEngine) -> TestServer {
-        TestServer::start_on(Adapter::Actix, db, engine).await
-    }
-
     /// Starts the example application over `engine` on `adapter`.
     pub async fn start_on(adapter: Adapter, db: &TestDb, engine: SyncEngine) -> TestServer {
         let (addr, handle) = ServerHandle::start(adapter, SyncEndpoints::new(engine), db.pool.clone(), 1);
         TestServer { addr, handle }
-    }
-
-    /// Starts the example application over the test database's engine.
-    pub async fn start(db: &TestDb) -> TestServer {
-        TestServer::start_with(db, db.engine()).await
     }
 
     /// The absolute URL of `path` (with its query).

@@ -45,14 +45,9 @@ pub struct Taskboard {
 }
 
 impl Taskboard {
-    /// Starts the server on `database_url` with `env` (on top of `PORT`,
-    /// `BIND`, `WORKERS=1`, `NO_COLOR=1`) and waits until `/health`
-    /// answers 200.
-    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Taskboard {
-        Taskboard::start_on(Adapter::Actix, database_url, env).await
-    }
-
-    /// Like [`Taskboard::start`], with the binary of `adapter`.
+    /// Starts the binary of `adapter` on `database_url` with `env` (on top
+    /// of `PORT`, `BIND`, `WORKERS=1`, `NO_COLOR=1`) and waits until
+    /// `/health` answers 200.
     pub async fn start_on(adapter: Adapter, database_url: &str, env: &[(&str, &str)]) -> Taskboard {
         let port = free_port();
         let mut command = Command::new(binary_of(adapter));

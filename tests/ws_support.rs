@@ -14,7 +14,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use stratasync_actix::SyncHttp;
 use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::protocol::{MutationAction, SyncId};
 use stratasync_core::SyncEngine;
@@ -32,16 +31,6 @@ pub struct WsServer {
 }
 
 impl WsServer {
-    /// Starts `sync` with one worker thread.
-    pub async fn start(db: &TestDb, sync: SyncHttp) -> WsServer {
-        WsServer::start_workers(db, sync, 1).await
-    }
-
-    /// Starts `sync` with `workers` worker threads.
-    pub async fn start_workers(db: &TestDb, sync: SyncHttp, workers: usize) -> WsServer {
-        WsServer::start_on_workers(Adapter::Actix, db, sync.endpoints().clone(), workers).await
-    }
-
     /// Starts `endpoints` on `adapter` (one actix worker thread).
     pub async fn start_on(adapter: Adapter, db: &TestDb, endpoints: SyncEndpoints) -> WsServer {
         WsServer::start_on_workers(adapter, db, endpoints, 1).await
@@ -53,11 +42,6 @@ impl WsServer {
         let engine = endpoints.engine().clone();
         let (addr, handle) = ServerHandle::start(adapter, endpoints, db.pool.clone(), workers);
         WsServer { addr, engine, handle }
-    }
-
-    /// Starts the plain endpoints of `engine`.
-    pub async fn with_engine(db: &TestDb, engine: SyncEngine) -> WsServer {
-        WsServer::start(db, SyncHttp::new(engine)).await
     }
 
     /// Starts the plain endpoints of `engine` on `adapter`.
