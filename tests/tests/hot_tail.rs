@@ -30,31 +30,49 @@ async fn replay(server: &WsServer, user: &str, cursor: u64) -> Vec<String> {
     }
 }
 
+/// Two engines on one database, one keeping a hot tail and one not, and a
+/// history both fed: alice's workspace, one she is not in, her removal and
+/// a grant, and a global action.
+struct History {
+    db: TestDb,
+    hot: SyncEngine,
+    cold: SyncEngine,
+    ws: String,
+    other: String,
+    /// The first task's sync id, and the global action's.
+    first: u64,
+    marker: u64,
+}
+
+impl History {
+    async fn write() -> History {
+        let db = TestDb::new().await;
+        let ws = workspace(&db, &["alice", "bob"]).await;
+        let other = workspace(&db, &["bob"]).await;
+        let hot = db.engine();
+        let cold = db
+            .engine_builder()
+            .hub_config(HubConfig { recent_bytes: 0, ..HubConfig::default() })
+            .start()
+            .expect("the engine starts");
+        let first = insert_task(&hot, "bob", &ws, "before \"quoted\" é").await;
+        insert_tasks(&hot, "bob", &ws, 5).await;
+        insert_task(&hot, "bob", &other, "not hers").await;
+        memberships::remove(&db.pool, "alice", &ws).await.unwrap();
+        insert_task(&hot, "bob", &ws, "while she is out").await;
+        memberships::add(&db.pool, "alice", &other, "workspace").await.unwrap();
+        insert_task(&hot, "bob", &other, "now hers").await;
+        let marker = global_marker(&db, &[&hot, &cold]).await;
+        hub_reached(&hot, marker).await;
+        hub_reached(&cold, marker).await;
+        History { db, hot, cold, ws, other, first, marker }
+    }
+}
+
 async fn a_replay_from_the_hot_tail_equals_one_from_the_log_frame_for_frame(adapter: Adapter) {
-    let db = TestDb::new().await;
-    let ws = workspace(&db, &["alice", "bob"]).await;
-    let other = workspace(&db, &["bob"]).await;
-    let hot = db.engine();
-    let cold = db
-        .engine_builder()
-        .hub_config(HubConfig { recent_bytes: 0, ..HubConfig::default() })
-        .start()
-        .expect("the engine starts");
+    let History { db, hot, cold, first, marker, .. } = History::write().await;
     let hot_server = WsServer::with_engine_on(adapter, &db, hot.clone()).await;
     let cold_server = WsServer::with_engine_on(adapter, &db, cold.clone()).await;
-
-    // Alice's workspace, one she is not in, her removal and a grant, and a
-    // global action.
-    let first = insert_task(&hot, "bob", &ws, "before").await;
-    insert_tasks(&hot, "bob", &ws, 5).await;
-    insert_task(&hot, "bob", &other, "not hers").await;
-    memberships::remove(&db.pool, "alice", &ws).await.unwrap();
-    insert_task(&hot, "bob", &ws, "while she is out").await;
-    memberships::add(&db.pool, "alice", &other, "workspace").await.unwrap();
-    insert_task(&hot, "bob", &other, "now hers").await;
-    let marker = global_marker(&db, &[&hot, &cold]).await;
-    hub_reached(&hot, marker).await;
-    hub_reached(&cold, marker).await;
 
     let mut served = Vec::new();
     for cursor in [0, first, first + 3, marker - 2, marker] {
@@ -98,25 +116,7 @@ async fn page(engine: &SyncEngine, user: &AuthContext, params: &DeltasParams) ->
 
 #[tokio::test(flavor = "multi_thread")]
 async fn delta_pages_from_the_hot_tail_equal_pages_from_the_log_byte_for_byte() {
-    let db = TestDb::new().await;
-    let ws = workspace(&db, &["alice", "bob"]).await;
-    let other = workspace(&db, &["bob"]).await;
-    let hot = db.engine();
-    let cold = db
-        .engine_builder()
-        .hub_config(HubConfig { recent_bytes: 0, ..HubConfig::default() })
-        .start()
-        .expect("the engine starts");
-    let first = insert_task(&hot, "bob", &ws, "before \"quoted\" é").await;
-    insert_tasks(&hot, "bob", &ws, 5).await;
-    insert_task(&hot, "bob", &other, "not hers").await;
-    memberships::remove(&db.pool, "alice", &ws).await.unwrap();
-    insert_task(&hot, "bob", &ws, "while she is out").await;
-    memberships::add(&db.pool, "alice", &other, "workspace").await.unwrap();
-    insert_task(&hot, "bob", &other, "now hers").await;
-    let marker = global_marker(&db, &[&hot, &cold]).await;
-    hub_reached(&hot, marker).await;
-    hub_reached(&cold, marker).await;
+    let History { db, hot, cold, ws, other, first, marker } = History::write().await;
 
     // Alice as the server resolved her: two workspaces and a derived group
     // (her group changes are told with it first).
