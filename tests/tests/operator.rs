@@ -192,6 +192,10 @@ async fn log_compact_folds_rows_and_trims_below_the_horizon() {
         "{text}"
     );
     assert_eq!(db.text(log).await, "5I");
+    // Folding below the horizon finds nothing to do; the horizon stays.
+    let again: Value =
+        serde_json::from_str(&taskboard(&db.url, &["log", "compact", "--below", "2", "--json"], "")).unwrap();
+    assert_eq!((&again["below"], &again["horizon"], &again["removed"]), (&json!("2"), &json!("5"), &json!(0)));
     let after = |n: u64| stratasync_core::service::deltas::DeltasParams {
         after: stratasync_core::protocol::SyncId(n),
         ..Default::default()

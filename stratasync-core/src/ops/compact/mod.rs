@@ -160,14 +160,16 @@ async fn run(conn: &mut Conn, plan: Plan) -> Result<CompactionReport, CompactErr
     let before = sql::shape(conn).await?;
     let earliest = SyncId::from_i64(before.earliest);
     let (below, horizon) = match plan {
-        Plan::Ids(Compaction { below, horizon }) => {
+        Plan::Ids(Compaction { below, horizon: asked }) => {
             let below = below.min(SyncId::from_i64(before.head));
-            let horizon = horizon.unwrap_or(earliest).max(earliest);
             let limit = SyncId(below.0 + 1);
-            if horizon > limit {
-                return Err(CompactError::HorizonAboveCompacted { horizon, limit });
+            match asked {
+                Some(horizon) if horizon > limit => {
+                    return Err(CompactError::HorizonAboveCompacted { horizon, limit });
+                }
+                // Never lower than the current one (below it, nothing is left).
+                asked => (below, asked.unwrap_or(earliest).max(earliest)),
             }
-            (below, horizon)
         }
         Plan::Age(retention) => {
             let (below, horizon) = sql::ids_by_age(conn, retention.compact_after, retention.keep_for).await?;
