@@ -1,5 +1,5 @@
 //! Support for the realtime tests: the example server with a configurable
-//! [`SyncHttp`] on a real TCP port, a WebSocket client (`awc`) that never
+//! `SyncEndpoints` on a real TCP port (either adapter), a WebSocket client (`awc`) that never
 //! answers pings on its own, mutation helpers, and a private `redis-server`.
 //!
 //! Every wait is bounded: a missing frame fails the test instead of
