@@ -60,9 +60,10 @@ pub enum MutationError {
     ForeignKey,
     /// The model id spells a valid id in a form other than the canonical
     /// one (a UUID in upper case, in braces, as `urn:uuid:…` or without
-    /// hyphens): ids are compared as strings in groups and in the log, so
-    /// only the canonical spelling is accepted.
-    #[error("Invalid mutation: modelId must be in canonical form (a UUID in lower case, with hyphens)")]
+    /// hyphens; an integer with a sign or leading zeros): ids are compared
+    /// as strings in groups and in the log, so only the canonical spelling
+    /// is accepted.
+    #[error("Invalid mutation: modelId must be in canonical form (as the server writes it: a UUID in lower case with hyphens, an integer without sign or leading zeros)")]
     NonCanonicalModelId,
     /// A required column got no value.
     #[error("Invalid mutation: missing required field")]

@@ -45,7 +45,7 @@ struct Note {
 
 const REFERENCE_NOT_FOUND: &str = "Invalid mutation: referenced record not found";
 const NON_CANONICAL_MODEL_ID: &str =
-    "Invalid mutation: modelId must be in canonical form (a UUID in lower case, with hyphens)";
+    "Invalid mutation: modelId must be in canonical form (as the server writes it: a UUID in lower case with hyphens, an integer without sign or leading zeros)";
 
 async fn workspace(db: &TestDb) -> String {
     stratasync_tests::ws_support::workspace(db, &[]).await

@@ -90,7 +90,7 @@ fn link(t: &Targets, task: &str, label: &str) -> Value {
 fn poisons() -> Vec<Poison> {
     const NOT_FOUND: &str = "Invalid mutation: referenced record not found";
     const NON_CANONICAL: &str =
-        "Invalid mutation: modelId must be in canonical form (a UUID in lower case, with hyphens)";
+        "Invalid mutation: modelId must be in canonical form (as the server writes it: a UUID in lower case with hyphens, an integer without sign or leading zeros)";
     const NUL_TX: &str = "Client transaction ID must not contain control characters";
     const LONG_TX: &str = "Client transaction ID must be at most 255 characters";
     const NUL_CLIENT: &str = "Client ID must not contain control characters";
