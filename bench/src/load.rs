@@ -84,6 +84,30 @@ pub(crate) async fn catch_up(
     after: u64,
     limit: usize,
 ) -> Result<(u64, u64, Duration, Duration), BoxError> {
+    let c = catch_up_to_head(client, base, user, after, limit).await?;
+    Ok((c.actions, c.pages, c.took, c.parsing))
+}
+
+/// What one delta catch-up read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CatchUp {
+    pub actions: u64,
+    pub pages: u64,
+    pub took: Duration,
+    /// Time this harness spent parsing the pages.
+    pub parsing: Duration,
+    /// The last page's `lastSyncId` (where the client ends).
+    pub last: u64,
+}
+
+/// [`catch_up`], also returning where the client ended.
+pub(crate) async fn catch_up_to_head(
+    client: &reqwest::Client,
+    base: &str,
+    user: &str,
+    after: u64,
+    limit: usize,
+) -> Result<CatchUp, BoxError> {
     let t0 = Instant::now();
     let mut parsing = Duration::ZERO;
     let mut cursor = after.to_string();
@@ -105,6 +129,7 @@ pub(crate) async fn catch_up(
         actions += page.actions.len() as u64;
         pages += 1;
         if !page.has_more {
+            cursor = page.last_sync_id;
             break;
         }
         if page.last_sync_id == cursor {
@@ -112,7 +137,8 @@ pub(crate) async fn catch_up(
         }
         cursor = page.last_sync_id;
     }
-    Ok((actions, pages, t0.elapsed(), parsing))
+    let last = cursor.parse().map_err(|_| format!("bad lastSyncId {cursor}"))?;
+    Ok(CatchUp { actions, pages, took: t0.elapsed(), parsing, last })
 }
 
 #[derive(Deserialize)]

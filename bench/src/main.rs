@@ -8,11 +8,13 @@
 //! cargo run --release -p stratasync-bench                 # full run, writes bench/RESULTS.md
 //! cargo run --release -p stratasync-bench -- --size small # smoke run (CI)
 //! cargo run --release -p stratasync-bench -- --only scale --no-reference # the scale run alone
+//! cargo run --release -p stratasync-bench -- --only log --no-reference   # the log run alone
 //! ```
 //!
-//! The scale run (`scale.rs`: bootstrap at two sizes ten times apart) has
-//! its own section of `RESULTS.md`; a run rewrites only the parts whose
-//! workloads it ran.
+//! The scale run (`scale.rs`: bootstrap at two sizes ten times apart) and
+//! the log run (`log_section.rs`: catch-up from the hot tail against
+//! PostgreSQL, a reconnect storm, compaction) have their own sections of
+//! `RESULTS.md`; a run rewrites only the parts whose workloads it ran.
 //!
 //! It creates one seeded template database and clones it for each server
 //! (identical data), builds and starts the servers, drives the workloads
@@ -41,7 +43,11 @@ mod chart;
 mod content;
 mod fanout;
 mod load;
+mod log_compact;
+mod log_section;
+mod log_tail;
 mod pg;
+mod pg_work;
 mod plan;
 mod report;
 mod scale;
@@ -281,6 +287,13 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     } else {
         None
     };
+    // The log run: hot tail against PostgreSQL, reconnect storm, compaction.
+    let log = if plan.only.runs(Workload::Log) {
+        let r = log_section::run(&launch, &pg, &plan, args.keep_databases).await;
+        Some(notes.fail("log run", r))
+    } else {
+        None
+    };
     machine.load_end = report::loadavg();
 
     // The report: the main table if its workloads ran, the scale section
@@ -316,9 +329,20 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         }
         _ => None,
     };
+    let log_md = match &log {
+        Some(Ok(r)) => {
+            println!();
+            for l in log_section::summary(r) {
+                println!("{l}");
+            }
+            Some(log_section::markdown(r, size, &machine, started_at))
+        }
+        _ => None,
+    };
     let md_path = out_dir.join("RESULTS.md");
     let previous = std::fs::read_to_string(&md_path).ok();
-    std::fs::write(&md_path, scale::splice(previous.as_deref(), main_md, scale_md))?;
+    let text = scale::splice(previous.as_deref(), main_md, scale_md);
+    std::fs::write(&md_path, log_section::splice(&text, previous.as_deref(), log_md))?;
     phase!("wrote {} ({:.0} s in all)", md_path.display(), started.elapsed().as_secs_f64());
 
     // The verdict: every workload of both servers ran to its end (the
@@ -332,6 +356,9 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     let ran = |w: Workload| plan.only.runs(w);
     if ran(Workload::Scale) && !matches!(scale, Some(Ok(_))) {
         fail("rust scale run".to_owned());
+    }
+    if let Some(Err(e)) = &log {
+        fail(format!("rust log run: {e}"));
     }
     for (who, r) in [("rust", &rust), ("reference", &reference_results)] {
         let rust_server = who == "rust";

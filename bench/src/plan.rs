@@ -57,6 +57,27 @@ pub(crate) struct Plan {
     /// Rounds of the scale run: each measures every size once, in turn, so
     /// a change in the machine's load affects both sizes alike.
     pub scale_rounds: usize,
+    /// The log run (`log_section.rs`): tasks of its workspace.
+    pub log_tasks: i64,
+    /// Updates per task in its log before the servers start (the history
+    /// compaction folds).
+    pub log_updates: i64,
+    /// Actions written after the servers started (the hot tail holds
+    /// them); the catch-up client is this many behind.
+    pub tail_behind: i64,
+    /// Rounds of the tail-against-PostgreSQL catch-up (each server once
+    /// per round).
+    pub tail_rounds: usize,
+    /// Clients of the reconnect storm (each its own user).
+    pub storm_clients: usize,
+    /// How far behind each storm client resumes, in actions.
+    pub storm_behind: i64,
+    /// How long to wait, before reading `pg_stat_database`, for the
+    /// server's PostgreSQL sessions to publish their statistics (an idle
+    /// session does so within 10 s); zero reads at once (partial figures).
+    pub pg_stats_settle: Duration,
+    /// Catch-up runs from the far cursor before and after compaction.
+    pub compact_rounds: usize,
 }
 
 impl Plan {
@@ -83,6 +104,14 @@ impl Plan {
                 fan_stall: Duration::from_secs(5),
                 scale_tasks: [100_000, 1_000_000],
                 scale_rounds: 5,
+                log_tasks: 20_000,
+                log_updates: 10,
+                tail_behind: 5_000,
+                tail_rounds: 7,
+                storm_clients: 1000,
+                storm_behind: 2_000,
+                pg_stats_settle: Duration::from_secs(11),
+                compact_rounds: 3,
             },
             Size::Small => Plan {
                 size,
@@ -105,6 +134,14 @@ impl Plan {
                 fan_stall: Duration::from_secs(3),
                 scale_tasks: [1_000, 10_000],
                 scale_rounds: 1,
+                log_tasks: 200,
+                log_updates: 5,
+                tail_behind: 500,
+                tail_rounds: 1,
+                storm_clients: 50,
+                storm_behind: 200,
+                pg_stats_settle: Duration::ZERO,
+                compact_rounds: 1,
             },
         }
     }
@@ -147,6 +184,9 @@ pub(crate) enum Workload {
     /// The scale run: bootstrap at two sizes, ten times apart (Rust and
     /// COPY only).
     Scale,
+    /// The log run: catch-up from the hot tail and from PostgreSQL, a
+    /// reconnect storm against each, and compaction (Rust only).
+    Log,
 }
 
 impl Workload {

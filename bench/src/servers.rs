@@ -122,6 +122,18 @@ pub(crate) async fn start(
     database_url: &str,
     redis_url: Option<&str>,
 ) -> Result<Server, BoxError> {
+    start_with_env(launch, kind, name, database_url, redis_url, &[]).await
+}
+
+/// [`start`] with extra environment variables (e.g. `SYNC_HOT_TAIL_BYTES`).
+pub(crate) async fn start_with_env(
+    launch: &Launch,
+    kind: Kind,
+    name: &str,
+    database_url: &str,
+    redis_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> Result<Server, BoxError> {
     let port = free_port()?;
     let log = launch.log_dir.join(format!("{name}.log"));
     let out = std::fs::File::create(&log)?;
@@ -144,11 +156,8 @@ pub(crate) async fn start(
     // does not use it unless asked, while taskboard's default (`prefer`,
     // as libpq) would encrypt against a PostgreSQL that offers TLS.
     let database_url = match kind {
-        Kind::Rust if !database_url.contains("sslmode=") => {
-            let separator = if database_url.contains('?') { '&' } else { '?' };
-            format!("{database_url}{separator}sslmode=disable")
-        }
-        _ => database_url.to_owned(),
+        Kind::Rust => without_tls(database_url),
+        Kind::Reference => database_url.to_owned(),
     };
     cmd.env("DATABASE_URL", database_url)
         .env("PORT", port.to_string())
@@ -164,6 +173,9 @@ pub(crate) async fn start(
         .kill_on_drop(true);
     if let Some(url) = redis_url {
         cmd.env("REDIS_URL", url);
+    }
+    for (key, value) in env {
+        cmd.env(key, value);
     }
     let child = cmd.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
     let pid = child.id().ok_or("no pid")?;
@@ -186,6 +198,16 @@ pub(crate) async fn start(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `database_url` with `sslmode=disable` unless it names a mode (for
+/// `taskboard`, whose default `prefer` would encrypt).
+pub(crate) fn without_tls(database_url: &str) -> String {
+    if database_url.contains("sslmode=") {
+        return database_url.to_owned();
+    }
+    let separator = if database_url.contains('?') { '&' } else { '?' };
+    format!("{database_url}{separator}sslmode=disable")
 }
 
 /// A private `redis-server` (no persistence) on a free port.
