@@ -69,6 +69,7 @@ async fn migrate_creates_and_migrates_a_fresh_database() {
         "created the database\n\
          applied 00000000000001_stratasync_framework\n\
          applied 00000000000002_membership_changes\n\
+         applied 00000000000003_log_compaction\n\
          applied 2024-01-01-000000_taskboard\n\
          applied 2024-06-01-000000_task_labels_by_label\n"
     );
