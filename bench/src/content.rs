@@ -188,3 +188,40 @@ pub(crate) async fn check_deltas(
     }
     Ok(served.len() as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn served(rows: &[Value]) -> Vec<(String, String)> {
+        rows.iter().map(|r| (canonical(r, false), r.to_string())).collect()
+    }
+
+    #[test]
+    fn rows_compare_by_content_not_by_key_order() {
+        let expected = vec![canonical(&json!({"id": "a", "n": {"x": 1, "y": 2}}), false)];
+        assert_eq!(difference(&expected, &served(&[json!({"n": {"y": 2, "x": 1}, "id": "a"})])), None);
+        // Top-level nulls are left out only when asked.
+        assert_eq!(canonical(&json!({"a": null, "b": 1}), true), r#"{"b":1}"#);
+        assert_eq!(canonical(&json!({"a": null, "b": 1}), false), r#"{"a":null,"b":1}"#);
+    }
+
+    #[test]
+    fn a_changed_missing_or_repeated_row_is_a_difference() {
+        let expected: Vec<String> =
+            [json!({"id": "a", "v": 1}), json!({"id": "b", "v": 2})].iter().map(|r| canonical(r, false)).collect();
+        let changed = difference(&expected, &served(&[json!({"id": "a", "v": 1}), json!({"id": "b", "v": 3})]));
+        assert_eq!(
+            changed.as_deref(),
+            Some(r#"1 expected rows missing, 1 unexpected rows; first unexpected: {"id":"b","v":3}"#)
+        );
+        let missing = difference(&expected, &served(&[json!({"id": "a", "v": 1})]));
+        assert_eq!(missing.as_deref(), Some("1 expected rows missing, 0 unexpected rows"));
+        let repeated = difference(
+            &expected,
+            &served(&[json!({"id": "a", "v": 1}), json!({"id": "b", "v": 2}), json!({"id": "a", "v": 1})]),
+        );
+        assert!(repeated.is_some_and(|d| d.starts_with("0 expected rows missing, 1 unexpected rows")));
+    }
+}

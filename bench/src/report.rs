@@ -608,3 +608,15 @@ pub(crate) fn details(who: &str, r: &ServerResults, subscribers: usize, workspac
     }
     out
 }
+
+/// `text` without the section between the lines `begin` and `end`
+/// (markers included), and that section (ending in a newline), if `text`
+/// has one: how each separately produced section of `RESULTS.md` is kept
+/// or replaced.
+pub(crate) fn split_section(text: &str, begin: &str, end: &str) -> (String, Option<String>) {
+    let Some(start) = text.find(begin) else { return (text.to_owned(), None) };
+    let stop = text[start..].find(end).map_or(text.len(), |e| start + e + end.len());
+    let section = format!("{}\n", text[start..stop].trim_end());
+    let rest = format!("{}{}", text[..start].trim_end(), &text[stop..]);
+    (format!("{}\n", rest.trim_end()), Some(section))
+}

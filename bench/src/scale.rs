@@ -359,11 +359,7 @@ pub(crate) fn splice(previous: Option<&str>, main: Option<String>, scale: Option
 
 /// The text without the scale section, and the section.
 fn split(text: &str) -> (String, Option<String>) {
-    let Some(begin) = text.find(BEGIN) else { return (text.to_owned(), None) };
-    let end = text[begin..].find(END).map_or(text.len(), |e| begin + e + END.len());
-    let section = format!("{}\n", text[begin..end].trim_end());
-    let rest = format!("{}{}", text[..begin].trim_end(), &text[end..]);
-    (format!("{}\n", rest.trim_end()), Some(section))
+    crate::report::split_section(text, BEGIN, END)
 }
 
 #[cfg(test)]
