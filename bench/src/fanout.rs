@@ -5,7 +5,7 @@
 use crate::load::{mutate, token, update_body};
 use crate::pg::{read_log_clock, start_log_clock, Pg};
 use crate::stats::unix_us;
-use crate::stats::{cpu_seconds, now_ns, Hist, Ticker};
+use crate::stats::{cpu_seconds, cpu_times, now_ns, Cpu, Hist, Ticker};
 use crate::BoxError;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
@@ -85,12 +85,24 @@ pub(crate) struct FanOutResult {
     pub rss_before: Option<u64>,
     pub rss_idle: Option<u64>,
     pub connect_time: Duration,
-    /// CPU seconds used from the first write to the last delivery: by the
-    /// server process(es) and by this harness.
-    pub server_cpu: Option<f64>,
+    /// CPU used from the first write to the last delivery: by the server
+    /// process(es) (user and system) and by this harness (seconds).
+    pub server_cpu: Option<Cpu>,
     pub harness_cpu: Option<f64>,
     /// From the first write to the last delivery (or the end of the wait).
     pub wall: Duration,
+}
+
+impl FanOutResult {
+    /// Server CPU per delivered frame, in microseconds: total, user and
+    /// system (the writer's node included in a two-node run).
+    pub fn cpu_per_delivery_us(&self) -> Option<Cpu> {
+        let cpu = self.server_cpu?;
+        (self.delivered > 0).then(|| {
+            let per = 1e6 / self.delivered as f64;
+            Cpu { user: cpu.user * per, sys: cpu.sys * per }
+        })
+    }
 }
 
 /// How long the fan-out writer waits for one mutation's response.
@@ -272,7 +284,7 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
     let failures = Arc::new(AtomicU64::new(0));
     let first_error: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
     let groups = Arc::new(f.groups.clone());
-    let server_cpu0: Option<f64> = f.server_pids.iter().map(|&p| cpu_seconds(Some(p))).sum();
+    let server_cpu0: Option<Cpu> = f.server_pids.iter().map(|&p| cpu_times(Some(p))).sum();
     let harness_cpu0 = cpu_seconds(None);
     let start = Instant::now();
     let ticker = Ticker::start(&f.label, delivered.clone(), "deliveries", start, f.duration);
@@ -343,7 +355,7 @@ pub(crate) async fn run(f: FanOut<'_>) -> Result<FanOutResult, BoxError> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let wall = start.elapsed();
-    let server_cpu1: Option<f64> = f.server_pids.iter().map(|&p| cpu_seconds(Some(p))).sum();
+    let server_cpu1: Option<Cpu> = f.server_pids.iter().map(|&p| cpu_times(Some(p))).sum();
     let harness_cpu1 = cpu_seconds(None);
     ticker.stop().await;
     let _ = stop_tx.send(true);

@@ -83,6 +83,13 @@ struct Args {
     /// Use this taskboard binary instead of building the release one.
     #[arg(long)]
     taskboard: Option<PathBuf>,
+    /// The axum build of the same app (default: `taskboard-axum` next to
+    /// the taskboard binary).
+    #[arg(long)]
+    taskboard_axum: Option<PathBuf>,
+    /// Skip the axum server (its column reads "not run").
+    #[arg(long)]
+    no_axum: bool,
     /// The Node.js executable.
     #[arg(long, default_value = "node")]
     node: String,
@@ -190,17 +197,24 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             short(&e)
         })
     };
-    let launch =
-        Launch { taskboard, reference_dir: reference_dir.clone(), node: args.node.clone(), log_dir: log_dir.clone() };
+    let taskboard_axum = args.taskboard_axum.clone().unwrap_or_else(|| taskboard.with_file_name("taskboard-axum"));
+    let launch = Launch {
+        taskboard,
+        taskboard_axum,
+        reference_dir: reference_dir.clone(),
+        node: args.node.clone(),
+        log_dir: log_dir.clone(),
+    };
 
     // The databases.
     let pg = Pg::new(&args.pg);
     let postgres = pg.describe().await.map_err(|e| format!("PostgreSQL at {} is not reachable: {e}", args.pg))?;
     let mut machine = Machine::probe(postgres, reference.clone().unwrap_or_else(|e| format!("n/a ({e})")));
     // The main table's workloads.
-    let (baselines, rust, reference_results) = if plan.only.runs_main() {
+    let (baselines, rust, axum, reference_results) = if plan.only.runs_main() {
         let template = pg.name("template");
         let db_rust = pg.name("rust");
+        let db_axum = pg.name("axum");
         let db_ref = pg.name("reference");
         let db_base = pg.name("baseline");
         phase!(
@@ -214,7 +228,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
         let t = Instant::now();
         pg.create_db(&template, None).await?;
         pg::seed_template(&pg, &template, &plan).await?;
-        for db in [&db_rust, &db_ref, &db_base] {
+        for db in [&db_rust, &db_axum, &db_ref, &db_base] {
             pg.create_db(db, Some(&template)).await?;
         }
         eprintln!("    seeded and cloned in {:.1} s", t.elapsed().as_secs_f64());
@@ -253,6 +267,11 @@ async fn run(args: Args) -> Result<bool, BoxError> {
 
         // The servers under test, one after the other.
         let rust = run_server(Kind::Rust, &launch, &pg, &db_rust, &plan, redis.as_ref().ok(), &redis, &mut notes).await;
+        let axum = if args.no_axum {
+            ServerResults::not_run("not run: --no-axum")
+        } else {
+            run_server(Kind::Axum, &launch, &pg, &db_axum, &plan, redis.as_ref().ok(), &redis, &mut notes).await
+        };
         let reference_results = match &reference {
             Ok(_) => {
                 run_server(Kind::Reference, &launch, &pg, &db_ref, &plan, redis.as_ref().ok(), &redis, &mut notes).await
@@ -263,18 +282,18 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             r.stop().await;
         }
         if !args.keep_databases {
-            for db in [&db_rust, &db_ref, &db_base, &template] {
+            for db in [&db_rust, &db_axum, &db_ref, &db_base, &template] {
                 let _ = pg.drop_db(db).await;
             }
         }
-        (baselines, rust, reference_results)
+        (baselines, rust, axum, reference_results)
     } else {
         let skipped = Baselines {
             copy: Err(SKIPPED.to_owned()),
             insert: Err(SKIPPED.to_owned()),
             insert_waits: SKIPPED.to_owned(),
         };
-        (skipped, ServerResults::not_run(SKIPPED), ServerResults::not_run(SKIPPED))
+        (skipped, ServerResults::not_run(SKIPPED), ServerResults::not_run(SKIPPED), ServerResults::not_run(SKIPPED))
     };
 
     // The scale run.
@@ -312,8 +331,7 @@ async fn run(args: Args) -> Result<bool, BoxError> {
             &mut notes,
             &reference_dir,
             &out_dir,
-            &rust,
-            &reference_results,
+            &report::Columns { rust: &rust, axum: &axum, reference: &reference_results },
             &baselines,
         ))
     } else {
@@ -360,8 +378,11 @@ async fn run(args: Args) -> Result<bool, BoxError> {
     if let Some(Err(e)) = &log {
         fail(format!("rust log run: {e}"));
     }
-    for (who, r) in [("rust", &rust), ("reference", &reference_results)] {
-        let rust_server = who == "rust";
+    for (who, r) in [("rust", &rust), ("rust-axum", &axum), ("reference", &reference_results)] {
+        let rust_server = who != "reference";
+        if who == "rust-axum" && args.no_axum {
+            continue;
+        }
         if !rust_server {
             match &reference {
                 Err(_) if args.no_reference => continue,
@@ -453,12 +474,10 @@ fn main_report(
     notes: &mut Notes,
     reference_dir: &Path,
     out_dir: &Path,
-    rust: &ServerResults,
-    reference: &ServerResults,
+    columns: &report::Columns<'_>,
     baselines: &Baselines,
 ) -> String {
-    let rows =
-        report::rows(rust, reference, baselines, plan.subscribers, plan.fan_workspaces, plan.clients, plan.batch);
+    let rows = report::rows(columns, baselines, plan.subscribers, plan.fan_workspaces, plan.clients, plan.batch);
     let table = report::markdown_table(&rows);
     println!();
     for l in machine.lines() {
@@ -467,7 +486,7 @@ fn main_report(
     println!();
     print!("{table}");
     let svg = out_dir.join("latency.svg");
-    let chart = write_chart(&svg, size, rust, reference, baselines, plan.batch, plan.fan_workspaces);
+    let chart = write_chart(&svg, size, columns, baselines, plan.batch, plan.fan_workspaces);
     match &chart {
         Ok(()) => phase!("wrote {}", svg.display()),
         Err(e) => notes.0.push(format!("chart: {e}")),
@@ -482,8 +501,7 @@ fn main_report(
         notes,
         reference_dir,
         chart.is_ok(),
-        rust,
-        reference,
+        columns,
         baselines,
     )
 }
@@ -782,17 +800,17 @@ async fn memory_phase(
 
 /// Server CPU time over a phase.
 struct Meter {
-    cpu: Option<f64>,
+    cpu: Option<stats::Cpu>,
     start: Instant,
 }
 
 impl Meter {
     fn start(server: &Server) -> Meter {
-        Meter { cpu: stats::cpu_seconds(Some(server.pid)), start: Instant::now() }
+        Meter { cpu: stats::cpu_times(Some(server.pid)), start: Instant::now() }
     }
 
     fn stop(self, server: &Server, phase: &str, res: &mut ServerResults) {
-        if let (Some(a), Some(b)) = (self.cpu, stats::cpu_seconds(Some(server.pid))) {
+        if let (Some(a), Some(b)) = (self.cpu, stats::cpu_times(Some(server.pid))) {
             res.cpu.push((phase.to_owned(), b - a, self.start.elapsed().as_secs_f64()));
         }
     }
@@ -956,7 +974,8 @@ async fn fan_phase(
     .await?;
     eprintln!(
         "    {}/{} delivered, commit→delivery p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, {} dropped sockets; \
-         send→delivery p50 {:.2} ms; writes p50 {:.2} ms; CPU over {:.1} s: server {:.1} s, harness {:.1} s",
+         send→delivery p50 {:.2} ms; writes p50 {:.2} ms; CPU over {:.1} s: server {:.2} s (user {:.2}, system \
+         {:.2}; {:.2} µs per delivery), harness {:.1} s",
         r.delivered,
         r.expected,
         r.latency.ms_at(0.5),
@@ -966,7 +985,10 @@ async fn fan_phase(
         r.send_latency.ms_at(0.5),
         r.write_latency.ms_at(0.5),
         r.wall.as_secs_f64(),
-        r.server_cpu.unwrap_or(f64::NAN),
+        r.server_cpu.map_or(f64::NAN, stats::Cpu::total),
+        r.server_cpu.map_or(f64::NAN, |c| c.user),
+        r.server_cpu.map_or(f64::NAN, |c| c.sys),
+        r.cpu_per_delivery_us().map_or(f64::NAN, stats::Cpu::total),
         r.harness_cpu.unwrap_or(f64::NAN)
     );
     // Let the closed sockets drain before the next phase.
@@ -977,17 +999,19 @@ async fn fan_phase(
 fn write_chart(
     path: &Path,
     size: &str,
-    rust: &ServerResults,
-    reference: &ServerResults,
+    columns: &report::Columns<'_>,
     base: &Baselines,
     batch: usize,
     fan_workspaces: usize,
 ) -> Result<(), BoxError> {
     const RUST: RGBColor = RGBColor(200, 40, 30);
     const RUST2: RGBColor = RGBColor(240, 140, 20);
+    const AXUM: RGBColor = RGBColor(120, 40, 160);
+    const AXUM2: RGBColor = RGBColor(200, 90, 200);
     const REF: RGBColor = RGBColor(30, 90, 200);
     const REF2: RGBColor = RGBColor(40, 170, 190);
     const BASE: RGBColor = RGBColor(110, 110, 110);
+    let (rust, reference) = (columns.rust, columns.reference);
     let s =
         |name: &str, h: &Hist, color, dashed| chart::Series { name: name.to_owned(), hist: h.clone(), color, dashed };
     let mut mutations = Vec::new();
@@ -996,6 +1020,12 @@ fn write_chart(
     }
     if let Ok(m) = &rust.batch {
         mutations.push(s(&format!("Rust, batches of {batch}"), &m.latency, RUST2, false));
+    }
+    if let Ok(m) = &columns.axum.single {
+        mutations.push(s("Rust (axum), 1-tx batches", &m.latency, AXUM, false));
+    }
+    if let Ok(m) = &columns.axum.batch {
+        mutations.push(s(&format!("Rust (axum), batches of {batch}"), &m.latency, AXUM2, false));
     }
     if let Ok(m) = &reference.single {
         mutations.push(s("reference, 1-tx batches", &m.latency, REF, false));
@@ -1007,7 +1037,9 @@ fn write_chart(
         mutations.push(s("PostgreSQL INSERT+COMMIT", h, BASE, true));
     }
     let mut fan = Vec::new();
-    for (who, res, c1, c2) in [("Rust", rust, RUST, RUST2), ("reference", reference, REF, REF2)] {
+    for (who, res, c1, c2) in
+        [("Rust", rust, RUST, RUST2), ("Rust (axum)", columns.axum, AXUM, AXUM2), ("reference", reference, REF, REF2)]
+    {
         for (name, f) in res.fan_runs(fan_workspaces) {
             let color = if name.contains("1 workspace") { c1 } else { c2 };
             fan.push(s(&format!("{who}, {name}"), &f.latency, color, name.starts_with("2 nodes")));
@@ -1036,8 +1068,7 @@ fn results_markdown(
     notes: &Notes,
     reference_dir: &Path,
     chart: bool,
-    rust: &ServerResults,
-    reference: &ServerResults,
+    columns: &report::Columns<'_>,
     baselines: &Baselines,
 ) -> String {
     let mut s = String::new();
@@ -1079,7 +1110,13 @@ fn results_markdown(
         plan.fan_duration.as_secs_f64(),
         plan.read_runs
     ));
-    s.push_str("\"Rust advantage\" is Rust ÷ reference for rates and reference ÷ Rust for times and memory (above 1: Rust is better).\n\n");
+    s.push_str(
+        "The two Rust columns are the same application (`examples/taskboard`) served through the actix-web adapter \
+         (`taskboard`) and the axum adapter (`taskboard-axum`). \"Advantage\" is Rust ÷ reference for rates and \
+         reference ÷ Rust for times and memory (above 1: Rust is better). Server CPU per delivery is the server's \
+         user + system CPU time from the first write to the last delivery, divided by the frames delivered \
+         (both nodes in the two-node runs); the split is in parentheses.\n\n",
+    );
     s.push_str(table);
     s.push('\n');
     if chart {
@@ -1090,7 +1127,9 @@ fn results_markdown(
         "- Baseline INSERT+COMMIT: PostgreSQL sessions (share of samples): {}\n",
         baselines.insert_waits
     ));
-    for (who, r) in [("Rust", rust), ("Reference", reference)] {
+    for (who, r) in
+        [("Rust (actix-web)", columns.rust), ("Rust (axum)", columns.axum), ("Reference", columns.reference)]
+    {
         for l in report::details(who, r, plan.subscribers, plan.fan_workspaces) {
             s.push_str(&format!("- {l}\n"));
         }

@@ -3,7 +3,7 @@
 
 use crate::fanout::FanOutResult;
 use crate::load::MutationRun;
-use crate::stats::Hist;
+use crate::stats::{Cpu, Hist};
 
 /// A figure, or why there is none.
 pub(crate) type Outcome<T> = Result<T, String>;
@@ -43,8 +43,8 @@ pub(crate) struct ServerResults {
     pub fan_many: Outcome<FanOutResult>,
     pub two_one: Outcome<FanOutResult>,
     pub two_many: Outcome<FanOutResult>,
-    /// Server CPU time per phase: (phase, CPU seconds, wall seconds).
-    pub cpu: Vec<(String, f64, f64)>,
+    /// Server CPU time per phase: (phase, CPU, wall seconds).
+    pub cpu: Vec<(String, Cpu, f64)>,
     /// What the server's database sessions waited on, per phase.
     pub waits: Vec<(String, String)>,
 }
@@ -157,8 +157,10 @@ pub(crate) fn loadavg() -> String {
 pub(crate) struct Row {
     pub figure: String,
     pub rust: String,
+    pub axum: String,
     pub reference: String,
     pub ratio: String,
+    pub axum_ratio: String,
     pub baseline: String,
     pub target: String,
 }
@@ -188,6 +190,10 @@ fn fmt_ms(v: f64) -> String {
     } else {
         format!("{v:.2} ms")
     }
+}
+
+fn fmt_us(v: f64) -> String {
+    format!("{v:.2} µs")
 }
 
 fn fmt_mib(bytes: f64) -> String {
@@ -238,28 +244,79 @@ fn verdict(met: Option<bool>, text: &str) -> String {
     }
 }
 
-fn row(
-    figure: &str,
-    rust: Outcome<f64>,
-    reference: Outcome<f64>,
-    fmt: fn(f64) -> String,
-    better: Better,
-    baseline: String,
-    target: Option<(&str, f64)>,
-) -> Row {
-    let adv = advantage(&rust, &reference, better);
-    let target = match target {
-        Some((text, factor)) => verdict(adv.map(|a| a >= factor), text),
-        None => String::new(),
-    };
-    Row {
-        figure: figure.to_owned(),
-        rust: cell(&rust, fmt),
-        reference: cell(&reference, fmt),
-        ratio: ratio_cell(adv),
-        baseline,
-        target,
+/// The three columns of the main table: the two Rust adapters and the
+/// reference.
+pub(crate) struct Columns<'a> {
+    pub rust: &'a ServerResults,
+    pub axum: &'a ServerResults,
+    pub reference: &'a ServerResults,
+}
+
+impl Columns<'_> {
+    /// A row of one figure, read from each server's results by `get`; the
+    /// target (a factor over the reference) is judged for each adapter.
+    fn row(
+        &self,
+        figure: &str,
+        get: impl Fn(&ServerResults) -> Outcome<f64>,
+        fmt: fn(f64) -> String,
+        better: Better,
+        baseline: String,
+        target: Option<(&str, f64)>,
+    ) -> Row {
+        let (rust, axum, reference) = (get(self.rust), get(self.axum), get(self.reference));
+        let adv = advantage(&rust, &reference, better);
+        let axum_adv = advantage(&axum, &reference, better);
+        let target = match target {
+            Some((text, factor)) => {
+                verdicts(text, adv.map(|a| a >= factor), axum_adv.map(|a| a >= factor), self.axum_ran())
+            }
+            None => String::new(),
+        };
+        Row {
+            figure: figure.to_owned(),
+            rust: cell(&rust, fmt),
+            axum: cell(&axum, fmt),
+            reference: cell(&reference, fmt),
+            ratio: ratio_cell(adv),
+            axum_ratio: ratio_cell(axum_adv),
+            baseline,
+            target,
+        }
     }
+
+    /// A row with an absolute target (`met` says whether a value meets it).
+    fn row_abs(
+        &self,
+        figure: &str,
+        get: impl Fn(&ServerResults) -> Outcome<f64>,
+        fmt: fn(f64) -> String,
+        better: Better,
+        target: (&str, fn(f64) -> bool),
+    ) -> Row {
+        let mut r = self.row(figure, &get, fmt, better, String::new(), None);
+        let met = |o: Outcome<f64>| o.ok().map(target.1);
+        r.target = verdicts(target.0, met(get(self.rust)), met(get(self.axum)), self.axum_ran());
+        r
+    }
+
+    /// Whether the axum server ran at all (else its verdicts are left out).
+    fn axum_ran(&self) -> bool {
+        self.axum.memory.is_ok() || self.axum.bootstrap.is_ok() || self.axum.single.is_ok() || self.axum.fan_one.is_ok()
+    }
+}
+
+/// A target's verdict for the actix server and, if it ran, the axum one.
+fn verdicts(text: &str, actix: Option<bool>, axum: Option<bool>, axum_ran: bool) -> String {
+    if !axum_ran || actix == axum {
+        return verdict(actix, text);
+    }
+    let word = |m: Option<bool>| match m {
+        Some(true) => "met",
+        Some(false) => "**missed**",
+        None => "n/a",
+    };
+    format!("{text}: {} (actix), {} (axum)", word(actix), word(axum))
 }
 
 fn map<T, F: Fn(&T) -> f64>(o: &Outcome<T>, f: F) -> Outcome<f64> {
@@ -304,8 +361,7 @@ fn deliveries(o: &Outcome<FanOutResult>) -> String {
 
 /// Builds every row from the results.
 pub(crate) fn rows(
-    rust: &ServerResults,
-    reference: &ServerResults,
+    c: &Columns<'_>,
     base: &Baselines,
     subscribers: usize,
     fan_workspaces: usize,
@@ -315,56 +371,49 @@ pub(crate) fn rows(
     let mut rows = Vec::new();
     // 1. Bootstrap.
     let copy_rate = map(&base.copy, |b| b.rows_per_s);
-    let boot_rust = map(&rust.bootstrap, |b| b.rows_per_s);
-    let boot_ref = map(&reference.bootstrap, |b| b.rows_per_s);
-    let mut r = row(
+    let mut r = c.row(
         "Bootstrap: rows/s",
-        boot_rust.clone(),
-        boot_ref,
+        |s| map(&s.bootstrap, |b| b.rows_per_s),
         fmt_num,
         Better::Higher,
         format!("COPY row_to_json: {}", cell(&copy_rate, fmt_num)),
         Some(("≥5× reference", 5.0)),
     );
-    let copy_met = match (&boot_rust, &copy_rate) {
-        (Ok(a), Ok(c)) => Some(*a * 2.0 >= *c),
+    let half_copy = |s: &ServerResults| match (&s.bootstrap, &copy_rate) {
+        (Ok(a), Ok(copy)) => Some(a.rows_per_s * 2.0 >= *copy),
         _ => None,
     };
     r.target.push_str("; ");
-    r.target.push_str(&verdict(copy_met, "≥½ COPY"));
+    r.target.push_str(&verdicts("≥½ COPY", half_copy(c.rust), half_copy(c.axum), c.axum_ran()));
     rows.push(r);
-    rows.push(row(
+    rows.push(c.row(
         "Bootstrap: time to first byte",
-        map(&rust.bootstrap, |b| b.ttfb_ms),
-        map(&reference.bootstrap, |b| b.ttfb_ms),
+        |s| map(&s.bootstrap, |b| b.ttfb_ms),
         fmt_ms,
         Better::Lower,
         format!("COPY: {}", cell(&map(&base.copy, |b| b.ttfb_ms), fmt_ms)),
         None,
     ));
-    rows.push(row(
+    rows.push(c.row(
         "Bootstrap: total time",
-        map(&rust.bootstrap, |b| b.total_s * 1000.0),
-        map(&reference.bootstrap, |b| b.total_s * 1000.0),
+        |s| map(&s.bootstrap, |b| b.total_s * 1000.0),
         fmt_ms,
         Better::Lower,
         format!("COPY: {}", cell(&map(&base.copy, |b| b.total_s * 1000.0), fmt_ms)),
         None,
     ));
-    rows.push(row(
+    rows.push(c.row(
         "Bootstrap: peak server RSS (VmHWM)",
-        map_opt(&rust.bootstrap, |b| b.peak_rss.map(|x| x as f64), "no /proc"),
-        map_opt(&reference.bootstrap, |b| b.peak_rss.map(|x| x as f64), "no /proc"),
+        |s| map_opt(&s.bootstrap, |b| b.peak_rss.map(|x| x as f64), "no /proc"),
         fmt_mib,
         Better::Lower,
         String::new(),
         None,
     ));
     // 2. Deltas.
-    rows.push(row(
+    rows.push(c.row(
         "Delta catch-up (limit=1000): actions/s",
-        map(&rust.deltas, |d| d.actions_per_s),
-        map(&reference.deltas, |d| d.actions_per_s),
+        |s| map(&s.deltas, |d| d.actions_per_s),
         fmt_num,
         Better::Higher,
         String::new(),
@@ -372,30 +421,27 @@ pub(crate) fn rows(
     ));
     // 3. Mutations.
     let ins_rate = map(&base.insert, |b| b.0);
-    rows.push(row(
+    rows.push(c.row(
         &format!("Mutations, {clients} clients, 1-tx batches: tx/s"),
-        map(&rust.single, |m| m.tx_per_s()),
-        map(&reference.single, |m| m.tx_per_s()),
+        |s| map(&s.single, |m| m.tx_per_s()),
         fmt_num,
         Better::Higher,
         format!("INSERT+COMMIT: {}", cell(&ins_rate, fmt_num)),
         Some(("≥5× reference", 5.0)),
     ));
     for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
-        rows.push(row(
+        rows.push(c.row(
             &format!("Mutations, 1-tx batches: {name} latency"),
-            map(&rust.single, |m| m.latency.ms_at(q)),
-            map(&reference.single, |m| m.latency.ms_at(q)),
+            |s| map(&s.single, |m| m.latency.ms_at(q)),
             fmt_ms,
             Better::Lower,
             format!("INSERT+COMMIT: {}", cell(&map(&base.insert, |b| b.1.ms_at(q)), fmt_ms)),
             None,
         ));
     }
-    rows.push(row(
+    rows.push(c.row(
         &format!("Mutations, {clients} clients, {batch}-tx batches: tx/s"),
-        map(&rust.batch, |m| m.tx_per_s()),
-        map(&reference.batch, |m| m.tx_per_s()),
+        |s| map(&s.batch, |m| m.tx_per_s()),
         fmt_num,
         Better::Higher,
         String::new(),
@@ -403,97 +449,97 @@ pub(crate) fn rows(
     ));
     // 4 and 5. Fan-out.
     let per_ws = subscribers / fan_workspaces.max(1);
-    let variants: [(String, &Outcome<FanOutResult>, &Outcome<FanOutResult>); 4] = [
-        (format!("Fan-out, {subscribers} subs in 1 workspace"), &rust.fan_one, &reference.fan_one),
-        (
-            format!("Fan-out, {subscribers} subs over {fan_workspaces} workspaces ({per_ws} each)"),
-            &rust.fan_many,
-            &reference.fan_many,
-        ),
-        (format!("2 nodes + Redis, {subscribers} subs in 1 workspace"), &rust.two_one, &reference.two_one),
-        (
-            format!("2 nodes + Redis, {subscribers} subs over {fan_workspaces} workspaces"),
-            &rust.two_many,
-            &reference.two_many,
-        ),
+    type Pick = fn(&ServerResults) -> &Outcome<FanOutResult>;
+    let variants: [(String, Pick); 4] = [
+        (format!("Fan-out, {subscribers} subs in 1 workspace"), |s| &s.fan_one),
+        (format!("Fan-out, {subscribers} subs over {fan_workspaces} workspaces ({per_ws} each)"), |s| &s.fan_many),
+        (format!("2 nodes + Redis, {subscribers} subs in 1 workspace"), |s| &s.two_one),
+        (format!("2 nodes + Redis, {subscribers} subs over {fan_workspaces} workspaces"), |s| &s.two_many),
     ];
-    for (name, r, t) in variants {
-        let p50 = map(r, |f| f.latency.ms_at(0.5));
-        let mut p50_row = row(
+    for (name, pick) in variants {
+        rows.push(c.row_abs(
             &format!("{name}: commit→delivery p50"),
-            p50.clone(),
-            map(t, |f| f.latency.ms_at(0.5)),
+            |s| map(pick(s), |f| f.latency.ms_at(0.5)),
             fmt_ms,
             Better::Lower,
-            String::new(),
-            None,
-        );
-        p50_row.target = verdict(p50.as_ref().ok().map(|v| *v <= 2.0), "≤2 ms");
-        rows.push(p50_row);
-        rows.push(row(
+            ("≤2 ms", |v| v <= 2.0),
+        ));
+        rows.push(c.row(
             &format!("{name}: commit→delivery p99"),
-            map(r, |f| f.latency.ms_at(0.99)),
-            map(t, |f| f.latency.ms_at(0.99)),
+            |s| map(pick(s), |f| f.latency.ms_at(0.99)),
             fmt_ms,
             Better::Lower,
             String::new(),
             Some(("≤⅕ reference", 5.0)),
         ));
-        rows.push(row(
+        let mut send = c.row(
             &format!("{name}: mutation sent→delivery p50 / p99"),
-            map(r, |f| f.send_latency.ms_at(0.5)),
-            map(t, |f| f.send_latency.ms_at(0.5)),
+            |s| map(pick(s), |f| f.send_latency.ms_at(0.5)),
             fmt_ms,
             Better::Lower,
             String::new(),
             None,
-        ));
-        if let Some(last) = rows.last_mut() {
-            let p99 = |o: &Outcome<FanOutResult>| match o {
-                Ok(f) => format!(" / {}", fmt_ms(f.send_latency.ms_at(0.99))),
-                Err(_) => String::new(),
-            };
-            last.rust.push_str(&p99(r));
-            last.reference.push_str(&p99(t));
-        }
-        rows.push(row(
+        );
+        let p99 = |o: &Outcome<FanOutResult>| match o {
+            Ok(f) => format!(" / {}", fmt_ms(f.send_latency.ms_at(0.99))),
+            Err(_) => String::new(),
+        };
+        send.rust.push_str(&p99(pick(c.rust)));
+        send.axum.push_str(&p99(pick(c.axum)));
+        send.reference.push_str(&p99(pick(c.reference)));
+        rows.push(send);
+        rows.push(c.row(
             &format!("{name}: commit→delivery max"),
-            map(r, |f| f.latency.max_ms()),
-            map(t, |f| f.latency.max_ms()),
+            |s| map(pick(s), |f| f.latency.max_ms()),
             fmt_ms,
             Better::Lower,
             String::new(),
             None,
         ));
-        let none_missing =
-            r.as_ref().ok().map(|f| f.missing == 0 && f.foreign == 0 && f.duplicates == 0 && f.out_of_order == 0);
+        let mut cpu = c.row_abs(
+            &format!("{name}: server CPU per delivery (user + system)"),
+            |s| map_opt(pick(s), |f| f.cpu_per_delivery_us().map(Cpu::total), "no /proc"),
+            fmt_us,
+            Better::Lower,
+            ("≤1.5 µs", |v| v <= 1.5),
+        );
+        let split = |o: &Outcome<FanOutResult>| match o.as_ref().ok().and_then(FanOutResult::cpu_per_delivery_us) {
+            Some(u) => format!(" ({:.2} + {:.2})", u.user, u.sys),
+            None => String::new(),
+        };
+        cpu.rust.push_str(&split(pick(c.rust)));
+        cpu.axum.push_str(&split(pick(c.axum)));
+        cpu.reference.push_str(&split(pick(c.reference)));
+        rows.push(cpu);
+        let none_missing = |s: &ServerResults| {
+            pick(s).as_ref().ok().map(|f| f.missing == 0 && f.foreign == 0 && f.duplicates == 0 && f.out_of_order == 0)
+        };
         rows.push(Row {
             figure: format!("{name}: deliveries received/expected"),
-            rust: deliveries(r),
-            reference: deliveries(t),
+            rust: deliveries(pick(c.rust)),
+            axum: deliveries(pick(c.axum)),
+            reference: deliveries(pick(c.reference)),
             ratio: String::new(),
+            axum_ratio: String::new(),
             baseline: String::new(),
-            target: verdict(none_missing, "none missing"),
+            target: verdicts("none missing", none_missing(c.rust), none_missing(c.axum), c.axum_ran()),
         });
     }
     let second_half = (subscribers - subscribers / 2).max(1) as f64;
-    let per_conn = |r: &ServerResults| map(&r.memory, |&(_, half, full)| (full as f64 - half as f64) / second_half);
-    rows.push(row(
+    rows.push(c.row(
         &format!(
             "Server memory per idle subscribed WebSocket (RSS slope, {} → {subscribers} sockets)",
             subscribers / 2
         ),
-        per_conn(rust),
-        per_conn(reference),
+        |s| map(&s.memory, |&(_, half, full)| (full as f64 - half as f64) / second_half),
         fmt_kib,
         Better::Lower,
         String::new(),
         Some(("≤1/10 reference", 10.0)),
     ));
-    rows.push(row(
+    rows.push(c.row(
         "Server RSS, fresh and idle (no connections)",
-        map(&rust.memory, |m| m.0 as f64),
-        map(&reference.memory, |m| m.0 as f64),
+        |s| map(&s.memory, |m| m.0 as f64),
         fmt_mib,
         Better::Lower,
         String::new(),
@@ -505,12 +551,15 @@ pub(crate) fn rows(
 /// The rows as a Markdown table.
 pub(crate) fn markdown_table(rows: &[Row]) -> String {
     let mut s = String::new();
-    s.push_str("| Figure | Rust (taskboard) | Reference (@stratasync/server) | Rust advantage | PostgreSQL baseline | Target |\n");
-    s.push_str("|---|---:|---:|---:|---|---|\n");
+    s.push_str(
+        "| Figure | Rust, actix-web (taskboard) | Rust, axum (taskboard-axum) | Reference (@stratasync/server) \
+         | actix advantage | axum advantage | PostgreSQL baseline | Target |\n",
+    );
+    s.push_str("|---|---:|---:|---:|---:|---:|---|---|\n");
     for r in rows {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            r.figure, r.rust, r.reference, r.ratio, r.baseline, r.target
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.figure, r.rust, r.axum, r.reference, r.ratio, r.axum_ratio, r.baseline, r.target
         ));
     }
     s
@@ -560,8 +609,12 @@ pub(crate) fn details(who: &str, r: &ServerResults, subscribers: usize, workspac
     }
     for (phase, cpu, wall) in &r.cpu {
         out.push(format!(
-            "{who} {phase}: server CPU {cpu:.1} s over {wall:.1} s of wall time ({:.0}% of one core)",
-            100.0 * cpu / wall
+            "{who} {phase}: server CPU {:.1} s (user {:.1} s, system {:.1} s) over {wall:.1} s of wall time \
+             ({:.0}% of one core)",
+            cpu.total(),
+            cpu.user,
+            cpu.sys,
+            100.0 * cpu.total() / wall
         ));
     }
     for (phase, waits) in &r.waits {
@@ -595,10 +648,21 @@ pub(crate) fn details(who: &str, r: &ServerResults, subscribers: usize, workspac
         ));
         if let (Some(sc), Some(hc)) = (f.server_cpu, f.harness_cpu) {
             s.push_str(&format!(
-                "; CPU from the first write to the last delivery ({:.1} s): server {:.1} s, harness {:.1} s",
+                "; CPU from the first write to the last delivery ({:.1} s): server {:.2} s (user {:.2} s, system {:.2} s), \
+                 harness {:.1} s",
                 f.wall.as_secs_f64(),
-                sc,
+                sc.total(),
+                sc.user,
+                sc.sys,
                 hc
+            ));
+        }
+        if let Some(u) = f.cpu_per_delivery_us() {
+            s.push_str(&format!(
+                "; server CPU per delivery {:.2} µs (user {:.2} µs, system {:.2} µs)",
+                u.total(),
+                u.user,
+                u.sys
             ));
         }
         if let Some(e) = &f.first_error {

@@ -1,5 +1,5 @@
-//! The processes under test: the Rust example server (`taskboard`, release
-//! build), the Node reference (`bench/reference/server.mjs`), and a private
+//! The processes under test: the Rust example server (`taskboard` on
+//! actix-web and `taskboard-axum`, release builds), the Node reference (`bench/reference/server.mjs`), and a private
 //! `redis-server` for the two-node runs. Each is started by the harness,
 //! watched by its pid, and killed by that pid when its phase ends.
 
@@ -13,7 +13,10 @@ use tokio::process::{Child, Command};
 /// Which implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// `taskboard` (actix-web adapter).
     Rust,
+    /// `taskboard-axum`: the same app through the axum adapter.
+    Axum,
     Reference,
 }
 
@@ -21,6 +24,7 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Rust => "rust",
+            Kind::Axum => "rust-axum",
             Kind::Reference => "reference",
         }
     }
@@ -30,6 +34,8 @@ impl Kind {
 #[derive(Debug, Clone)]
 pub(crate) struct Launch {
     pub taskboard: PathBuf,
+    /// `taskboard-axum` (by default next to `taskboard`).
+    pub taskboard_axum: PathBuf,
     pub reference_dir: PathBuf,
     pub node: String,
     pub log_dir: PathBuf,
@@ -139,8 +145,9 @@ pub(crate) async fn start_with_env(
     let out = std::fs::File::create(&log)?;
     let err = out.try_clone()?;
     let mut cmd = match kind {
-        Kind::Rust => {
-            let mut c = guarded(&launch.taskboard);
+        Kind::Rust | Kind::Axum => {
+            let program = if kind == Kind::Rust { &launch.taskboard } else { &launch.taskboard_axum };
+            let mut c = guarded(program);
             // Request logging (actix Logger, at info) off: it is not part of
             // the sync work and the reference logs nothing either.
             c.env("RUST_LOG", "warn");
@@ -156,7 +163,7 @@ pub(crate) async fn start_with_env(
     // does not use it unless asked, while taskboard's default (`prefer`,
     // as libpq) would encrypt against a PostgreSQL that offers TLS.
     let database_url = match kind {
-        Kind::Rust => without_tls(database_url),
+        Kind::Rust | Kind::Axum => without_tls(database_url),
         Kind::Reference => database_url.to_owned(),
     };
     cmd.env("DATABASE_URL", database_url)
@@ -254,8 +261,9 @@ impl Redis {
     }
 }
 
-/// Builds the release `taskboard` next to this harness's own target
-/// directory and returns its path.
+/// Builds the release `taskboard` and `taskboard-axum` next to this
+/// harness's own target directory and returns the path of `taskboard`
+/// (`taskboard-axum` is beside it).
 pub(crate) fn build_taskboard() -> Result<PathBuf, BoxError> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("no workspace root")?.to_path_buf();
     let exe = std::env::current_exe()?;
@@ -266,9 +274,9 @@ pub(crate) fn build_taskboard() -> Result<PathBuf, BoxError> {
         std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace.join("target"))
     };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    phase!("building the release taskboard server (cargo build --release -p taskboard)");
+    phase!("building the release taskboard servers (cargo build --release -p taskboard)");
     let status = std::process::Command::new(cargo)
-        .args(["build", "--release", "-p", "taskboard", "--bin", "taskboard", "--target-dir"])
+        .args(["build", "--release", "-p", "taskboard", "--bins", "--target-dir"])
         .arg(&target_dir)
         .current_dir(&workspace)
         .status()?;

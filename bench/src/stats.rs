@@ -116,21 +116,64 @@ pub(crate) fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// CPU time (user + system) a process has used so far, in seconds, from
+/// CPU time a process has used, split into user and system (kernel) time,
+/// in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Cpu {
+    pub user: f64,
+    pub sys: f64,
+}
+
+impl Cpu {
+    pub fn total(self) -> f64 {
+        self.user + self.sys
+    }
+}
+
+impl std::ops::Add for Cpu {
+    type Output = Cpu;
+    fn add(self, o: Cpu) -> Cpu {
+        Cpu { user: self.user + o.user, sys: self.sys + o.sys }
+    }
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, o: Cpu) -> Cpu {
+        Cpu { user: self.user - o.user, sys: self.sys - o.sys }
+    }
+}
+
+impl std::iter::Sum for Cpu {
+    fn sum<I: Iterator<Item = Cpu>>(iter: I) -> Cpu {
+        iter.fold(Cpu::default(), |a, b| a + b)
+    }
+}
+
+/// CPU time (user and system) a process has used so far, from
 /// `/proc/<pid>/stat` (`None` for `self` means this process).
-pub(crate) fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+pub(crate) fn cpu_times(pid: Option<u32>) -> Option<Cpu> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/stat"),
         None => "/proc/self/stat".to_owned(),
     };
-    let stat = std::fs::read_to_string(path).ok()?;
+    parse_stat(&std::fs::read_to_string(path).ok()?)
+}
+
+/// utime and stime of a `/proc/<pid>/stat` line.
+fn parse_stat(stat: &str) -> Option<Cpu> {
     // Fields after the command name (which may contain spaces) start at
     // field 3; utime and stime are fields 14 and 15 (clock ticks, 100/s).
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+    Some(Cpu { user: utime / 100.0, sys: stime / 100.0 })
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+pub(crate) fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    cpu_times(pid).map(Cpu::total)
 }
 
 #[cfg(test)]
@@ -152,6 +195,14 @@ mod tests {
         }
         assert!((h.ms_at(0.5) - 0.5).abs() < 0.01);
         assert!((h.max_ms() - 1.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn stat_fields() {
+        // A command name with spaces and parentheses; utime 250, stime 75.
+        let line = "4242 (tokio (rt) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 4 0 1 2 3";
+        assert_eq!(parse_stat(line), Some(Cpu { user: 2.5, sys: 0.75 }));
+        assert_eq!(parse_stat("4242 (x) S 1"), None);
     }
 
     #[test]

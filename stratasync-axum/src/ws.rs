@@ -16,6 +16,17 @@ use std::task::{Context, Poll};
 use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::realtime::{FrameEncoder, Inbound};
 
+/// The socket's read buffer. tungstenite zero-fills its whole read buffer
+/// before the first read, so its default (128 KiB) is resident memory on
+/// every idle socket; a client sends only small messages (`subscribe`,
+/// pings), and a larger frame grows the buffer as it arrives.
+const READ_BUFFER_BYTES: usize = 1024;
+
+/// How many bytes of queued frames are written in one go during a burst
+/// (a replay, a busy group); the buffer grows only as far as needed and
+/// is written out whenever the queue runs dry.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// The upgrade: the endpoint's checks come first (the token, then the
 /// handshake headers, answered by the core as on every transport), then
 /// axum's own extraction, which by then agrees.
@@ -34,7 +45,12 @@ pub(crate) async fn upgrade(
         Err(rejection) => return rejection.into_response(),
     };
     let max = session.max_message_bytes();
-    upgrade.max_message_size(max).max_frame_size(max).on_upgrade(move |socket: WebSocket| async move {
+    let upgrade = upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES);
+    upgrade.on_upgrade(move |socket: WebSocket| async move {
         let (mut sink, stream) = socket.split();
         let mut frames = session.frames(Encoder).map(Ok);
         // The writer sends whatever is queued, flushing when the queue is
