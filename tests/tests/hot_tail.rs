@@ -149,3 +149,41 @@ async fn delta_pages_from_the_hot_tail_equal_pages_from_the_log_byte_for_byte() 
     let empty = format!(r#"{{"actions":[],"hasMore":false,"lastSyncId":"{first}"}}"#);
     assert_eq!(page(&cold, &alice, &params).await, empty);
 }
+
+/// A node starting on a log that already holds actions (a restart, a
+/// deploy) loads its hot tail with the latest of them, so the clients that
+/// all resume at once are served from memory: `warm_actions` of them, and
+/// none with `warm_actions: 0`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_node_serves_the_latest_actions_from_memory_at_once() {
+    let History { db, cold, ws, other, first, marker, .. } = History::write().await;
+    let alice = AuthContext {
+        user: stratasync_core::auth::AuthUser::new("alice"),
+        groups: vec![ws.clone(), other.clone(), "alice".into()],
+        derived_groups: Vec::new(),
+    };
+    let after = |id: u64| DeltasParams { after: SyncId(id), limit: Some(1000), sync_groups: None };
+    let (from_first, near_head) =
+        (page(&cold, &alice, &after(first)).await, page(&cold, &alice, &after(marker - 2)).await);
+    assert_eq!(from_first.matches(r#""modelName":"#).count(), 11, "{from_first}");
+    assert_eq!(near_head.matches(r#""modelName":"#).count(), 2, "{near_head}");
+
+    let start = |warm_actions: u64| {
+        db.engine_builder()
+            .hub_config(HubConfig { warm_actions, ..HubConfig::default() })
+            .start()
+            .expect("the engine starts")
+    };
+    let (whole, last_two, empty) = (start(1000), start(2), start(0));
+    for engine in [&whole, &last_two, &empty] {
+        hub_reached(engine, marker).await;
+    }
+    // Only memory can answer now.
+    db.execute(&format!("DELETE FROM sync_actions WHERE id > {first}")).await;
+    let nothing_after = |id: u64| format!(r#"{{"actions":[],"hasMore":false,"lastSyncId":"{id}"}}"#);
+    assert_eq!(page(&whole, &alice, &after(first)).await, from_first);
+    assert_eq!(page(&whole, &alice, &after(marker - 2)).await, near_head);
+    assert_eq!(page(&last_two, &alice, &after(marker - 2)).await, near_head);
+    assert_eq!(page(&last_two, &alice, &after(first)).await, nothing_after(first));
+    assert_eq!(page(&empty, &alice, &after(first)).await, nothing_after(first));
+}

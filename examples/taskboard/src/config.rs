@@ -118,6 +118,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SYNC_HOT_TAIL_BYTES", default_value_t = stratasync_core::realtime::hub::DEFAULT_RECENT_BYTES)]
     pub hot_tail_bytes: usize,
 
+    /// How many of the log's latest actions the hot tail is loaded with at
+    /// start-up (within `--hot-tail-bytes`), so clients resuming after a
+    /// restart replay from memory. 0 starts it empty.
+    #[arg(long, env = "SYNC_HOT_TAIL_WARM", default_value_t = stratasync_core::realtime::hub::DEFAULT_WARM_ACTIONS)]
+    pub hot_tail_warm: u64,
+
     /// Compact the sync log every this many seconds (0: never), by age:
     /// see `--compact-after-secs` and `--retain-secs`, and `taskboard log
     /// compact` for a single run.

@@ -183,6 +183,7 @@ pub async fn prepare_serve(database_url: &str, args: &ServeArgs) -> Result<Prepa
         poll_interval: Duration::from_millis(args.poll_ms.max(1)),
         send_buffer_bytes: args.sockets.send_buffer_bytes.unwrap_or(DEFAULT_SEND_BUFFER_BYTES),
         recent_bytes: args.hot_tail_bytes,
+        warm_actions: args.hot_tail_warm,
         ..HubConfig::default()
     };
     let mut engine = crate::engine_builder(pool.clone(), auth)

@@ -43,6 +43,9 @@ pub const DEFAULT_SEND_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// The default [`HubConfig::recent_bytes`]: 16 MiB.
 pub const DEFAULT_RECENT_BYTES: usize = 16 * 1024 * 1024;
 
+/// The default [`HubConfig::warm_actions`]: 10,000.
+pub const DEFAULT_WARM_ACTIONS: u64 = 10_000;
+
 /// Tuning of the live feed.
 #[derive(Debug, Clone)]
 pub struct HubConfig {
@@ -66,6 +69,12 @@ pub struct HubConfig {
     /// the log (the hot tail); 0 keeps none. Default [`DEFAULT_RECENT_BYTES`]
     /// (16 MiB).
     pub recent_bytes: usize,
+    /// How many of the log's latest actions the hot tail is loaded with
+    /// when the feed starts (within [`recent_bytes`](Self::recent_bytes)),
+    /// so that the clients resuming after a restart or a deploy (all of
+    /// them, at once) replay from memory rather than from the log; 0 starts
+    /// the tail empty. Default [`DEFAULT_WARM_ACTIONS`].
+    pub warm_actions: u64,
 }
 
 impl Default for HubConfig {
@@ -75,6 +84,7 @@ impl Default for HubConfig {
             send_buffer_bytes: DEFAULT_SEND_BUFFER_BYTES,
             page_size: 1000,
             recent_bytes: DEFAULT_RECENT_BYTES,
+            warm_actions: DEFAULT_WARM_ACTIONS,
         }
     }
 }
@@ -503,14 +513,54 @@ fn dispatch_contiguous(inner: &Inner, batch: &[crate::bus::Delta], cursor: SyncI
     Some(at)
 }
 
+/// The hot tail as the feed starts at `head`: the log's last
+/// [`HubConfig::warm_actions`] actions up to `head`, read in pages and
+/// encoded as the feed would (nothing is dispatched: every session already
+/// replays up to where the feed starts). It covers `(head - warm, head]`,
+/// less whatever its byte bound evicts.
+async fn warm_tail(
+    inner: &Inner,
+    conn: &crate::storage::Conn,
+    head: SyncId,
+) -> Result<RecentActions, crate::storage::StorageError> {
+    let config = &inner.config;
+    let mut tail = RecentActions::new(config.recent_bytes);
+    if config.recent_bytes == 0 || config.warm_actions == 0 || head.0 == 0 {
+        return Ok(tail);
+    }
+    let mut at = SyncId(head.0.saturating_sub(config.warm_actions));
+    tail.start_at(at);
+    while at < head {
+        let page = log::read(conn, at, log::Visible::All, config.page_size).await?;
+        let next = page.cursor(at);
+        let full = page.is_full(config.page_size);
+        for action in page.actions.into_iter().filter(|a| a.sync_id <= head) {
+            let action = Arc::new(action);
+            let frame = DeltaFrame::of(&action);
+            tail.push(Recent::of(action, frame));
+        }
+        at = next.min(head);
+        if !full {
+            break;
+        }
+    }
+    tail.reached(head);
+    tracing::debug!(head = head.0, "hot tail warmed");
+    Ok(tail)
+}
+
 async fn catch_up(inner: &Inner, pool: &Pool, cursor: &mut Option<SyncId>) -> Result<(), crate::storage::StorageError> {
     let mut conn = pool.get().await?;
     let mut at = match *cursor {
         Some(at) => at,
         None => {
             let head = log::head(&mut conn).await?;
+            let warmed = warm_tail(inner, &conn, head).await?;
             inner.dispatched.store(head.0, Ordering::Release);
-            inner.recent.lock().unwrap_or_else(|e| e.into_inner()).start_at(head);
+            let mut recent = inner.recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent.start_warm(warmed);
+            recent.start_at(head);
+            drop(recent);
             *cursor = Some(head);
             head
         }

@@ -88,6 +88,14 @@ impl RecentActions {
         }
     }
 
+    /// Takes `warmed` (the log's latest actions, read before the feed's
+    /// first dispatch) unless the feed already started this tail.
+    pub(crate) fn start_warm(&mut self, warmed: RecentActions) {
+        if self.floor.is_none() && warmed.floor.is_some() {
+            *self = warmed;
+        }
+    }
+
     /// The feed dispatched `recent` (the next action of the log).
     pub(crate) fn push(&mut self, recent: Recent) {
         if self.floor.is_none() {
