@@ -11,7 +11,7 @@
 //!   (§10 #10).
 
 use super::frame::{error_frame, subscribed_frame, DeltaFrame};
-use super::group_scope::{in_groups, visible, GroupScope};
+use super::group_scope::{visible, GroupScope};
 use super::hub::Subscription;
 use super::limits::{SocketLimits, SubscribeRefusal};
 use super::outbox::{GoLiveError, Outbox, SocketGone};
@@ -19,6 +19,7 @@ use super::outgoing::Outgoing;
 use crate::auth::{AuthError, AuthRejection};
 use crate::engine::SyncEngine;
 use crate::protocol::{group_change, SyncAction, SyncId};
+use crate::scope::in_groups;
 use crate::storage::{log, StorageError};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
@@ -283,7 +284,7 @@ async fn replay(
             for recent in since.actions.into_iter().filter(|r| r.sync_id >= span.earliest) {
                 let step = match &recent.change {
                     Some(action) => replay_step(action, &identity.groups, scope),
-                    None if in_groups(recent.group_id.as_deref(), &identity.groups) => Step::Send,
+                    None if in_groups(recent.group_id.as_deref(), identity.groups.as_slice()) => Step::Send,
                     None => Step::Skip,
                 };
                 let frame = match (&step, &recent.change) {
