@@ -192,7 +192,10 @@ fn every_module_of_core_has_a_layer() {
             }
         }
     }
-    assert!(missing.is_empty(), "modules of stratasync-core missing from LAYERS in tests/tests/layering.rs: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "modules of stratasync-core missing from LAYERS in tests/tests/layering.rs: {missing:?}"
+    );
 }
 
 #[test]
