@@ -21,7 +21,7 @@
 //! | over the engine | [`endpoint`], [`ops::explain`] |
 //! | the engine (every `impl SyncEngine`) | [`engine`] |
 //! | live delivery | [`realtime`] |
-//! | writes from server code, log maintenance | [`write`], [`ops`] |
+//! | writes from server code, log maintenance | [`write`](mod@write), [`ops`] |
 //! | services | [`service`] |
 //! | the model contract | [`model`] |
 //! | read scope, group rules, metrics | [`scope`], [`metrics`] |
