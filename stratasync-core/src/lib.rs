@@ -33,11 +33,10 @@
 //! | wire types | [`protocol`] |
 //! | leaves | [`log_text`], [`request_id`], [`composite_id`], [`tls`], [`readiness`] |
 //!
-//! Four edges still go up: [`error`] → [`model`] (`MutationError` carries
-//! a `CodecKind` and a `HookError`), [`codec`] → [`model`]
-//! (`codec::normalize` walks a `ModelSpec`), [`model`] → [`service`] (the
-//! registry runs `service::mutate` for each concrete model) and
-//! [`realtime`] → [`engine`] (a WebSocket session holds its `SyncEngine`).
+//! Three edges still go up: [`error`] → [`model`] (`MutationError`
+//! carries a `CodecKind` and a `HookError`), [`codec`] → [`model`]
+//! (`codec::normalize` walks a `ModelSpec`) and [`model`] → [`service`]
+//! (the registry runs `service::mutate` for each concrete model).
 //! The integration test `layering` checks the order on every build of the
 //! tests.
 //!

@@ -51,10 +51,6 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
     // `service::mutate` for the concrete model type: the model contract and
     // the mutation service are one unit until the registry is split.
     ("model", "service", "model::registry runs service::mutate for each concrete model"),
-    // A WebSocket session authorizes, reads the log and joins the feed
-    // through the `SyncEngine` it was opened on; a narrower session context
-    // would remove it.
-    ("realtime", "engine", "realtime sessions hold the SyncEngine they were opened on"),
 ];
 
 fn unit_of(module: &str, next: Option<&str>) -> String {

@@ -10,6 +10,7 @@
 //! * the stale check is the corrected one of [`crate::storage::log::is_stale`]
 //!   (§10 #10).
 
+use super::backend::SessionBackend;
 use super::frame::{error_frame, subscribed_frame, DeltaFrame};
 use super::group_scope::{visible, GroupScope};
 use super::hub::Subscription;
@@ -17,7 +18,6 @@ use super::limits::{SocketLimits, SubscribeRefusal};
 use super::outbox::{GoLiveError, Outbox, SocketGone};
 use super::outgoing::Outgoing;
 use crate::auth::{AuthError, AuthRejection};
-use crate::engine::SyncEngine;
 use crate::protocol::{group_change, SyncAction, SyncId};
 use crate::scope::in_groups;
 use crate::storage::{log, StorageError};
@@ -200,7 +200,7 @@ async fn send_str(out: &Outbox, text: String) -> Result<(), SocketGone> {
 
 /// Runs steps 3–9 of §7.3 for `request` (the caller has already reset the
 /// session and run its `onSubscribe` hook).
-pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &Outbox) -> Subscribed {
+pub(crate) async fn subscribe(engine: &SessionBackend, request: SubscribeRequest, out: &Outbox) -> Subscribed {
     let user = match engine.authorize(&request.token).await {
         Ok(authorized) => authorized,
         Err(AuthError::Rejected(AuthRejection::Invalid | AuthRejection::Expired)) => {
@@ -241,7 +241,7 @@ pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, ou
 /// the cursor, reads its groups plus the user's own id (where the changes
 /// are), and after a change reads on from it with the new groups.
 async fn replay(
-    engine: &SyncEngine,
+    engine: &SessionBackend,
     after: SyncId,
     mut identity: Identity,
     scope: &GroupScope,
