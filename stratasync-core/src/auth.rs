@@ -3,7 +3,6 @@
 
 use crate::storage::{memberships, Pool, StorageError};
 use async_trait::async_trait;
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 /// The user a token belongs to.
@@ -163,8 +162,6 @@ pub async fn context_for(auth: &dyn SyncAuth, pool: &Pool, user: AuthUser) -> Re
     Ok(AuthContext { user, groups, derived_groups })
 }
 
-/// Keeps the first occurrence of every string.
-pub fn dedupe(items: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut seen = HashSet::new();
-    items.into_iter().filter(|g| seen.insert(g.clone())).collect()
-}
+/// Keeps the first occurrence of every string (a [`crate::protocol`]
+/// function).
+pub use crate::protocol::dedupe;

@@ -24,18 +24,21 @@
 //! # }
 //! ```
 
+mod batch;
+mod bootstrap;
 mod builder;
 mod compaction_schedule;
 mod config_error;
+mod deltas;
+mod mutate;
+mod readiness;
 
 pub use builder::SyncEngineBuilder;
 pub use config_error::ConfigError;
 
 use crate::auth::{self, AuthContext, AuthError, SyncAuth};
 use crate::bus::DeltaBus;
-use crate::error::ServiceError;
 use crate::model::Registry;
-use crate::protocol::{MutateRequest, MutateResponse};
 use crate::realtime::Hub;
 use crate::service::group_commit::GroupCommit;
 use crate::service::rate_limit::MutationLimiter;
@@ -91,7 +94,7 @@ impl SyncEngine {
     /// taking requests (and closed its sockets):
     ///
     /// 1. group commit takes no more requests (later mutations fail with
-    ///    [`ServiceError::Unavailable`], a retryable 503), and the lanes
+    ///    [`ServiceError::Unavailable`](crate::error::ServiceError::Unavailable), a retryable 503), and the lanes
     ///    commit and answer every request queued before;
     /// 2. the Redis fan-out's tasks stop (other nodes see the last commits
     ///    at their next poll of the log);
@@ -121,39 +124,6 @@ impl SyncEngine {
     /// [`ClientSchema::hash`]: crate::model::client_schema::ClientSchema::hash
     pub fn schema_hash(&self) -> &str {
         &self.schema_hash
-    }
-
-    /// Processes a batch (docs/protocol.md §4.4, §5) and publishes the committed
-    /// actions on the bus. The batch may share its database transaction
-    /// with concurrent batches ([`crate::service::group_commit`]).
-    ///
-    /// Errors are retryable: [`ServiceError::RateLimited`] (the user's
-    /// rate limit), [`ServiceError::Interrupted`] (the batch's own work hit
-    /// a timeout or similar; nothing of it committed) and failures of the
-    /// database. A batch whose commit outcome is unknown is reported as an
-    /// error (a 5xx), never as `success:false`, so the client retries and
-    /// deduplication answers. After [`SyncEngine::shutdown`] every batch
-    /// fails with [`ServiceError::Unavailable`].
-    pub async fn mutate(&self, user: &AuthContext, request: &MutateRequest) -> Result<MutateResponse, ServiceError> {
-        if let Some(limiter) = &self.limiter {
-            if let Err(e) = limiter.check(&user.user.user_id, request.transactions.len()) {
-                crate::metrics::mutations(crate::metrics::TxOutcome::RateLimited, request.transactions.len());
-                return Err(e);
-            }
-        }
-        self.running.lanes.submit(user, request).await
-    }
-
-    /// A writer for application code: synced rows written inside the
-    /// application's own transactions, with the checks, hooks and log of
-    /// client mutations (see [`crate::write`]).
-    pub fn writer(&self) -> crate::write::SyncWriter {
-        crate::write::SyncWriter::new(
-            self.pool.clone(),
-            self.registry.clone(),
-            self.bus.clone(),
-            self.running.hook_timeout,
-        )
     }
 
     /// Compacts the log (see [`crate::ops::compact`]) on a connection of

@@ -14,6 +14,32 @@
 //! starts it ([`engine::SyncEngineBuilder::start`] checks every setting)
 //! and stops it with [`SyncEngine::shutdown`].
 //!
+//! The modules are layered, each using only those below it:
+//!
+//! | layer | modules |
+//! |---|---|
+//! | over the engine | [`endpoint`], [`ops::explain`] |
+//! | the engine (every `impl SyncEngine`) | [`engine`] |
+//! | live delivery | [`realtime`] |
+//! | writes from server code, log maintenance | [`write`](mod@write), [`ops`] |
+//! | services | [`service`] |
+//! | the model contract | [`model`] |
+//! | read scope, group rules, metrics | [`scope`], [`metrics`] |
+//! | field codecs | [`codec`] |
+//! | errors | [`error`] |
+//! | the caller | [`auth`] |
+//! | PostgreSQL | [`storage`] |
+//! | validation, the delta bus | [`request`], [`bus`] |
+//! | wire types | [`protocol`] |
+//! | leaves | [`log_text`], [`request_id`], [`composite_id`], [`tls`], [`readiness`] |
+//!
+//! Three edges still go up: [`error`] → [`model`] (`MutationError`
+//! carries a `CodecKind` and a `HookError`), [`codec`] → [`model`]
+//! (`codec::normalize` walks a `ModelSpec`) and [`model`] → [`service`]
+//! (the registry runs `service::mutate` for each concrete model).
+//! The integration test `layering` checks the order on every build of the
+//! tests.
+//!
 //! Features (both on by default):
 //!
 //! * `derive`: `#[derive(SyncModel)]`;

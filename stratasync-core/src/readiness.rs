@@ -1,5 +1,5 @@
 //! Readiness: whether this node can serve, for a load balancer's or an
-//! orchestrator's probe ([`SyncEngine::readiness`]).
+//! orchestrator's probe ([`SyncEngine::readiness`](crate::SyncEngine::readiness)).
 //!
 //! A node is ready when the database answers, the Redis fan-out (if one
 //! was started) is subscribed, and the live feed reads the log. A Redis
@@ -7,8 +7,6 @@
 //! polls the log), but the node reports it so traffic can go to nodes
 //! that have it.
 
-use crate::engine::SyncEngine;
-use crate::storage::log;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -53,7 +51,7 @@ pub struct FeedState {
     pub lag: Option<u64>,
 }
 
-/// What [`SyncEngine::readiness`] found.
+/// What [`SyncEngine::readiness`](crate::SyncEngine::readiness) found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Readiness {
     /// The database.
@@ -85,43 +83,6 @@ impl Readiness {
     pub fn to_json(&self) -> String {
         let status = if self.is_ready() { "ready" } else { "not_ready" };
         serde_json::to_string(&Body { status, report: self }).unwrap_or_default()
-    }
-}
-
-impl SyncEngine {
-    /// Checks the database (reading the log's head, within
-    /// [`DATABASE_CHECK_TIMEOUT`]), the Redis fan-out and the live feed,
-    /// and updates the feed's metrics. After [`SyncEngine::shutdown`] the
-    /// feed is not live (and the fan-out not subscribed): not ready. Must
-    /// be called inside the tokio runtime.
-    pub async fn readiness(&self) -> Readiness {
-        let head = tokio::time::timeout(DATABASE_CHECK_TIMEOUT, async {
-            let mut conn = self.pool.get().await.ok()?;
-            log::head(&mut conn).await.ok()
-        })
-        .await
-        .ok()
-        .flatten();
-        let hub = self.hub();
-        let (live, delivered) = hub.position();
-        if let Some(head) = head {
-            hub.observe_head(head.0);
-        }
-        let redis = match self.fanout_subscribed() {
-            None => RedisState::Disabled,
-            Some(true) => RedisState::Connected,
-            Some(false) => RedisState::Disconnected,
-        };
-        Readiness {
-            database: if head.is_some() { DatabaseState::Up } else { DatabaseState::Down },
-            redis,
-            feed: FeedState {
-                live,
-                head: head.map(|h| h.0),
-                delivered,
-                lag: head.map(|h| h.0.saturating_sub(delivered)),
-            },
-        }
     }
 }
 

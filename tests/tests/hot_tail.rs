@@ -114,6 +114,11 @@ async fn page(engine: &SyncEngine, user: &AuthContext, params: &DeltasParams) ->
     String::from_utf8(body).expect("UTF-8")
 }
 
+/// The typed page (`SyncEngine::deltas`, for server code) as JSON.
+async fn typed_page(engine: &SyncEngine, user: &AuthContext, params: &DeltasParams) -> String {
+    serde_json::to_string(&engine.deltas(user, params).await.expect("the typed page")).expect("JSON")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn delta_pages_from_the_hot_tail_equal_pages_from_the_log_byte_for_byte() {
     let History { db, hot, cold, ws, other, first, marker } = History::write().await;
@@ -132,6 +137,9 @@ async fn delta_pages_from_the_hot_tail_equal_pages_from_the_log_byte_for_byte() 
                 let params = DeltasParams { after: SyncId(after), limit: Some(limit), sync_groups };
                 let (from_memory, from_log) = (page(&hot, &alice, &params).await, page(&cold, &alice, &params).await);
                 assert_eq!(from_memory, from_log, "{params:?}");
+                // The typed page is read by the same reader.
+                assert_eq!(typed_page(&hot, &alice, &params).await, from_memory, "typed, hot: {params:?}");
+                assert_eq!(typed_page(&cold, &alice, &params).await, from_log, "typed, cold: {params:?}");
                 if after == first && limit == 1000 && params.sync_groups.is_none() {
                     from_first = from_memory;
                 }
@@ -146,8 +154,10 @@ async fn delta_pages_from_the_hot_tail_equal_pages_from_the_log_byte_for_byte() 
     db.execute(&format!("DELETE FROM sync_actions WHERE id > {first}")).await;
     let params = DeltasParams { after: SyncId(first), limit: Some(1000), sync_groups: None };
     assert_eq!(page(&hot, &alice, &params).await, from_first);
+    assert_eq!(typed_page(&hot, &alice, &params).await, from_first, "the typed page reads the hot tail too");
     let empty = format!(r#"{{"actions":[],"hasMore":false,"lastSyncId":"{first}"}}"#);
     assert_eq!(page(&cold, &alice, &params).await, empty);
+    assert_eq!(typed_page(&cold, &alice, &params).await, empty);
 }
 
 /// A node starting on a log that already holds actions (a restart, a

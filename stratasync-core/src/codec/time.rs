@@ -8,7 +8,7 @@
 //! `Invalid instant value for <field>` (or `dateOnly`), found before any
 //! statement runs.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 /// Milliseconds in one day.
 pub const DAY_MS: i64 = 86_400_000;
@@ -80,11 +80,8 @@ pub fn ms_from_date(day: &NaiveDate) -> i64 {
     day.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc().timestamp_millis()).unwrap_or_default()
 }
 
-/// The sync-action `createdAt` form: ISO-8601 UTC with exactly three
-/// fraction digits and `Z`.
-pub fn iso_millis(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+/// The sync-action `createdAt` form (a [`crate::protocol`] function).
+pub use crate::protocol::iso_millis;
 
 /// Current time truncated to milliseconds.
 pub fn now_ms() -> i64 {

@@ -34,7 +34,7 @@ pub use reply::{Reply, ReplyBody, ReplyStream, StreamAborted};
 
 use crate::engine::SyncEngine;
 use crate::realtime::socket::SocketSettings;
-use crate::realtime::{NoSocketHooks, SocketHooks, SocketLimits, UserSockets};
+use crate::realtime::{NoSocketHooks, SessionBackend, SocketHooks, SocketLimits, UserSockets};
 use crate::request::MAX_BODY_BYTES;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -151,7 +151,11 @@ impl SyncEndpoints {
 
     fn socket_settings(&self) -> SocketSettings {
         SocketSettings {
-            engine: self.engine.clone(),
+            engine: SessionBackend {
+                pool: self.engine.pool.clone(),
+                feed: self.engine.hub(),
+                auth: Arc::clone(&self.engine.auth),
+            },
             hooks: Arc::clone(&self.socket_hooks),
             heartbeat: self.heartbeat,
             token_recheck: self.token_recheck,

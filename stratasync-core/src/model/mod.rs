@@ -14,10 +14,8 @@ pub use spec::{ActionSet, CodecKind, FieldSpec, GroupKey, ModelKind, ModelSpec};
 #[doc(hidden)]
 pub use storage::SyncStorage;
 
-use serde_json::{Map, Value};
-
-/// A JSON object (payloads, mutation data).
-pub type JsonObject = Map<String, Value>;
+/// A JSON object (payloads, mutation data): a [`crate::protocol`] type.
+pub use crate::protocol::JsonObject;
 
 /// A Diesel model that takes part in sync.
 ///
@@ -32,4 +30,16 @@ pub trait SyncModel: SyncStorage {
 
     /// The hooks run around this model's mutations ([`NoHooks`] by default).
     type Hooks: ModelHooks + Default;
+}
+
+/// A stored row as a mutation finds it ([`DynModel::locate`]; what
+/// [`crate::ops::explain`] reports).
+#[derive(Debug)]
+pub struct Located {
+    /// The row's sync id.
+    pub id: String,
+    /// Its group, as a mutation sees it (`Err` when its group column is empty).
+    pub group: Result<Option<String>, crate::error::MutationError>,
+    /// The row in wire form.
+    pub data: JsonObject,
 }

@@ -1,8 +1,8 @@
 //! The registry: an application's models, type-erased for the services.
 
+use super::Located;
 use super::{JsonObject, ModelHooks, ModelSpec, SyncModel};
 use crate::error::MutationError;
-use crate::ops::explain::Located;
 use crate::scope::ScopeFilter;
 use crate::service::mutate::{self, Applied, TxInput};
 use crate::storage::Conn;

@@ -27,16 +27,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::fmt;
 
-/// A stored row as a mutation finds it ([`DynModel::locate`]).
-#[derive(Debug)]
-pub struct Located {
-    /// The row's sync id.
-    pub id: String,
-    /// Its group, as a mutation sees it (`Err` when its group column is empty).
-    pub group: Result<Option<String>, MutationError>,
-    /// The row in wire form.
-    pub data: JsonObject,
-}
+/// A stored row as a mutation finds it (a [`crate::model`] type).
+pub use crate::model::Located;
 
 /// Where one of a user's groups comes from (docs/protocol.md §3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,10 +1,10 @@
 //! Sync actions and delta packets (docs/protocol.md §4.3, §7.4).
 
+use super::JsonObject;
+use super::RawJson;
 use super::SyncId;
-use crate::model::JsonObject;
-use crate::storage::RawJson;
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An action letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -80,13 +80,26 @@ impl Serialize for ActionKind {
     }
 }
 
+impl<'de> Deserialize<'de> for ActionKind {
+    /// A letter of [`ActionKind::from_letter`], as one-letter text.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let mut chars = s.chars();
+        match (chars.next().and_then(ActionKind::from_letter), chars.next()) {
+            (Some(kind), None) => Ok(kind),
+            _ => Err(serde::de::Error::custom(format!("unknown action letter {s:?}"))),
+        }
+    }
+}
+
 /// One committed sync action as delivered to clients. Optional keys are
 /// absent (not `null`) when their column is NULL.
 ///
 /// `D` is how the data is held: a parsed object (the default), or the
-/// log's JSON text passed through ([`crate::storage::RawJson`]) where the
-/// action is only read and sent on.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// log's JSON text passed through ([`RawJson`]) where the
+/// action is only read and sent on. It reads back from its JSON (with
+/// `createdAt` at its milliseconds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncAction<D = JsonObject> {
     /// The action letter.
@@ -98,7 +111,7 @@ pub struct SyncAction<D = JsonObject> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_tx_id: Option<String>,
     /// Commit time, as ISO-8601 UTC with milliseconds.
-    #[serde(serialize_with = "serialize_created_at")]
+    #[serde(serialize_with = "serialize_created_at", deserialize_with = "deserialize_created_at")]
     pub created_at: DateTime<Utc>,
     /// The action's data.
     pub data: D,
@@ -113,8 +126,19 @@ pub struct SyncAction<D = JsonObject> {
     pub sync_id: SyncId,
 }
 
+/// The sync-action `createdAt` form: ISO-8601 UTC with exactly three
+/// fraction digits and `Z`.
+pub fn iso_millis(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 fn serialize_created_at<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::codec::time::iso_millis(at))
+    s.serialize_str(&iso_millis(at))
+}
+
+fn deserialize_created_at<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    DateTime::parse_from_rfc3339(&s).map(|at| at.with_timezone(&Utc)).map_err(serde::de::Error::custom)
 }
 
 /// `{"actions":[…],"lastSyncId":"…"}`: the packet of a WebSocket delta frame.

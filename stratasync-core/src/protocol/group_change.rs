@@ -8,9 +8,9 @@
 //! metadata lists the user's groups; the published client replaces its
 //! group set with it and must not lose them.
 
+use super::JsonObject;
+use super::RawJson;
 use super::{ActionKind, SyncAction};
-use crate::model::JsonObject;
-use crate::storage::RawJson;
 
 /// The `modelName` of a group change.
 pub const GROUP_CHANGE_MODEL: &str = "SyncGroup";
@@ -35,7 +35,7 @@ pub(crate) fn members(data: &JsonObject) -> Option<Vec<String>> {
 
 /// The set its user is told: the derived groups, then the memberships.
 pub(crate) fn announced(derived: &[String], members: &[String]) -> Vec<String> {
-    crate::auth::dedupe(derived.iter().chain(members).cloned())
+    super::dedupe(derived.iter().chain(members).cloned())
 }
 
 /// `action` as its user is told it when they have `derived` groups (the

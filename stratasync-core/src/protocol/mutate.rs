@@ -1,7 +1,7 @@
 //! `POST /sync/mutate` request and response (docs/protocol.md §4.4).
 
+use super::JsonObject;
 use super::{ActionKind, SyncId};
-use crate::model::JsonObject;
 use serde::{Deserialize, Serialize};
 
 /// The action names a client sends.

@@ -12,6 +12,7 @@
 use super::frame::DeltaFrame;
 use crate::protocol::group_change;
 use crate::protocol::SyncAction;
+use crate::scope::{in_groups, requested_groups};
 
 /// What a session's groups are derived from: its user, the groups its
 /// `subscribe` named, and the groups the application adds itself.
@@ -32,12 +33,7 @@ impl GroupScope {
     /// The session's groups when the user's authorized groups are
     /// `authorized` (§3.3: an empty or absent `groups` means all of them).
     pub(crate) fn select(&self, authorized: &[String]) -> Vec<String> {
-        match &self.requested {
-            Some(requested) if !requested.is_empty() => {
-                crate::auth::dedupe(requested.iter().filter(|g| authorized.contains(g)).cloned())
-            }
-            _ => crate::auth::dedupe(authorized.iter().cloned()),
-        }
+        crate::auth::dedupe(requested_groups(authorized, self.requested.as_deref()))
     }
 
     /// The session's groups when the user's membership set (as an `S`
@@ -72,11 +68,6 @@ impl GroupScope {
 /// one of its groups; never someone else's group change.
 pub(crate) fn visible(action: &SyncAction, groups: &[String]) -> bool {
     !group_change::is_group_change(action) && in_groups(action.group_id.as_deref(), groups)
-}
-
-/// Whether an action of `group` (`None`: global) is one of `groups`'.
-pub(crate) fn in_groups(group: Option<&str>, groups: &[String]) -> bool {
-    group.is_none_or(|group| groups.iter().any(|g| g == group))
 }
 
 #[cfg(test)]

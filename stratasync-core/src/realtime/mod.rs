@@ -1,6 +1,7 @@
 //! Realtime delivery: the node's live feed, and the WebSocket session
 //! (docs/protocol.md §7) a transport runs for each socket.
 
+mod backend;
 mod frame;
 mod group_scope;
 mod hooks;
@@ -18,6 +19,7 @@ pub(crate) mod socket;
 mod token_watch;
 mod user_sockets;
 
+pub(crate) use backend::SessionBackend;
 pub use hooks::{NoSocketHooks, SocketContext, SocketHooks, SocketSender};
 pub use hub::{Hub, HubConfig};
 pub use inbound::Inbound;

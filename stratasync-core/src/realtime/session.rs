@@ -10,15 +10,16 @@
 //! * the stale check is the corrected one of [`crate::storage::log::is_stale`]
 //!   (§10 #10).
 
+use super::backend::SessionBackend;
 use super::frame::{error_frame, subscribed_frame, DeltaFrame};
-use super::group_scope::{in_groups, visible, GroupScope};
+use super::group_scope::{visible, GroupScope};
 use super::hub::Subscription;
 use super::limits::{SocketLimits, SubscribeRefusal};
 use super::outbox::{GoLiveError, Outbox, SocketGone};
 use super::outgoing::Outgoing;
 use crate::auth::{AuthError, AuthRejection};
-use crate::engine::SyncEngine;
 use crate::protocol::{group_change, SyncAction, SyncId};
+use crate::scope::in_groups;
 use crate::storage::{log, StorageError};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
@@ -199,7 +200,7 @@ async fn send_str(out: &Outbox, text: String) -> Result<(), SocketGone> {
 
 /// Runs steps 3–9 of §7.3 for `request` (the caller has already reset the
 /// session and run its `onSubscribe` hook).
-pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, out: &Outbox) -> Subscribed {
+pub(crate) async fn subscribe(engine: &SessionBackend, request: SubscribeRequest, out: &Outbox) -> Subscribed {
     let user = match engine.authorize(&request.token).await {
         Ok(authorized) => authorized,
         Err(AuthError::Rejected(AuthRejection::Invalid | AuthRejection::Expired)) => {
@@ -240,7 +241,7 @@ pub(crate) async fn subscribe(engine: &SyncEngine, request: SubscribeRequest, ou
 /// the cursor, reads its groups plus the user's own id (where the changes
 /// are), and after a change reads on from it with the new groups.
 async fn replay(
-    engine: &SyncEngine,
+    engine: &SessionBackend,
     after: SyncId,
     mut identity: Identity,
     scope: &GroupScope,
@@ -283,7 +284,7 @@ async fn replay(
             for recent in since.actions.into_iter().filter(|r| r.sync_id >= span.earliest) {
                 let step = match &recent.change {
                     Some(action) => replay_step(action, &identity.groups, scope),
-                    None if in_groups(recent.group_id.as_deref(), &identity.groups) => Step::Send,
+                    None if in_groups(recent.group_id.as_deref(), identity.groups.as_slice()) => Step::Send,
                     None => Step::Skip,
                 };
                 let frame = match (&step, &recent.change) {

@@ -19,6 +19,7 @@
 //! the upgrade). What the server queues for it is bounded in bytes by its
 //! [`Outbox`].
 
+use super::backend::SessionBackend;
 use super::frame::error_frame;
 use super::hooks::{SocketContext, SocketHooks, SocketSender};
 use super::inbound::Inbound;
@@ -29,7 +30,6 @@ use super::outgoing::{CloseFrame, FrameEncoder, Outgoing, SocketFrames};
 use super::session::{self, LiveFeed, SubscribeRequest, Subscribed};
 use super::token_watch::TokenWatch;
 use super::user_sockets::SocketSlot;
-use crate::engine::SyncEngine;
 use crate::log_text::clip;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, Stream, StreamExt};
@@ -45,7 +45,7 @@ const READ_LIMIT: usize = ROOM + APP_QUEUE;
 /// What every session of one endpoint shares.
 #[derive(Clone)]
 pub(crate) struct SocketSettings {
-    pub(crate) engine: SyncEngine,
+    pub(crate) engine: SessionBackend,
     pub(crate) hooks: Arc<dyn SocketHooks>,
     pub(crate) heartbeat: Duration,
     /// How often a live socket's token is verified again (`None`: never).

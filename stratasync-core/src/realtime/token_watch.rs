@@ -4,9 +4,9 @@
 //! closes the socket with 4001 (docs/protocol.md §7.6); the client
 //! reconnects with a fresh token.
 
+use super::backend::SessionBackend;
 use super::session::{Close, Identity};
 use crate::auth::{AuthRejection, AuthUser};
-use crate::engine::SyncEngine;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::time::{Duration, SystemTime};
@@ -54,7 +54,7 @@ impl TokenWatch {
     }
 
     /// Resolves with the close to send once the token has ended.
-    pub(crate) async fn ended(&mut self, engine: &SyncEngine) -> Close {
+    pub(crate) async fn ended(&mut self, engine: &SessionBackend) -> Close {
         let every = self.every;
         let Some(w) = self.watched.as_mut() else { return std::future::pending().await };
         loop {

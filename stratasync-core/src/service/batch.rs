@@ -2,11 +2,11 @@
 //! streamed as NDJSON, all read from one consistent snapshot.
 
 use super::bootstrap::stream_model;
-use super::ndjson::{Disconnected, NdjsonSink, NdjsonStream};
-use super::snapshot::{self, SnapshotJob};
+use super::ndjson::{Disconnected, NdjsonSink};
+use super::snapshot::SnapshotJob;
 use crate::auth::AuthContext;
-use crate::engine::SyncEngine;
 use crate::error::ServiceError;
+use crate::model::Registry;
 pub use crate::protocol::{BatchItem, BatchParams};
 use crate::scope::ScopeFilter;
 use crate::storage::{Conn, StorageError};
@@ -16,32 +16,27 @@ use std::collections::HashSet;
 /// The most rows one indexed request may return.
 pub const INDEXED_LIMIT: usize = 50_000;
 
-impl SyncEngine {
-    /// Starts a batch load: the rows of every request, concatenated.
-    /// Unknown models and foreign groups are skipped silently, and a
-    /// request identical to an earlier one is answered once; a disallowed
-    /// key or an oversized result ends the stream with an error line.
-    ///
-    /// Admission comes first, as for [`SyncEngine::bootstrap`].
-    pub async fn batch(&self, user: &AuthContext, params: BatchParams) -> Result<NdjsonStream, ServiceError> {
-        let lease = self.streams.admit_snapshot(user.user_id()).await?;
-        let (sink, stream) = NdjsonSink::channel(self.streams.stall_timeout());
-        let job = Load { engine: self.clone(), user: user.clone(), requests: distinct(params.requests) };
-        tokio::spawn(snapshot::run(self.pool.clone(), job, lease, sink));
-        Ok(stream)
-    }
-}
-
 /// The requests in order, each once.
 fn distinct(requests: Vec<BatchItem>) -> Vec<BatchItem> {
     let mut seen = HashSet::new();
     requests.into_iter().filter(|item| seen.insert(item.clone())).collect()
 }
 
-struct Load {
-    engine: SyncEngine,
+/// A batch load: the rows of every request, concatenated. Unknown models
+/// and foreign groups are skipped silently, and a request identical to an
+/// earlier one is answered once; a disallowed key or an oversized result
+/// ends the stream with an error line.
+pub(crate) struct Load {
+    registry: Registry,
     user: AuthContext,
     requests: Vec<BatchItem>,
+}
+
+impl Load {
+    /// The load of `params` for `user`.
+    pub(crate) fn new(registry: Registry, user: AuthContext, params: BatchParams) -> Self {
+        Load { registry, user, requests: distinct(params.requests) }
+    }
 }
 
 impl SnapshotJob for Load {
@@ -52,12 +47,12 @@ impl SnapshotJob for Load {
         conn: &'a mut Conn,
         sink: &'a mut NdjsonSink,
     ) -> BoxFuture<'a, Result<Result<(), Disconnected>, ServiceError>> {
-        Box::pin(answer(&self.engine, &self.user, &self.requests, conn, sink))
+        Box::pin(answer(&self.registry, &self.user, &self.requests, conn, sink))
     }
 }
 
 async fn answer(
-    engine: &SyncEngine,
+    registry: &Registry,
     user: &AuthContext,
     requests: &[BatchItem],
     conn: &mut Conn,
@@ -67,7 +62,7 @@ async fn answer(
     for item in requests {
         match item {
             BatchItem::Group { group_id, model_name } => {
-                let Some(model) = engine.registry.get(model_name) else { continue };
+                let Some(model) = registry.get(model_name) else { continue };
                 if !user.has_group(group_id) {
                     continue;
                 }
@@ -77,7 +72,7 @@ async fn answer(
                 }
             }
             BatchItem::Indexed { indexed_key, key_value, model_name } => {
-                let Some(model) = engine.registry.get(model_name) else { continue };
+                let Some(model) = registry.get(model_name) else { continue };
                 let mark = sink.buf.len();
                 let limit = INDEXED_LIMIT as i64 + 1;
                 let n = model

@@ -8,10 +8,9 @@
 //! `firstSyncId`) converges on the current state, because every row it got
 //! is at least as new as its cursor and deltas apply in order.
 
-use super::ndjson::{Disconnected, NdjsonSink, NdjsonStream};
-use super::snapshot::{self, SnapshotJob};
+use super::ndjson::{Disconnected, NdjsonSink};
+use super::snapshot::SnapshotJob;
 use crate::auth::AuthContext;
-use crate::engine::SyncEngine;
 use crate::error::ServiceError;
 use crate::model::{DynModel, Registry};
 use crate::protocol::BootstrapMetadata;
@@ -28,36 +27,10 @@ pub const PAGE_SIZE: i64 = 1000;
 /// holds, in request order (duplicates kept); all of them when none were
 /// requested. Unlike the reference, a request naming only foreign groups
 /// gets no groups (and so no group-scoped rows), not all of the caller's.
+/// The rule is [`crate::scope::requested_groups`], shared with delta pages
+/// and WebSocket subscribes.
 pub fn effective_groups(user: &AuthContext, requested: Option<&[String]>) -> Vec<String> {
-    match requested {
-        None | Some([]) => user.groups.clone(),
-        Some(requested) => {
-            // Linear in both lists, however many groups either holds.
-            let held: std::collections::HashSet<&str> = user.groups.iter().map(String::as_str).collect();
-            requested.iter().filter(|g| held.contains(g.as_str())).cloned().collect()
-        }
-    }
-}
-
-impl SyncEngine {
-    /// Starts a bootstrap stream. The stream's first item is the metadata
-    /// line; an `Err` item ends it (the transport writes it as an error
-    /// line, or aborts the response on [`ServiceError::StreamAborted`]).
-    ///
-    /// Admission comes first ([`crate::service::streams`]):
-    /// [`ServiceError::TooManyStreams`] when the caller has too many
-    /// streams open, [`ServiceError::Unavailable`] when no snapshot slot
-    /// freed up in time.
-    pub async fn bootstrap(&self, user: &AuthContext, params: BootstrapParams) -> Result<NdjsonStream, ServiceError> {
-        let lease = self.streams.admit_snapshot(user.user_id()).await?;
-        let (sink, stream) = NdjsonSink::channel(self.streams.stall_timeout());
-        let groups = effective_groups(user, params.sync_groups.as_deref());
-        let scope = ScopeFilter::new(user.user_id(), &groups);
-        let models = requested_models(&self.registry, params.only_models.as_deref());
-        let job = Snapshot { engine: self.clone(), scope, groups, models, schema_hash: self.schema_hash().to_owned() };
-        tokio::spawn(snapshot::run(self.pool.clone(), job, lease, sink));
-        Ok(stream)
-    }
+    crate::scope::requested_groups(&user.groups, requested)
 }
 
 /// Model names in request order, each once (a name given twice is
@@ -69,12 +42,25 @@ fn requested_models(registry: &Registry, only: Option<&[String]>) -> Vec<String>
     }
 }
 
-struct Snapshot {
-    engine: SyncEngine,
+/// A bootstrap: the metadata line, then the rows of every requested model
+/// in the caller's effective groups.
+pub(crate) struct Snapshot {
+    registry: Registry,
     scope: ScopeFilter,
     groups: Vec<String>,
     models: Vec<String>,
     schema_hash: String,
+}
+
+impl Snapshot {
+    /// The bootstrap `params` asks of `user`, with `schema_hash` in its
+    /// metadata.
+    pub(crate) fn new(registry: Registry, user: &AuthContext, params: &BootstrapParams, schema_hash: &str) -> Self {
+        let groups = effective_groups(user, params.sync_groups.as_deref());
+        let scope = ScopeFilter::new(user.user_id(), &groups);
+        let models = requested_models(&registry, params.only_models.as_deref());
+        Snapshot { registry, scope, groups, models, schema_hash: schema_hash.to_owned() }
+    }
 }
 
 impl SnapshotJob for Snapshot {
@@ -91,7 +77,7 @@ impl SnapshotJob for Snapshot {
 
 impl Snapshot {
     async fn stream(&self, conn: &mut Conn, sink: &mut NdjsonSink) -> Result<Result<(), Disconnected>, ServiceError> {
-        let registry = &self.engine.registry;
+        let registry = &self.registry;
         let head = log::head_for(conn, &self.groups).await.map_err(StorageError::from)?;
         let mut counts = serde_json::Map::new();
         let mut streamed: Vec<&Arc<dyn DynModel>> = Vec::new();

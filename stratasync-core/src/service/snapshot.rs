@@ -3,12 +3,13 @@
 //! streamed and released as soon as they are (before the last chunk is
 //! handed over).
 
-use super::ndjson::{Disconnected, NdjsonSink};
-use super::streams::StreamLease;
+use super::ndjson::{Disconnected, NdjsonSink, NdjsonStream};
+use super::streams::{StreamGate, StreamLease};
 use crate::error::ServiceError;
 use crate::storage::{Conn, Pool, StorageError};
 use diesel_async::{AnsiTransactionManager, TransactionManager};
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
 
 /// What a snapshot stream writes.
 pub(crate) trait SnapshotJob: Send + Sync + 'static {
@@ -25,9 +26,26 @@ pub(crate) trait SnapshotJob: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Result<(), Disconnected>, ServiceError>>;
 }
 
+/// Starts `job` for `user`: admission first ([`StreamGate::admit_snapshot`]:
+/// [`ServiceError::TooManyStreams`] when the caller has too many streams
+/// open, [`ServiceError::Unavailable`] when no snapshot slot freed up in
+/// time), then the job runs in a snapshot of its own on a task, and the
+/// stream it writes is returned at once.
+pub(crate) async fn start<J: SnapshotJob>(
+    pool: &Pool,
+    streams: &Arc<StreamGate>,
+    user: &str,
+    job: J,
+) -> Result<NdjsonStream, ServiceError> {
+    let lease = streams.admit_snapshot(user).await?;
+    let (sink, stream) = NdjsonSink::channel(streams.stall_timeout());
+    tokio::spawn(run(pool.clone(), job, lease, sink));
+    Ok(stream)
+}
+
 /// Runs `job` in a snapshot taken from `pool`, holding `lease` until the
 /// stream ends (its slot only while the connection is held).
-pub(crate) async fn run<J: SnapshotJob>(pool: Pool, job: J, mut lease: StreamLease, mut sink: NdjsonSink) {
+async fn run<J: SnapshotJob>(pool: Pool, job: J, mut lease: StreamLease, mut sink: NdjsonSink) {
     let result = {
         let mut conn = match pool.get().await {
             Ok(conn) => conn,

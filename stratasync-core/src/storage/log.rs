@@ -7,9 +7,7 @@
 
 use super::schema::sync_actions as sa;
 use super::Conn;
-use super::RawJson;
-use crate::model::JsonObject;
-use crate::protocol::{ActionKind, SyncAction, SyncId};
+use crate::protocol::{ActionKind, JsonObject, RawJson, SyncAction, SyncId};
 use chrono::{DateTime, Utc};
 use diesel::deserialize::FromSql;
 use diesel::pg::Pg;

@@ -17,10 +17,12 @@ mod prepared;
 mod raw_json;
 pub(crate) mod schema;
 
+/// The log's JSON text, passed through (a [`crate::protocol`] type, read
+/// from `jsonb` here).
+pub use crate::protocol::RawJson;
 pub use connect::{establish, ConnectError, Connector, SslMode};
 pub use pool::{connect, Pool, PoolConfig, PooledConn};
 pub use prepared::Prepared;
-pub use raw_json::RawJson;
 
 /// The connection type generated model code runs on.
 pub type Conn = diesel_async::AsyncPgConnection;
