@@ -104,7 +104,8 @@ fn take_calls(ids: &[&str]) -> Vec<String> {
 /// Hooks that record each call (with the stored row where there is one),
 /// write a line to `hook_audit` through the transaction, and do what the
 /// payload's `"hook"` says: `"refuse"` (reject with `refused <id>`) or
-/// `"shout"` (upper-case every string of the typed insert or patch).
+/// `"shout"` (upper-case every string of the typed insert or patch) or
+/// `"sneak"` (set the archive field, which no insert or update writes).
 #[derive(Default)]
 struct Probe;
 
@@ -119,6 +120,13 @@ async fn audit(cx: &mut HookContext<'_>, what: String) -> Result<(), HookError> 
 fn obey<C: SyncChanges>(cx: &HookContext<'_>, changes: Option<&mut C>) -> Result<(), HookError> {
     match (cx.payload.get("hook").and_then(Value::as_str), changes) {
         (Some("refuse"), _) => Err(HookError::Reject(format!("refused {}", cx.model_id))),
+        (Some("sneak"), Some(changes)) => {
+            // A field no insert or update writes (the archive field).
+            let mut data = changes.to_data();
+            data.insert("archivedAt".to_owned(), json!(1718452800123i64));
+            *changes = C::from_data(&data).map_err(|e| HookError::Internal(Box::new(e)))?;
+            Ok(())
+        }
         (Some("shout"), Some(changes)) => {
             let mut data = changes.to_data();
             for value in data.values_mut() {
@@ -569,11 +577,15 @@ async fn hook_refusals_fail_only_their_transaction_and_rewrites_are_stored() {
             tx(Update, "Bulletin", "08000000001", json!({"message": "x"})),
             tx(Delete, "Tally", "+11", json!({})),
             tx(Insert, "Profile", "profile-bob-2", refuse(json!({"bio": "x"}))),
+            tx(Insert, "Bulletin", "8000000009", json!({"message": "x", "hook": "sneak"})),
+            tx(Update, "Bulletin", "8000000001", json!({"message": "x", "hook": "sneak"})),
         ],
     )
     .await;
     let body = to_json(&res);
-    let errors: Vec<&str> = (0..4).map(|i| body["results"][i]["error"].as_str().unwrap_or("")).collect();
+    let errors: Vec<&str> = (0..6).map(|i| body["results"][i]["error"].as_str().unwrap_or("")).collect();
+    // A hook may only set the fields its action writes.
+    assert_eq!(errors[4..], ["Mutation rejected by hook"; 2], "{body}");
     for error in &errors[..3] {
         assert!(error.starts_with("Invalid mutation: modelId must be in canonical form"), "{body}");
     }

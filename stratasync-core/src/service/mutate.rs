@@ -235,7 +235,8 @@ fn merge_changes(
         if before.get(key) == Some(value) {
             continue;
         }
-        let writes = spec.field(key).is_some_and(|f| if insert { f.insert } else { f.update || group_key == Some(f.wire) });
+        let writes =
+            spec.field(key).is_some_and(|f| if insert { f.insert } else { f.update || group_key == Some(f.wire) });
         if !writes {
             let (hook, what) = if insert { ("before_insert", "an insert") } else { ("before_update", "an update") };
             let cause = format!("the {hook} hook of {} set `{key}`, which {what} does not write", spec.name);
@@ -347,7 +348,8 @@ pub async fn apply<M: SyncModel>(
             let id = row.sync_id();
             if spec.hooks {
                 let mut cx = hook_context(conn, tx, &id);
-                let hook = if archive { hooks.before_archive(&mut cx, &row) } else { hooks.before_unarchive(&mut cx, &row) };
+                let hook =
+                    if archive { hooks.before_archive(&mut cx, &row) } else { hooks.before_unarchive(&mut cx, &row) };
                 before_hook(tx.hook_timeout, hook).await?;
             }
             ensure_changed(M::set_archived(conn, &row, at.map(|(_, t)| t)).await?)?;
