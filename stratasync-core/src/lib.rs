@@ -76,7 +76,7 @@ pub use auth::{AuthContext, AuthRejection, AuthUser, SyncAuth};
 pub use endpoint::SyncEndpoints;
 pub use engine::SyncEngine;
 pub use error::{MutationError, ServiceError};
-pub use model::{HookContext, HookError, ModelHooks, NoHooks, Registry, SyncModel};
+pub use model::{HookContext, HookError, ModelHooks, NoHooks, Registry, SyncChanges, SyncModel};
 pub use protocol::SyncId;
 pub use scope::ScopeFilter;
 
@@ -140,7 +140,8 @@ pub mod __private {
     pub use crate::error::MutationError;
     pub use crate::model::reference::{check_reference, Global, ReferenceGroup, ReferenceId, Referenceable};
     pub use crate::model::{
-        ActionSet, CodecKind, FieldSpec, GroupKey, JsonObject, ModelKind, ModelSpec, NoHooks, SyncModel, SyncStorage,
+        ActionSet, CodecKind, FieldSpec, GroupKey, JsonObject, ModelKind, ModelSpec, NoHooks, SyncChanges, SyncModel,
+        SyncStorage,
     };
     pub use crate::protocol::ActionKind;
     pub use crate::scope::ScopeFilter;

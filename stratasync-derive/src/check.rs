@@ -91,6 +91,7 @@ pub fn model(input: &DeriveInput) -> syn::Result<Model> {
     };
     Ok(Model {
         ident: attrs.ident.clone(),
+        vis: input.vis.clone(),
         name,
         table: table.expect("reported"),
         kind,

@@ -48,7 +48,11 @@ mod tests {
         })
         .unwrap()
         .to_string();
-        assert!(out.starts_with("const _ : () ="), "{out}");
+        let (changes, rest) = out.split_once("const _ : () =").expect("the const block");
+        assert!(changes.starts_with("# [doc ="), "{out}");
+        assert!(changes.contains("struct TaskChanges { # [doc ="), "{out}");
+        assert!(!changes.contains(" id :"), "a standard model's id is no change: {out}");
+        assert!(rest.contains("type Changes = TaskChanges ;"), "{out}");
         assert!(out.contains(r#"b"{\"__class\":\"Task\",\"id\":""#), "{out}");
     }
 

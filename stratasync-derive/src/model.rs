@@ -6,12 +6,14 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{Expr, Ident, Path, Type};
+use syn::{Expr, Ident, Path, Type, Visibility};
 
 /// A model that derives `SyncModel`.
 pub struct Model {
     /// The struct.
     pub ident: Ident,
+    /// The struct's visibility (also that of its `<Model>Changes`).
+    pub vis: Visibility,
     /// The wire name (`__class`).
     pub name: String,
     /// The Diesel table module (`tasks`, `crate::schema::tasks`).
@@ -37,6 +39,17 @@ pub struct Model {
 }
 
 impl Model {
+    /// The fields of `<Model>Changes`, with their indices: every synced
+    /// field but the id field of a standard model (the id is the hook
+    /// context's `model_id`, never written by a hook).
+    pub fn changes_fields(&self) -> impl Iterator<Item = (usize, &Field)> {
+        let id = match &self.kind {
+            Kind::Standard { id } => Some(id.index),
+            Kind::Composite { .. } => None,
+        };
+        self.fields.iter().enumerate().filter(move |(i, _)| Some(*i) != id)
+    }
+
     /// Whether the generated code sends values of field `index` to its
     /// column (writes it, or compares the column with a value: keys,
     /// cursor, group, cascade, archive), not only reads it.

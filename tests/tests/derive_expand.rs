@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use stratasync_core::__private::{ActionKind, CodecKind, GroupKey, JsonObject, ModelKind, SyncStorage};
-use stratasync_core::{ModelHooks, MutationError, ScopeFilter, SyncModel};
+use stratasync_core::{ModelHooks, MutationError, ScopeFilter, SyncChanges, SyncModel};
 use uuid::Uuid;
 
 mod schema {
@@ -130,7 +130,7 @@ struct TaskLabel {
 #[derive(Debug, Default)]
 struct SettingHooks;
 
-impl ModelHooks for SettingHooks {}
+impl ModelHooks<Setting> for SettingHooks {}
 
 /// A global model with an integer id, overrides, renames, defaults and a
 /// skipped field.
@@ -283,6 +283,41 @@ fn task_to_data() {
         keys(&data),
         ["id", "workspaceId", "title", "description", "priority", "dueDate", "completedAt", "archivedAt", "createdAt"]
     );
+}
+
+/// `TaskChanges`: one `Option` per synced field but the id, nullable
+/// fields as `Option<Option<T>>`, read from and written to wire `data`
+/// through the codecs (an unchanged value keeps its wire form).
+#[test]
+fn task_changes() {
+    let data = object(json!({
+        "id": TASK_ID,
+        "workspaceId": WORKSPACE_ID,
+        "title": "t",
+        "description": null,
+        "dueDate": 1_709_251_200_000_i64,
+        "createdAt": 1_704_164_645_678_i64,
+    }));
+    let changes = TaskChanges::from_data(&data).expect("decodes");
+    assert_eq!(changes.workspace_id, Some(Uuid::parse_str(WORKSPACE_ID).unwrap()));
+    assert_eq!(changes.title.as_deref(), Some("t"));
+    assert_eq!(changes.description, Some(None), "null is Some(None)");
+    assert_eq!(changes.priority, None, "absent is None");
+    assert_eq!(changes.due_date, Some(NaiveDate::from_ymd_opt(2024, 3, 1)));
+    assert_eq!(changes.created_at, Some(Utc.timestamp_millis_opt(1_704_164_645_678).unwrap()));
+    let mut without_id = data.clone();
+    without_id.shift_remove("id");
+    assert_eq!(changes.to_data(), without_id, "the same wire form, in field order, without the id");
+    let patch = TaskChanges { priority: Some(3), completed_at: Some(None), ..TaskChanges::default() };
+    assert_eq!(Value::Object(patch.to_data()), json!({"priority": 3, "completedAt": null}));
+    let err = TaskChanges::from_data(&object(json!({"priority": "high"}))).unwrap_err();
+    assert_eq!(err.to_string(), "Invalid number value for priority");
+    let _: <Task as SyncModel>::Changes = patch.clone();
+    assert!(format!("{patch:?}").starts_with("TaskChanges {"));
+    // A composite model's key fields are changes too; its id is computed.
+    let label = TaskLabelChanges::from_data(&object(json!({"taskId": "a", "labelId": "b"}))).expect("decodes");
+    assert_eq!((label.task_id.as_deref(), label.label_id.as_deref(), label.workspace_id), (Some("a"), Some("b"), None));
+    assert!(!Task::SPEC.hooks && Setting::SPEC.hooks, "only `hooks = …` turns the typed hooks on");
 }
 
 #[test]

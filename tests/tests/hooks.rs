@@ -1,6 +1,7 @@
-//! Mutation hooks: rewriting data, rejecting, running in the transaction,
-//! after-mutation warnings, and which hooks run for every action of a
-//! standard and of a composite model (global, `group = own` and non-UUID
+//! Mutation hooks: rewriting the typed insert and patch, rejecting (also
+//! on the row as stored), running in the transaction, after-mutation
+//! warnings, and which hooks run for every action of a standard and of a
+//! composite model (global, `group = own` and non-UUID
 //! id models: `hooks_model_kinds.rs`).
 
 use async_trait::async_trait;
@@ -8,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 use std::sync::Mutex;
-use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
+use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent, SyncChanges};
 use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Unarchive, Update};
 use stratasync_core::{Registry, SyncEngine, SyncModel};
 use stratasync_tests::*;
@@ -21,15 +22,9 @@ use uuid::Uuid;
 struct TitleHooks;
 
 #[async_trait]
-impl ModelHooks for TitleHooks {
-    async fn before_insert(
-        &self,
-        cx: &mut HookContext<'_>,
-        _id: &str,
-        _p: &JsonObject,
-        data: &mut JsonObject,
-    ) -> Result<(), HookError> {
-        shout(data)?;
+impl ModelHooks<HookedTask> for TitleHooks {
+    async fn before_insert(&self, cx: &mut HookContext<'_>, insert: &mut HookedTaskChanges) -> Result<(), HookError> {
+        shout(&mut insert.title)?;
         use diesel_async::SimpleAsyncConnection;
         // Runs in the mutation's transaction: rolled back with it.
         cx.conn.batch_execute("INSERT INTO labels (id, workspace_id, name, color) SELECT gen_random_uuid(), id, 'hook', 'x' FROM workspaces LIMIT 1").await.map_err(|e| HookError::Internal(Box::new(e)))?;
@@ -39,15 +34,18 @@ impl ModelHooks for TitleHooks {
     async fn before_update(
         &self,
         _cx: &mut HookContext<'_>,
-        _id: &str,
-        _p: &JsonObject,
-        data: &mut JsonObject,
+        current: &HookedTask,
+        patch: &mut HookedTaskChanges,
     ) -> Result<(), HookError> {
-        shout(data)
+        // The stored row, as it is before this update.
+        if current.title == "LOCKED" {
+            return Err(HookError::Reject(format!("{} is locked", current.id)));
+        }
+        shout(&mut patch.title)
     }
 
-    async fn before_delete(&self, cx: &mut HookContext<'_>, _id: &str, payload: &JsonObject) -> Result<(), HookError> {
-        if payload.get("pinned") == Some(&json!(true)) {
+    async fn before_delete(&self, cx: &mut HookContext<'_>, _current: &HookedTask) -> Result<(), HookError> {
+        if cx.payload.get("pinned") == Some(&json!(true)) {
             return Err(HookError::Reject(format!("{} may not delete pinned tasks", cx.user.user_id())));
         }
         Ok(())
@@ -61,8 +59,8 @@ impl ModelHooks for TitleHooks {
     }
 }
 
-fn shout(data: &mut JsonObject) -> Result<(), HookError> {
-    if let Some(Value::String(title)) = data.get_mut("title") {
+fn shout(title: &mut Option<String>) -> Result<(), HookError> {
+    if let Some(title) = title {
         if title == "forbidden" {
             return Err(HookError::Reject("Title is not allowed".into()));
         }
@@ -152,39 +150,41 @@ async fn hooks_rewrite_reject_and_warn() {
     assert_eq!(body["results"][0]["success"], json!(true));
     assert_eq!(body["results"][0]["warnings"], json!(["onAfterMutation hook failed: boom"]));
     assert_eq!(db.scalar(&format!("SELECT count(*) FROM tasks WHERE id = '{id}' AND title = 'BOOM'")).await, 1);
+
+    // `before_update` sees the row as stored: once its title is LOCKED,
+    // the hook refuses any further update, whatever the patch says.
+    let res = mutate(&engine, &alice, vec![tx(Update, "HookedTask", &id, json!({"title": "locked"}))]).await;
+    assert!(res.success, "{res:?}");
+    let before = db.fingerprint().await;
+    let res = mutate(&engine, &alice, vec![tx(Update, "HookedTask", &id, json!({"title": "free"}))]).await;
+    assert_eq!(to_json(&res)["results"][0]["error"], json!(format!("{id} is locked")));
+    assert_eq!(db.fingerprint().await, before, "the refused update changed nothing");
 }
 
 /// Hooks that move a row to the workspace named in the payload's `moveTo`.
 #[derive(Default)]
 struct MovingHooks;
 
-fn move_to(payload: &JsonObject, data: &mut JsonObject) {
-    if let Some(target) = payload.get("moveTo") {
-        data.insert("workspaceId".to_owned(), target.clone());
+fn move_to(payload: &JsonObject, workspace_id: &mut Option<Uuid>) {
+    if let Some(target) = payload.get("moveTo").and_then(Value::as_str).and_then(|t| Uuid::parse_str(t).ok()) {
+        *workspace_id = Some(target);
     }
 }
 
 #[async_trait]
-impl ModelHooks for MovingHooks {
-    async fn before_insert(
-        &self,
-        _cx: &mut HookContext<'_>,
-        _id: &str,
-        payload: &JsonObject,
-        data: &mut JsonObject,
-    ) -> Result<(), HookError> {
-        move_to(payload, data);
+impl ModelHooks<MovingTask> for MovingHooks {
+    async fn before_insert(&self, cx: &mut HookContext<'_>, insert: &mut MovingTaskChanges) -> Result<(), HookError> {
+        move_to(cx.payload, &mut insert.workspace_id);
         Ok(())
     }
 
     async fn before_update(
         &self,
-        _cx: &mut HookContext<'_>,
-        _id: &str,
-        payload: &JsonObject,
-        data: &mut JsonObject,
+        cx: &mut HookContext<'_>,
+        _current: &MovingTask,
+        patch: &mut MovingTaskChanges,
     ) -> Result<(), HookError> {
-        move_to(payload, data);
+        move_to(cx.payload, &mut patch.workspace_id);
         Ok(())
     }
 }
@@ -285,32 +285,40 @@ fn record(call: String) {
 #[derive(Default)]
 struct Recording;
 
+/// The stored row as the hooks see it, in wire form.
+fn row<M: SyncModel>(current: &M) -> Value {
+    Value::Object(current.to_data())
+}
+
 #[async_trait]
-impl ModelHooks for Recording {
-    async fn before_insert(
-        &self,
-        _cx: &mut HookContext<'_>,
-        id: &str,
-        _p: &JsonObject,
-        data: &mut JsonObject,
-    ) -> Result<(), HookError> {
-        record(format!("before_insert {id} {}", Value::Object(data.clone())));
+impl<M: SyncModel> ModelHooks<M> for Recording {
+    async fn before_insert(&self, cx: &mut HookContext<'_>, insert: &mut M::Changes) -> Result<(), HookError> {
+        record(format!("before_insert {} {}", cx.model_id, Value::Object(insert.to_data())));
         Ok(())
     }
 
     async fn before_update(
         &self,
-        _cx: &mut HookContext<'_>,
-        id: &str,
-        _p: &JsonObject,
-        data: &mut JsonObject,
+        cx: &mut HookContext<'_>,
+        current: &M,
+        patch: &mut M::Changes,
     ) -> Result<(), HookError> {
-        record(format!("before_update {id} {}", Value::Object(data.clone())));
+        record(format!("before_update {} {} {}", cx.model_id, row(current), Value::Object(patch.to_data())));
         Ok(())
     }
 
-    async fn before_delete(&self, _cx: &mut HookContext<'_>, id: &str, _p: &JsonObject) -> Result<(), HookError> {
-        record(format!("before_delete {id}"));
+    async fn before_delete(&self, cx: &mut HookContext<'_>, current: &M) -> Result<(), HookError> {
+        record(format!("before_delete {} {}", cx.model_id, row(current)));
+        Ok(())
+    }
+
+    async fn before_archive(&self, cx: &mut HookContext<'_>, current: &M) -> Result<(), HookError> {
+        record(format!("before_archive {} {}", cx.model_id, row(current)));
+        Ok(())
+    }
+
+    async fn before_unarchive(&self, cx: &mut HookContext<'_>, current: &M) -> Result<(), HookError> {
+        record(format!("before_unarchive {} {}", cx.model_id, row(current)));
         Ok(())
     }
 
@@ -367,10 +375,10 @@ struct RecordedTaskLabel {
     created_at: DateTime<Utc>,
 }
 
-/// The current contract, for every action of both model kinds: the
-/// `before_*` hook of a standard insert, update and delete runs before the
-/// write; archive and unarchive, and every action of a composite model,
-/// run no `before_*` hook; `after_mutation` runs once after every
+/// The contract, for every action of both model kinds: each action runs
+/// its `before_*` hook before the write, with the canonical id, the typed
+/// insert or patch, and the stored row as it was before the action (the
+/// composite model's too); `after_mutation` runs once after every
 /// committed action, with its sync id and logged data.
 #[tokio::test(flavor = "multi_thread")]
 async fn hooks_run_for_every_action_and_model_kind() {
@@ -408,7 +416,12 @@ async fn hooks_run_for_every_action_and_model_kind() {
     }
     let calls = std::mem::take(&mut *CALLS.lock().unwrap());
     let inserted = format!(r#"{{"id":"{task}","workspaceId":"{ws}","title":"t"}}"#);
-    let row = format!(r#"{{"id":"{task}","workspaceId":"{ws}","title":"u","archivedAt":null}}"#);
+    // The typed insert holds the fields, not the id (the context's `model_id`).
+    let typed = format!(r#"{{"workspaceId":"{ws}","title":"t"}}"#);
+    let stored = |title: &str, archived: &str| {
+        format!(r#"{{"id":"{task}","workspaceId":"{ws}","title":"{title}","archivedAt":{archived}}}"#)
+    };
+    let row = stored("u", "null");
     let linked = format!(r#"{{"taskId":"{task}","labelId":"{label}","workspaceId":"{ws}"}}"#);
     // A delete logs the row as stored, in wire form: a composite row with
     // its sync id appended.
@@ -416,15 +429,19 @@ async fn hooks_run_for_every_action_and_model_kind() {
     assert_eq!(
         calls,
         [
-            format!("before_insert {task} {inserted}"),
+            format!("before_insert {task} {typed}"),
             format!("after RecordedTask Insert {task} #1 {inserted}"),
-            format!(r#"before_update {task} {{"title":"u"}}"#),
+            format!(r#"before_update {task} {} {{"title":"u"}}"#, stored("t", "null")),
             format!(r#"after RecordedTask Update {task} #2 {{"title":"u"}}"#),
+            format!("before_archive {task} {row}"),
             format!(r#"after RecordedTask Archive {task} #3 {{"archivedAt":1718452800123}}"#),
+            format!("before_unarchive {task} {}", stored("u", "1718452800123")),
             format!(r#"after RecordedTask Unarchive {task} #4 {{"archivedAt":null}}"#),
+            format!("before_insert {canonical} {linked}"),
             format!("after RecordedTaskLabel Insert {canonical} #5 {linked}"),
+            format!("before_delete {canonical} {deleted_link}"),
             format!("after RecordedTaskLabel Delete {canonical} #6 {deleted_link}"),
-            format!("before_delete {task}"),
+            format!("before_delete {task} {row}"),
             format!("after RecordedTask Delete {task} #7 {row}"),
         ]
     );

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use std::sync::Mutex;
 use stratasync_core::composite_id::composite_id;
-use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
+use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent, SyncChanges};
 use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Unarchive, Update};
 use stratasync_core::{Registry, SyncEngine, SyncModel};
 use stratasync_tests::*;
@@ -101,10 +101,11 @@ fn take_calls(ids: &[&str]) -> Vec<String> {
     mine.into_iter().map(|(_, call)| call).collect()
 }
 
-/// Hooks that record each call, write a line to `hook_audit` through the
-/// transaction, and do what the payload's `"hook"` says: `"refuse"` (reject
-/// with `refused <id>`) or `"shout"` (upper-case every string in `data`
-/// but the id).
+/// Hooks that record each call (with the stored row where there is one),
+/// write a line to `hook_audit` through the transaction, and do what the
+/// payload's `"hook"` says: `"refuse"` (reject with `refused <id>`) or
+/// `"shout"` (upper-case every string of the typed insert or patch) or
+/// `"sneak"` (set the archive field, which no insert or update writes).
 #[derive(Default)]
 struct Probe;
 
@@ -114,51 +115,79 @@ async fn audit(cx: &mut HookContext<'_>, what: String) -> Result<(), HookError> 
     diesel_async::RunQueryDsl::execute(insert, cx.conn).await.map(drop).map_err(|e| HookError::Internal(Box::new(e)))
 }
 
-fn obey(id: &str, payload: &JsonObject, data: Option<&mut JsonObject>) -> Result<(), HookError> {
-    match (payload.get("hook").and_then(Value::as_str), data) {
-        (Some("refuse"), _) => Err(HookError::Reject(format!("refused {id}"))),
-        (Some("shout"), Some(data)) => {
-            for (key, value) in data.iter_mut() {
-                if let (true, Value::String(s)) = (key != "id", value) {
+/// Does what the payload says to `changes` (through their wire form, so
+/// that one hook serves every model).
+fn obey<C: SyncChanges>(cx: &HookContext<'_>, changes: Option<&mut C>) -> Result<(), HookError> {
+    match (cx.payload.get("hook").and_then(Value::as_str), changes) {
+        (Some("refuse"), _) => Err(HookError::Reject(format!("refused {}", cx.model_id))),
+        (Some("sneak"), Some(changes)) => {
+            // A field no insert or update writes (the archive field).
+            let mut data = changes.to_data();
+            data.insert("archivedAt".to_owned(), json!(1718452800123i64));
+            *changes = C::from_data(&data).map_err(|e| HookError::Internal(Box::new(e)))?;
+            Ok(())
+        }
+        (Some("shout"), Some(changes)) => {
+            let mut data = changes.to_data();
+            for value in data.values_mut() {
+                if let Value::String(s) = value {
                     *s = s.to_uppercase();
                 }
             }
+            *changes = C::from_data(&data).map_err(|e| HookError::Internal(Box::new(e)))?;
             Ok(())
         }
         _ => Ok(()),
     }
 }
 
+/// The stored row a hook got, in wire form.
+fn row<M: SyncModel>(current: &M) -> Value {
+    Value::Object(current.to_data())
+}
+
 #[async_trait]
-impl ModelHooks for Probe {
-    async fn before_insert(
-        &self,
-        cx: &mut HookContext<'_>,
-        id: &str,
-        payload: &JsonObject,
-        data: &mut JsonObject,
-    ) -> Result<(), HookError> {
-        record(id, format!("before_insert {} {id} {}", cx.user.user_id(), Value::Object(data.clone())));
+impl<M: SyncModel> ModelHooks<M> for Probe {
+    async fn before_insert(&self, cx: &mut HookContext<'_>, insert: &mut M::Changes) -> Result<(), HookError> {
+        let id = cx.model_id;
+        record(id, format!("before_insert {} {id} {}", cx.user.user_id(), Value::Object(insert.to_data())));
         audit(cx, format!("before_insert {id}")).await?;
-        obey(id, payload, Some(data))
+        obey(cx, Some(insert))
     }
 
     async fn before_update(
         &self,
         cx: &mut HookContext<'_>,
-        id: &str,
-        payload: &JsonObject,
-        data: &mut JsonObject,
+        current: &M,
+        patch: &mut M::Changes,
     ) -> Result<(), HookError> {
-        record(id, format!("before_update {} {id} {}", cx.user.user_id(), Value::Object(data.clone())));
+        let id = cx.model_id;
+        let (user, current, patched) = (cx.user.user_id(), row(current), Value::Object(patch.to_data()));
+        record(id, format!("before_update {user} {id} {current} {patched}"));
         audit(cx, format!("before_update {id}")).await?;
-        obey(id, payload, Some(data))
+        obey(cx, Some(patch))
     }
 
-    async fn before_delete(&self, cx: &mut HookContext<'_>, id: &str, payload: &JsonObject) -> Result<(), HookError> {
-        record(id, format!("before_delete {} {id} {}", cx.user.user_id(), Value::Object(payload.clone())));
+    async fn before_delete(&self, cx: &mut HookContext<'_>, current: &M) -> Result<(), HookError> {
+        let id = cx.model_id;
+        let payload = Value::Object(cx.payload.clone());
+        record(id, format!("before_delete {} {id} {} {payload}", cx.user.user_id(), row(current)));
         audit(cx, format!("before_delete {id}")).await?;
-        obey(id, payload, None)
+        obey::<M::Changes>(cx, None)
+    }
+
+    async fn before_archive(&self, cx: &mut HookContext<'_>, current: &M) -> Result<(), HookError> {
+        let id = cx.model_id;
+        record(id, format!("before_archive {} {id} {}", cx.user.user_id(), row(current)));
+        audit(cx, format!("before_archive {id}")).await?;
+        obey::<M::Changes>(cx, None)
+    }
+
+    async fn before_unarchive(&self, cx: &mut HookContext<'_>, current: &M) -> Result<(), HookError> {
+        let id = cx.model_id;
+        record(id, format!("before_unarchive {} {id} {}", cx.user.user_id(), row(current)));
+        audit(cx, format!("before_unarchive {id}")).await?;
+        obey::<M::Changes>(cx, None)
     }
 
     async fn after_mutation(&self, event: &MutationEvent<'_>) -> Result<(), HookError> {
@@ -246,12 +275,13 @@ async fn log(db: &TestDb) -> Vec<Value> {
     serde_json::from_str(&text).expect("the log as JSON")
 }
 
-/// The contract of `tests/hooks.rs` on the other model kinds: a standard
-/// model's insert, update and delete run their `before_*` hook (with the
-/// caller and the canonical id) before the write, archive and unarchive
-/// and a composite model's actions run none; `after_mutation` runs once per
-/// committed action with its model, action, canonical id, sync id and
-/// logged data.
+/// The contract of `tests/hooks.rs` on the other model kinds: every
+/// action of a standard model (insert, update, delete, archive,
+/// unarchive) and of the composite model (insert, delete) runs its
+/// `before_*` hook before the write, with the caller, the canonical id,
+/// the typed insert or patch, and the row as stored before the action;
+/// `after_mutation` runs once per committed action with its model,
+/// action, canonical id, sync id and logged data.
 #[tokio::test(flavor = "multi_thread")]
 async fn hooks_run_for_every_action_of_global_own_and_non_uuid_models() {
     let db = TestDb::new().await;
@@ -299,39 +329,58 @@ async fn hooks_run_for_every_action_of_global_own_and_non_uuid_models() {
         }
         let mut data = json!({"id": id});
         data.as_object_mut().unwrap().extend(inserted.as_object().unwrap().clone());
+        // The row as stored before the update: the inserted values.
+        let mut stored = row.clone();
+        for (key, value) in inserted.as_object().unwrap() {
+            stored[key] = value.clone();
+        }
+        let mut archived_row = row.clone();
+        archived_row["archivedAt"] = json!(archived);
         let mut next = || {
             sync_id += 1;
             sync_id
         };
         expected.extend([
-            format!("before_insert alice {id} {data}"),
+            format!("before_insert alice {id} {inserted}"),
             format!("after {model} Insert {id} #{} {data}", next()),
-            format!("before_update alice {id} {update}"),
+            format!("before_update alice {id} {stored} {update}"),
             format!("after {model} Update {id} #{} {update}", next()),
+            format!("before_archive alice {id} {row}"),
             format!(r#"after {model} Archive {id} #{} {{"archivedAt":{archived}}}"#, next()),
+            format!("before_unarchive alice {id} {archived_row}"),
             format!(r#"after {model} Unarchive {id} #{} {{"archivedAt":null}}"#, next()),
-            format!(r#"before_delete alice {id} {{"reason":"done"}}"#),
+            format!(r#"before_delete alice {id} {row} {{"reason":"done"}}"#),
             format!("after {model} Delete {id} #{} {row}", next()),
         ]);
     }
-    // The composite: sent under any id, logged under its composite id.
+    // The composite: sent under any id, its hooks and its log under its
+    // composite id.
     let link = json!({"board": "north", "slot": 3, "note": "pinned"});
     for step in [tx(Insert, "Pin", "client-id", link.clone()), tx(Delete, "Pin", &pin, link)] {
         let res = mutate(&engine, &alice, vec![step]).await;
         assert!(res.success, "Pin: {}", to_json(&res));
     }
+    let pinned = r#"{"board":"north","slot":3,"note":"pinned"}"#;
+    let stored_pin = format!(r#"{{"board":"north","slot":3,"note":"pinned","id":"{pin}"}}"#);
     expected.extend([
-        format!(r#"after Pin Insert {pin} #{} {{"board":"north","slot":3,"note":"pinned"}}"#, sync_id + 1),
-        format!(r#"after Pin Delete {pin} #{} {{"board":"north","slot":3,"note":"pinned","id":"{pin}"}}"#, sync_id + 2),
+        format!("before_insert alice {pin} {pinned}"),
+        format!("after Pin Insert {pin} #{} {pinned}", sync_id + 1),
+        format!("before_delete alice {pin} {stored_pin} {pinned}"),
+        format!("after Pin Delete {pin} #{} {stored_pin}", sync_id + 2),
     ]);
     assert_eq!(take_calls(&["9000000001", "profile-alice", "7", &pin]), expected);
 
     // The hooks ran inside the committed transactions.
     assert_eq!(
         db.text("SELECT string_agg(what, ',' ORDER BY seq) FROM hook_audit").await,
-        "before_insert 9000000001,before_update 9000000001,before_delete 9000000001,\
-         before_insert profile-alice,before_update profile-alice,before_delete profile-alice,\
-         before_insert 7,before_update 7,before_delete 7"
+        format!(
+            "before_insert 9000000001,before_update 9000000001,before_archive 9000000001,\
+         before_unarchive 9000000001,before_delete 9000000001,\
+         before_insert profile-alice,before_update profile-alice,before_archive profile-alice,\
+         before_unarchive profile-alice,before_delete profile-alice,\
+         before_insert 7,before_update 7,before_archive 7,before_unarchive 7,before_delete 7,\
+         before_insert {pin},before_delete {pin}"
+        )
     );
     // The log agrees on ids and groups: global actions have no
     // group, `group = own` rows are their own group, the team is a string.
@@ -469,7 +518,8 @@ async fn hook_refusals_fail_only_their_transaction_and_rewrites_are_stored() {
     audited.sort();
     assert_eq!(audited, want);
 
-    // Each before-hook saw the caller, the id and the data as sent (a
+    // Each before-hook saw the caller, the id, the typed insert or patch
+    // as sent and the row as stored before the action (a
     // hook may run more than once for one transaction: a refusal rolls its
     // group back and the others are applied again); `after_mutation` ran
     // once per committed action, with the rewritten data, in log order,
@@ -479,24 +529,24 @@ async fn hook_refusals_fail_only_their_transaction_and_rewrites_are_stored() {
     before.sort();
     before.dedup();
     let mut want_before = vec![
-        r#"before_insert bob 8000000001 {"id":"8000000001","message":"news"}"#,
-        r#"before_insert bob 8000000002 {"id":"8000000002","message":"news"}"#,
-        r#"before_insert bob 8000000003 {"id":"8000000003","message":"news"}"#,
-        r#"before_update bob 8000000001 {"message":"louder"}"#,
-        r#"before_update bob 8000000003 {"message":"changed"}"#,
-        r#"before_delete bob 8000000003 {"hook":"refuse"}"#,
-        r#"before_insert bob profile-bob {"id":"profile-bob","bio":"quiet"}"#,
-        r#"before_insert bob profile-bob-2 {"id":"profile-bob-2","bio":"quiet"}"#,
-        r#"before_insert bob profile-bob-3 {"id":"profile-bob-3","bio":"quiet"}"#,
-        r#"before_update bob profile-bob {"bio":"louder"}"#,
-        r#"before_update bob profile-bob-3 {"bio":"changed"}"#,
-        r#"before_delete bob profile-bob-3 {"hook":"refuse"}"#,
-        r#"before_insert bob 11 {"id":"11","teamId":6,"label":"spoons"}"#,
-        r#"before_insert bob 12 {"id":"12","teamId":6,"label":"spoons"}"#,
-        r#"before_insert bob 13 {"id":"13","teamId":6,"label":"spoons"}"#,
-        r#"before_update bob 11 {"label":"louder"}"#,
-        r#"before_update bob 13 {"label":"changed"}"#,
-        r#"before_delete bob 13 {"hook":"refuse"}"#,
+        r#"before_insert bob 8000000001 {"message":"news"}"#,
+        r#"before_insert bob 8000000002 {"message":"news"}"#,
+        r#"before_insert bob 8000000003 {"message":"news"}"#,
+        r#"before_update bob 8000000001 {"id":"8000000001","message":"NEWS","archivedAt":null} {"message":"louder"}"#,
+        r#"before_update bob 8000000003 {"id":"8000000003","message":"news","archivedAt":null} {"message":"changed"}"#,
+        r#"before_delete bob 8000000003 {"id":"8000000003","message":"news","archivedAt":null} {"hook":"refuse"}"#,
+        r#"before_insert bob profile-bob {"bio":"quiet"}"#,
+        r#"before_insert bob profile-bob-2 {"bio":"quiet"}"#,
+        r#"before_insert bob profile-bob-3 {"bio":"quiet"}"#,
+        r#"before_update bob profile-bob {"id":"profile-bob","bio":"QUIET","archivedAt":null} {"bio":"louder"}"#,
+        r#"before_update bob profile-bob-3 {"id":"profile-bob-3","bio":"quiet","archivedAt":null} {"bio":"changed"}"#,
+        r#"before_delete bob profile-bob-3 {"id":"profile-bob-3","bio":"quiet","archivedAt":null} {"hook":"refuse"}"#,
+        r#"before_insert bob 11 {"teamId":6,"label":"spoons"}"#,
+        r#"before_insert bob 12 {"teamId":6,"label":"spoons"}"#,
+        r#"before_insert bob 13 {"teamId":6,"label":"spoons"}"#,
+        r#"before_update bob 11 {"id":"11","teamId":6,"label":"SPOONS","archivedAt":null} {"label":"louder"}"#,
+        r#"before_update bob 13 {"id":"13","teamId":6,"label":"spoons","archivedAt":null} {"label":"changed"}"#,
+        r#"before_delete bob 13 {"id":"13","teamId":6,"label":"spoons","archivedAt":null} {"hook":"refuse"}"#,
     ];
     want_before.sort();
     assert_eq!(before, want_before);
@@ -527,16 +577,20 @@ async fn hook_refusals_fail_only_their_transaction_and_rewrites_are_stored() {
             tx(Update, "Bulletin", "08000000001", json!({"message": "x"})),
             tx(Delete, "Tally", "+11", json!({})),
             tx(Insert, "Profile", "profile-bob-2", refuse(json!({"bio": "x"}))),
+            tx(Insert, "Bulletin", "8000000009", json!({"message": "x", "hook": "sneak"})),
+            tx(Update, "Bulletin", "8000000001", json!({"message": "x", "hook": "sneak"})),
         ],
     )
     .await;
     let body = to_json(&res);
-    let errors: Vec<&str> = (0..4).map(|i| body["results"][i]["error"].as_str().unwrap_or("")).collect();
+    let errors: Vec<&str> = (0..6).map(|i| body["results"][i]["error"].as_str().unwrap_or("")).collect();
+    // A hook may only set the fields its action writes.
+    assert_eq!(errors[4..], ["Mutation rejected by hook"; 2], "{body}");
     for error in &errors[..3] {
         assert!(error.starts_with("Invalid mutation: modelId must be in canonical form"), "{body}");
     }
     assert_eq!(errors[3], "refused profile-bob-2");
     assert_eq!(take_calls(&["014", "08000000001", "+11"]), Vec::<String>::new(), "no hook for a non-canonical id");
-    assert_eq!(take_calls(&["profile-bob-2"]), [r#"before_insert bob profile-bob-2 {"id":"profile-bob-2","bio":"x"}"#]);
+    assert_eq!(take_calls(&["profile-bob-2"]), [r#"before_insert bob profile-bob-2 {"bio":"x"}"#]);
     assert_eq!(fingerprint(&db).await, before, "refused transactions changed the database");
 }

@@ -18,10 +18,11 @@ use diesel::prelude::*;
 use diesel::serialize::{Output, ToSql};
 use diesel::sql_types::Text;
 use serde_json::{json, Value};
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 use stratasync_core::codec::{kind, Codec};
-use stratasync_core::model::{HookContext, HookError, JsonObject, ModelHooks, MutationEvent};
+use stratasync_core::model::{HookContext, HookError, ModelHooks, MutationEvent};
 use stratasync_core::protocol::{MutateRequest, MutateResponse, MutationAction::Insert, TransactionInput};
 use stratasync_core::service::group_commit::GroupCommitConfig;
 use stratasync_core::{AuthContext, Registry, ServiceError, SyncEngine, SyncModel};
@@ -42,9 +43,9 @@ const LIVENESS: Duration = Duration::from_secs(20);
 
 /// Hooks that misbehave on request, by the task's title: `panic` panics,
 /// `panic in a transaction` panics inside a transaction it opened,
-/// `overrun` sleeps past the hook time limit, `unloggable` adds a NUL
-/// character to the action's data (which the log's `jsonb` refuses only
-/// at the group's log insert), and the `after_mutation`
+/// `overrun` sleeps past the hook time limit, `unloggable` sets a
+/// description with a NUL character (which the row stores scrubbed and
+/// the log's `jsonb` refuses only at the group's log insert), and the `after_mutation`
 /// hook of `slow-after` blocks until the test releases it (then fails, so
 /// its warning is on the wire).
 #[derive(Default, Clone)]
@@ -54,15 +55,9 @@ struct Misbehaving {
 }
 
 #[async_trait]
-impl ModelHooks for Misbehaving {
-    async fn before_insert(
-        &self,
-        cx: &mut HookContext<'_>,
-        _id: &str,
-        _payload: &JsonObject,
-        data: &mut JsonObject,
-    ) -> Result<(), HookError> {
-        match data.get("title").and_then(Value::as_str) {
+impl ModelHooks<HookedTask> for Misbehaving {
+    async fn before_insert(&self, cx: &mut HookContext<'_>, insert: &mut HookedTaskChanges) -> Result<(), HookError> {
+        match insert.title.as_deref() {
             Some("panic") => panic!("a bug in a before-hook"),
             Some("panic in a transaction") => {
                 use diesel_async::{AsyncConnection, SimpleAsyncConnection};
@@ -76,7 +71,9 @@ impl ModelHooks for Misbehaving {
             }
             Some("overrun") => tokio::time::sleep(STUCK).await,
             Some("unloggable") => {
-                data.insert("note".to_owned(), json!("\u{0}"));
+                // Stored as `?`, logged as written: only the log's `jsonb`
+                // refuses it, at the group's log insert.
+                insert.description = Some(Some(Scrubbed("\u{0}".to_owned())));
             }
             _ => {}
         }
@@ -107,8 +104,8 @@ struct HookedTask {
     workspace_id: Uuid,
     #[sync(insert, update)]
     title: String,
-    #[sync(skip)]
-    description: Option<String>,
+    #[sync(insert, string_null)]
+    description: Option<Scrubbed>,
     #[sync(skip)]
     priority: i32,
     #[sync(skip)]
@@ -119,6 +116,38 @@ struct HookedTask {
     archived_at: Option<DateTime<Utc>>,
     #[sync(skip)]
     created_at: DateTime<Utc>,
+}
+
+/// An application text type stored with its NUL characters replaced by
+/// `?` and sent on the wire as it is: a value the row takes and the log's
+/// `jsonb` does not.
+#[derive(Debug, Clone, PartialEq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+struct Scrubbed(String);
+
+impl FromSql<Text, Pg> for Scrubbed {
+    fn from_sql(bytes: PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        <String as FromSql<Text, Pg>>::from_sql(bytes).map(Scrubbed)
+    }
+}
+
+impl ToSql<Text, Pg> for Scrubbed {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> diesel::serialize::Result {
+        out.write_all(self.0.replace('\u{0}', "?").as_bytes())?;
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
+impl Codec<kind::Str> for Scrubbed {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        <String as Codec<kind::Str>>::write_json(&self.0, out)
+    }
+    fn to_json(&self) -> Value {
+        Value::String(self.0.clone())
+    }
+    fn from_json(value: &Value) -> Option<Self> {
+        value.as_str().map(|s| Scrubbed(s.to_owned()))
+    }
 }
 
 /// An application type whose codec panics on `panic in codec`: a panic on

@@ -31,16 +31,11 @@ static AUDIT: Mutex<Vec<String>> = Mutex::new(Vec::new());
 struct AuditHooks;
 
 #[async_trait]
-impl ModelHooks for AuditHooks {
-    async fn before_insert(
-        &self,
-        cx: &mut HookContext<'_>,
-        id: &str,
-        _payload: &JsonObject,
-        data: &mut JsonObject,
-    ) -> Result<(), HookError> {
+impl ModelHooks<AuditedTask> for AuditHooks {
+    async fn before_insert(&self, cx: &mut HookContext<'_>, insert: &mut AuditedTaskChanges) -> Result<(), HookError> {
+        let id = cx.model_id;
         AUDIT.lock().unwrap().push(format!("before_insert {id} system={} user={:?}", cx.system, cx.user.user_id()));
-        if let Some(Value::String(title)) = data.get_mut("title") {
+        if let Some(title) = &mut insert.title {
             *title = title.to_uppercase();
         }
         Ok(())

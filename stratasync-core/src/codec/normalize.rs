@@ -116,6 +116,7 @@ mod tests {
         id_field: Some("id"),
         key_fields: &[],
         archive_field: None,
+        hooks: false,
     };
 
     fn obj(v: serde_json::Value) -> JsonObject {

@@ -8,7 +8,7 @@ mod registry;
 mod spec;
 mod storage;
 
-pub use hooks::{HookContext, HookError, ModelHooks, MutationEvent, NoHooks};
+pub use hooks::{HookContext, HookError, ModelHooks, MutationEvent, NoHooks, SyncChanges};
 pub use registry::{DynModel, Registry, RegistryBuilder};
 pub use spec::{ActionSet, CodecKind, FieldSpec, GroupKey, ModelKind, ModelSpec};
 #[doc(hidden)]
@@ -28,8 +28,13 @@ pub trait SyncModel: SyncStorage {
     /// Static description of the model.
     const SPEC: &'static ModelSpec;
 
-    /// The hooks run around this model's mutations ([`NoHooks`] by default).
-    type Hooks: ModelHooks + Default;
+    /// The typed changes of an insert or an update, as the model's hooks
+    /// see them: the `<Model>Changes` struct the derive generates.
+    type Changes: SyncChanges;
+
+    /// The hooks run around this model's mutations ([`NoHooks`] by default;
+    /// `#[sync(hooks = Type)]`).
+    type Hooks: ModelHooks<Self> + Default;
 }
 
 /// A stored row as a mutation finds it ([`DynModel::locate`]; what

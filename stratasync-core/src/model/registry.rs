@@ -1,7 +1,7 @@
 //! The registry: an application's models, type-erased for the services.
 
 use super::Located;
-use super::{JsonObject, ModelHooks, ModelSpec, SyncModel};
+use super::{HookError, JsonObject, ModelHooks, ModelSpec, MutationEvent, SyncModel};
 use crate::error::MutationError;
 use crate::scope::ScopeFilter;
 use crate::service::mutate::{self, Applied, TxInput};
@@ -75,8 +75,8 @@ pub trait DynModel: Send + Sync {
         parent_id: &'a str,
     ) -> BoxFuture<'a, QueryResult<Vec<mutate::Cascaded>>>;
 
-    /// Runs the after-mutation hook.
-    fn hooks(&self) -> &dyn ModelHooks;
+    /// Runs the model's [`ModelHooks::after_mutation`] hook for `event`.
+    fn after_mutation<'a>(&'a self, event: &'a MutationEvent<'a>) -> BoxFuture<'a, Result<(), HookError>>;
 }
 
 struct Entry<M: SyncModel> {
@@ -164,8 +164,8 @@ impl<M: SyncModel> DynModel for Entry<M> {
         })
     }
 
-    fn hooks(&self) -> &dyn ModelHooks {
-        &self.hooks
+    fn after_mutation<'a>(&'a self, event: &'a MutationEvent<'a>) -> BoxFuture<'a, Result<(), HookError>> {
+        ModelHooks::<M>::after_mutation(&self.hooks, event)
     }
 }
 

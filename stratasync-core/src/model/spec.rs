@@ -122,6 +122,10 @@ pub struct ModelSpec {
     pub key_fields: &'static [&'static str],
     /// Wire name of the archive timestamp field, if the model can be archived.
     pub archive_field: Option<&'static str>,
+    /// Whether the model declares hooks (`#[sync(hooks = Type)]`). Only
+    /// then does a mutation build the typed changes and call the
+    /// before-hooks; a model without hooks pays nothing for them.
+    pub hooks: bool,
 }
 
 impl ModelSpec {

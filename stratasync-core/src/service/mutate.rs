@@ -19,16 +19,23 @@
 //!   group key (`Invalid mutation: the group of a record cannot be
 //!   changed`), whether the payload or a `before_update` hook tries.
 //!
-//! Before-hooks run on the shared commit path (see
-//! [`super::group_commit`]): each runs within
+//! Before-hooks run for every action of every model kind, on the shared
+//! commit path (see [`super::group_commit`]): each runs within
 //! [`TxInput::hook_timeout`], and a panic in one fails its transaction
-//! alone (`Mutation rejected by hook`). They must be quick.
+//! alone (`Mutation rejected by hook`). They must be quick. The typed
+//! insert or patch a hook sees is built from the normalized `data` only
+//! for a model that declares hooks ([`ModelSpec::hooks`]), and what the
+//! hook changed is written back into `data` field by field, so that an
+//! unchanged field keeps its exact wire form.
 
 use super::supervise::before_hook;
 use crate::auth::AuthContext;
 use crate::codec::{normalize_insert, normalize_update, time::instant_ms_from_json};
 use crate::error::MutationError;
-use crate::model::{CodecKind, GroupKey, HookContext, JsonObject, ModelHooks, ModelKind, Registry, SyncModel};
+use crate::model::{
+    CodecKind, GroupKey, HookContext, HookError, JsonObject, ModelHooks, ModelKind, ModelSpec, Registry, SyncChanges,
+    SyncModel,
+};
 use crate::protocol::ActionKind;
 use crate::storage::Conn;
 use serde_json::Value;
@@ -186,6 +193,67 @@ fn ensure_changed(n: usize) -> Result<(), MutationError> {
     }
 }
 
+/// The context of a before-hook of `tx` on the row `model_id`.
+fn hook_context<'a>(conn: &'a mut Conn, tx: &'a TxInput<'a>, model_id: &'a str) -> HookContext<'a> {
+    HookContext { conn, user: tx.user, system: tx.system, model_id, payload: tx.payload }
+}
+
+/// The typed form of `data` for a hook, with its wire form before the
+/// hook (to see what the hook changed).
+fn typed<M: SyncModel>(data: &JsonObject) -> Result<(M::Changes, JsonObject), MutationError> {
+    let changes = M::Changes::from_data(data)?;
+    let before = changes.to_data();
+    Ok((changes, before))
+}
+
+/// Writes what a `before_insert` or `before_update` hook changed back into
+/// `data`: a field whose wire form is as it was keeps its value as it was
+/// (the client's own), a changed one takes its new value in place, a
+/// field the hook set gets appended and one it cleared is removed. A hook
+/// that changed nothing leaves `data` untouched, byte for byte.
+///
+/// A hook may only write the fields the action writes (`insert` fields,
+/// `update` fields); for an update the group key is left to
+/// [`keep_group`] (a hook may name the row's own group, never another).
+/// Another field fails the transaction as a hook failure.
+fn merge_changes(
+    spec: &ModelSpec,
+    action: ActionKind,
+    data: &mut JsonObject,
+    before: &JsonObject,
+    after: JsonObject,
+) -> Result<(), MutationError> {
+    if *before == after {
+        return Ok(());
+    }
+    let group_key = match spec.group {
+        GroupKey::Field(key) => Some(key),
+        _ => None,
+    };
+    let insert = action == ActionKind::Insert;
+    for (key, value) in &after {
+        if before.get(key) == Some(value) {
+            continue;
+        }
+        let writes =
+            spec.field(key).is_some_and(|f| if insert { f.insert } else { f.update || group_key == Some(f.wire) });
+        if !writes {
+            let (hook, what) = if insert { ("before_insert", "an insert") } else { ("before_update", "an update") };
+            let cause = format!("the {hook} hook of {} set `{key}`, which {what} does not write", spec.name);
+            return Err(MutationError::Hook(HookError::Internal(cause.into())));
+        }
+    }
+    for key in before.keys().filter(|k| !after.contains_key(*k)) {
+        data.shift_remove(key);
+    }
+    for (key, value) in after {
+        if before.get(&key) != Some(&value) {
+            data.insert(key, value);
+        }
+    }
+    Ok(())
+}
+
 /// Applies one transaction of model `M` inside the current savepoint.
 pub async fn apply<M: SyncModel>(
     hooks: &M::Hooks,
@@ -208,15 +276,21 @@ pub async fn apply<M: SyncModel>(
     match tx.action {
         ActionKind::Insert => {
             let mut data = normalize_insert(spec, tx.model_id, tx.payload)?;
-            let canonical = M::canonical_id(tx.model_id, &data)?;
+            let mut canonical = M::canonical_id(tx.model_id, &data)?;
             let mut group = insert_group(spec.group, &canonical, &data)?;
             check_access(tx, &group)?;
-            if standard {
-                let mut cx = HookContext { conn: &mut *conn, user: tx.user, system: tx.system };
-                before_hook(tx.hook_timeout, hooks.before_insert(&mut cx, &canonical, tx.payload, &mut data)).await?;
-                // The hook may have rewritten the group: the row is stored
-                // (and logged) in the final one, which the caller must be
-                // allowed to write.
+            if spec.hooks {
+                let (mut insert, before) = typed::<M>(&data)?;
+                let mut cx = hook_context(conn, tx, &canonical);
+                before_hook(tx.hook_timeout, hooks.before_insert(&mut cx, &mut insert)).await?;
+                merge_changes(spec, tx.action, &mut data, &before, insert.to_data())?;
+                // The hook may have rewritten the key fields of a
+                // composite model (its id) or the group: the row is stored
+                // (and logged) under the final ones, in a group the caller
+                // must be allowed to write.
+                if !standard {
+                    canonical = M::canonical_id(tx.model_id, &data)?;
+                }
                 group = insert_group(spec.group, &canonical, &data)?;
                 check_access(tx, &group)?;
             }
@@ -230,8 +304,12 @@ pub async fn apply<M: SyncModel>(
             let (row, group) = target::<M>(conn, tx).await?;
             let id = row.sync_id();
             let mut data = normalize_update(spec, tx.payload)?;
-            let mut cx = HookContext { conn: &mut *conn, user: tx.user, system: tx.system };
-            before_hook(tx.hook_timeout, hooks.before_update(&mut cx, &id, tx.payload, &mut data)).await?;
+            if spec.hooks {
+                let (mut patch, before) = typed::<M>(&data)?;
+                let mut cx = hook_context(conn, tx, &id);
+                before_hook(tx.hook_timeout, hooks.before_update(&mut cx, &row, &mut patch)).await?;
+                merge_changes(spec, tx.action, &mut data, &before, patch.to_data())?;
+            }
             keep_group(spec.group, &group, &data)?;
             if !data.is_empty() {
                 ensure_changed(M::update(conn, &row, &data).await?)?;
@@ -241,9 +319,9 @@ pub async fn apply<M: SyncModel>(
         ActionKind::Delete => {
             let (row, group) = target::<M>(conn, tx).await?;
             let id = row.sync_id();
-            if standard {
-                let mut cx = HookContext { conn: &mut *conn, user: tx.user, system: tx.system };
-                before_hook(tx.hook_timeout, hooks.before_delete(&mut cx, &id, tx.payload)).await?;
+            if spec.hooks {
+                let mut cx = hook_context(conn, tx, &id);
+                before_hook(tx.hook_timeout, hooks.before_delete(&mut cx, &row)).await?;
             }
             let cascaded = cascade(registry, conn, spec.name, &id).await?;
             ensure_changed(M::delete(conn, &row).await?)?;
@@ -267,10 +345,17 @@ pub async fn apply<M: SyncModel>(
                 None
             };
             let (row, group) = target::<M>(conn, tx).await?;
+            let id = row.sync_id();
+            if spec.hooks {
+                let mut cx = hook_context(conn, tx, &id);
+                let hook =
+                    if archive { hooks.before_archive(&mut cx, &row) } else { hooks.before_unarchive(&mut cx, &row) };
+                before_hook(tx.hook_timeout, hook).await?;
+            }
             ensure_changed(M::set_archived(conn, &row, at.map(|(_, t)| t)).await?)?;
             let mut data = JsonObject::new();
             data.insert(field.to_owned(), at.map_or(Value::Null, |(ms, _)| Value::from(ms)));
-            Ok(applied(row.sync_id(), group, data))
+            Ok(applied(id, group, data))
         }
         // Not in any model's action set: refused above.
         ActionKind::SyncGroups => Err(MutationError::UnsupportedAction(tx.action)),

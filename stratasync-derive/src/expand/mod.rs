@@ -1,13 +1,15 @@
 //! Code generation, from the validated [`Model`] only.
 //!
-//! Everything goes into `const _: () = { ... };` and names the runtime only
-//! through `::stratasync_core::__private`. Calls that depend on a field's
+//! Everything but the model's `<Model>Changes` struct (an item of the
+//! user's module, so hooks can name it) goes into `const _: () = { ... };`,
+//! and names the runtime only through `::stratasync_core::__private`. Calls that depend on a field's
 //! type carry the span of that type, and column paths carry the span of the
 //! field (or its `column_name`), so rustc reports mismatches at the user's
 //! tokens. Everything that uses the columns is guarded by the field/column
 //! facts that `schema::checks` asserts (`schema::guard`), so a mismatched
 //! field is one error, at its type.
 
+mod changes;
 mod reference;
 mod row;
 mod schema;
@@ -32,7 +34,11 @@ pub fn expand(model: &Model) -> TokenStream {
     let helpers = storage::helpers(model, &guard);
     let referenceable = reference::referenceable(model, &guard);
     let reference_helpers = reference::helpers(model);
+    let changes = changes::definition(model);
+    let changes_conversions = changes::conversions(model);
     quote! {
+        #changes
+
         const _: () = {
             use #p::diesel::{ExpressionMethods as _, OptionalExtension as _, QueryDsl as _};
 
@@ -49,6 +55,8 @@ pub fn expand(model: &Model) -> TokenStream {
                 #row
                 #storage
             }
+
+            #changes_conversions
 
             #referenceable
 

@@ -1,4 +1,4 @@
-//! `SyncModel::SPEC` and `SyncModel::Hooks`.
+//! `SyncModel::SPEC`, `SyncModel::Changes` and `SyncModel::Hooks`.
 
 use super::{codec, codec_kind, private};
 use crate::model::{Field, Group, Kind, Model};
@@ -43,6 +43,7 @@ pub fn spec(model: &Model) -> TokenStream {
         }
         None => quote!(::std::option::Option::None),
     };
+    let has_hooks = model.hooks.is_some();
     quote! {
         const SPEC: &'static #p::ModelSpec = &#p::ModelSpec {
             name: #name,
@@ -54,6 +55,7 @@ pub fn spec(model: &Model) -> TokenStream {
             id_field: #id_field,
             key_fields: &[#(#key_fields),*],
             archive_field: #archive_field,
+            hooks: #has_hooks,
         };
     }
 }
@@ -95,11 +97,17 @@ fn field_spec(field: &Field) -> TokenStream {
     }
 }
 
-/// `type Hooks = ...;`, spanned at the user's path.
+/// `type Changes = <Model>Changes;` and `type Hooks = ...;`, the hooks
+/// spanned at the user's path.
 pub fn hooks(model: &Model) -> TokenStream {
     let p = private();
-    match &model.hooks {
+    let changes = super::changes::name(model);
+    let hooks = match &model.hooks {
         Some(path) => quote_spanned!(path.span()=> type Hooks = #path;),
         None => quote!(type Hooks = #p::NoHooks;),
+    };
+    quote! {
+        type Changes = #changes;
+        #hooks
     }
 }

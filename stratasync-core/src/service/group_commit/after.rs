@@ -60,7 +60,7 @@ impl Answer {
 /// succeeded, else the warning its error or panic becomes (the mutation
 /// stays committed; the cause is logged).
 pub(crate) async fn after_mutation(model: &dyn DynModel, event: &MutationEvent<'_>) -> Option<String> {
-    match AssertUnwindSafe(model.hooks().after_mutation(event)).catch_unwind().await {
+    match AssertUnwindSafe(model.after_mutation(event)).catch_unwind().await {
         Ok(Ok(())) => None,
         Ok(Err(e)) => {
             tracing::warn!(model = event.model_name, error = ?e, "after-mutation hook failed");
