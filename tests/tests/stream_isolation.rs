@@ -211,8 +211,15 @@ async fn a_stalled_stream_is_aborted_and_gives_its_connection_back(adapter: Adap
     // The bootstrap backs up into its snapshot; note its backend.
     let holder = "SELECT coalesce((SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
                   AND state = 'idle in transaction' LIMIT 1), 0)";
-    wait_for(LIVENESS, "the unread bootstrap holds its snapshot", || async { db.scalar(holder).await != 0 }).await;
-    let pid = db.scalar(holder).await;
+    // (The backend found is kept: until the stream backs up, its state
+    // alternates between idle in transaction and active.)
+    let found = std::cell::Cell::new(0);
+    wait_for(LIVENESS, "the unread bootstrap holds its snapshot", || async {
+        found.set(db.scalar(holder).await);
+        found.get() != 0
+    })
+    .await;
+    let pid = found.get();
     assert_ne!(pid, 0);
     // Both users' places are taken.
     for user in ["mallory", "eve"] {
