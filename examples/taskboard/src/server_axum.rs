@@ -108,6 +108,16 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
         }
     });
     axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+    // axum's graceful shutdown stops tracking a connection once it is
+    // upgraded: the sockets told to close may still be sending their close
+    // frame. Wait for their sessions to leave the feed (at most 5 s), then
+    // give their writers a moment to flush.
+    let hub = engine.hub();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while hub.session_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     engine.shutdown().await;
     tracing::info!("server stopped");
     Ok(())
