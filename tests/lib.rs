@@ -133,6 +133,39 @@ impl TestDb {
         row.v.unwrap_or_default()
     }
 
+    /// The log's actions whose row matches `condition` (SQL over
+    /// `sync_actions`), ascending, each in its wire shape (`syncId`,
+    /// `modelName`, `modelId`, `action`, `data`, `groupId`, `clientId`,
+    /// `clientTxId`; absent values are `null`). Read straight from the
+    /// table: the engine's own readers are what the tests check.
+    pub async fn log(&self, condition: &str) -> Vec<Value> {
+        let text = self
+            .text(&format!(
+                "SELECT coalesce(json_agg(json_build_object('syncId', id::text, 'modelName', model, \
+                 'modelId', model_id, 'action', action, 'data', data, 'groupId', group_id, \
+                 'clientId', client_id, 'clientTxId', client_tx_id) ORDER BY id), '[]') \
+                 FROM sync_actions WHERE {condition}"
+            ))
+            .await;
+        serde_json::from_str(&text).expect("the log as JSON")
+    }
+
+    /// The sync ids of the log's actions visible to `groups` (their own
+    /// or global), ascending.
+    pub async fn visible_ids(&self, groups: &[String]) -> Vec<u64> {
+        let list = groups.iter().map(|g| format!("'{}'", g.replace('\'', "''"))).collect::<Vec<_>>().join(",");
+        let condition = if list.is_empty() {
+            "group_id IS NULL".to_owned()
+        } else {
+            format!("group_id IS NULL OR group_id IN ({list})")
+        };
+        self.log(&condition)
+            .await
+            .iter()
+            .map(|a| a["syncId"].as_str().and_then(|s| s.parse().ok()).expect("syncId"))
+            .collect()
+    }
+
     /// Every object of this database's `public` schema (see
     /// [`schema_at`]).
     pub async fn schema(&self) -> String {
@@ -249,7 +282,7 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> Value {
 /// admitted) and collects it into parsed lines; an `Err` item becomes the
 /// error line the transport would write.
 pub async fn collect_lines(
-    start: impl std::future::Future<Output = Result<stratasync_core::service::NdjsonStream, stratasync_core::ServiceError>>,
+    start: impl std::future::Future<Output = Result<stratasync_core::engine::NdjsonStream, stratasync_core::ServiceError>>,
 ) -> Vec<Value> {
     let mut stream = start.await.expect("the stream is admitted");
     let mut bytes = Vec::new();

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use stratasync_core::endpoint::SyncEndpoints;
-use stratasync_core::protocol::{MutationAction, SyncId};
+use stratasync_core::protocol::MutationAction;
 use stratasync_core::SyncEngine;
 
 /// The default bound of a single wait.
@@ -426,13 +426,7 @@ pub async fn backlog(db: &TestDb, group: Option<&str>, n: usize, size: usize) ->
 
 /// The ids of the log visible to `groups` (group or global), ascending.
 pub async fn visible_ids(db: &TestDb, groups: &[String]) -> Vec<u64> {
-    let conn = db.pool.get().await.expect("connection");
-    let visible = stratasync_core::storage::log::Visible::Groups(groups);
-    let page =
-        stratasync_core::storage::log::read::<stratasync_core::storage::RawJson>(&conn, SyncId(0), visible, 1_000_000)
-            .await
-            .expect("page");
-    page.actions.iter().map(|a| a.sync_id.0).collect()
+    db.visible_ids(groups).await
 }
 
 /// Waits until the hub of `engine` has handed out `id` (bounded).

@@ -91,7 +91,7 @@
 //! responses open gets 429
 //! `{"statusCode":429,"error":"Too Many Requests","message":"Too many open streams"}`
 //! with `Retry-After: 1` (limits in
-//! [`stratasync_core::service::streams`]). No response carries SQL,
+//! [`stratasync_core::engine::StreamLimits`]). No response carries SQL,
 //! database error text or file paths: details go to the `tracing` log only.
 //!
 //! A validation failure of `/mutate` that lies inside transactions also

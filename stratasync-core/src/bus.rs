@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// A committed action as handed to subscribers.
-pub type Delta = Arc<SyncAction>;
+pub(crate) type Delta = Arc<SyncAction>;
 
 /// Hands committed actions to in-process subscribers (the WebSocket and
 /// Redis layers). Slow subscribers lag and are told so by the receiver;

@@ -35,14 +35,22 @@ mod readiness;
 
 pub use builder::SyncEngineBuilder;
 pub use config_error::ConfigError;
+// The settings and parameters of the engine's API, declared by the
+// services that use them.
+pub use crate::service::batch::{BatchItem, BatchParams};
+pub use crate::service::bootstrap::{BootstrapKind, BootstrapParams};
+pub use crate::service::deltas::DeltasParams;
+pub use crate::service::group_commit::GroupCommitConfig;
+pub use crate::service::rate_limit::MutationRateLimit;
+pub use crate::service::{ChunkStream, NdjsonStream, StreamLimits};
 
 use crate::auth::{self, AuthContext, AuthError, SyncAuth};
 use crate::bus::DeltaBus;
-use crate::model::Registry;
 use crate::realtime::Hub;
 use crate::service::group_commit::GroupCommit;
 use crate::service::rate_limit::MutationLimiter;
 use crate::service::streams::StreamGate;
+use crate::service::Registry;
 use crate::storage::Pool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -169,9 +177,12 @@ impl SyncEngine {
         &self.registry
     }
 
-    /// The in-process delta bus.
-    pub fn bus(&self) -> &DeltaBus {
-        &self.bus
+    /// Every action this node commits from now on (mutations and server
+    /// writes, not those of other nodes), in commit order, as the live feed
+    /// receives them. A receiver that falls more than the bus's capacity
+    /// behind misses actions and is told so (`RecvError::Lagged`).
+    pub fn subscribe_committed(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<crate::protocol::SyncAction>> {
+        self.bus.subscribe()
     }
 
     /// Verifies a token only (the WebSocket upgrade does not resolve groups).

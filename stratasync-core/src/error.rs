@@ -4,7 +4,7 @@
 //! hook details stay in the error's source, for logs only (docs/protocol.md §10
 //! #14).
 
-use crate::model::{CodecKind, HookError};
+use crate::codec::CodecKind;
 use crate::protocol::ActionKind;
 use crate::storage::fault::{classify, Fault};
 use std::time::Duration;
@@ -192,4 +192,15 @@ pub enum ServiceError {
     /// broken body instead of a short one.
     #[error("Response interrupted")]
     StreamAborted,
+}
+
+/// A hook's refusal or failure.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    /// The mutation is refused; the message is shown to the client.
+    #[error("{0}")]
+    Reject(String),
+    /// The hook failed; the client sees a stable message, the cause is logged.
+    #[error("hook failed: {0}")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

@@ -22,22 +22,18 @@
 //! | the engine (every `impl SyncEngine`) | [`engine`] |
 //! | live delivery | [`realtime`] |
 //! | writes from server code, log maintenance | [`write`](mod@write), [`ops`] |
-//! | services | [`service`] |
+//! | services: the [`Registry`], bootstrap, batch, delta pages, group commit, limits | `service` (internal; its settings are re-exported by [`engine`]) |
 //! | the model contract | [`model`] |
 //! | read scope, group rules, metrics | [`scope`], [`metrics`] |
-//! | field codecs | [`codec`] |
 //! | errors | [`error`] |
+//! | field codecs | [`codec`] |
 //! | the caller | [`auth`] |
-//! | PostgreSQL | [`storage`] |
-//! | validation, the delta bus | [`request`], [`bus`] |
+//! | PostgreSQL | [`storage`] (the log's reader and writer are internal) |
+//! | validation, the delta bus | [`request`], `bus` (internal) |
 //! | wire types | [`protocol`] |
 //! | leaves | [`log_text`], [`request_id`], [`composite_id`], [`tls`], [`readiness`] |
 //!
-//! Three edges still go up: [`error`] → [`model`] (`MutationError`
-//! carries a `CodecKind` and a `HookError`), [`codec`] → [`model`]
-//! (`codec::normalize` walks a `ModelSpec`) and [`model`] → [`service`]
-//! (the registry runs `service::mutate` for each concrete model).
-//! The integration test `layering` checks the order on every build of the
+//! No edge goes up. The integration test `layering` checks the order on every build of the
 //! tests.
 //!
 //! Features (both on by default):
@@ -51,7 +47,7 @@
 #![warn(unreachable_pub)]
 
 pub mod auth;
-pub mod bus;
+pub(crate) mod bus;
 pub mod codec;
 pub mod composite_id;
 pub mod endpoint;
@@ -67,7 +63,7 @@ pub mod realtime;
 pub mod request;
 pub mod request_id;
 pub mod scope;
-pub mod service;
+pub(crate) mod service;
 pub mod storage;
 pub mod tls;
 pub mod write;
@@ -76,9 +72,10 @@ pub use auth::{AuthContext, AuthRejection, AuthUser, SyncAuth};
 pub use endpoint::SyncEndpoints;
 pub use engine::SyncEngine;
 pub use error::{MutationError, ServiceError};
-pub use model::{HookContext, HookError, ModelHooks, NoHooks, Registry, SyncChanges, SyncModel};
+pub use model::{HookContext, HookError, ModelHooks, NoHooks, SyncChanges, SyncModel};
 pub use protocol::SyncId;
 pub use scope::ScopeFilter;
+pub use service::{Registry, RegistryBuilder};
 
 /// `#[derive(SyncModel)]`: see the crate `stratasync-derive` for its attributes.
 #[cfg(feature = "derive")]
@@ -145,7 +142,8 @@ pub mod __private {
     };
     pub use crate::protocol::ActionKind;
     pub use crate::scope::ScopeFilter;
-    pub use crate::storage::{Conn, Prepared};
+    pub use crate::storage::prepared::Prepared;
+    pub use crate::storage::Conn;
     pub use chrono;
     pub use diesel;
     pub use diesel_async;
@@ -217,16 +215,22 @@ pub mod __private {
         }
     }
 
-    /// Reads one field of normalized `data` as its Rust type.
-    pub fn decode<K, T: Codec<K>>(
+    /// Reads one field of normalized `data` as its Rust type, with its
+    /// codec's `from_json`. Generated code passes
+    /// `<Ty as Codec<K>>::from_json` rather than having this function
+    /// require `Ty: Codec<K>`: a field whose type its codec cannot hold is
+    /// then reported once, at the field, like every other use of its codec
+    /// (a bound here would be a second, differently caused error).
+    pub fn decode<T>(
         data: &JsonObject,
         wire: &'static str,
         kind: CodecKind,
+        from_json: fn(&serde_json::Value) -> Option<T>,
     ) -> Result<Option<T>, MutationError> {
         match data.get(wire) {
             None => Ok(None),
             Some(v) => {
-                T::from_json(v).map(Some).ok_or_else(|| MutationError::InvalidValue { kind, field: wire.to_owned() })
+                from_json(v).map(Some).ok_or_else(|| MutationError::InvalidValue { kind, field: wire.to_owned() })
             }
         }
     }

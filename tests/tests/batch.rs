@@ -1,7 +1,7 @@
 //! Batch loads by indexed key and by group.
 
 use serde_json::json;
-use stratasync_core::service::batch::{BatchItem, BatchParams};
+use stratasync_core::engine::{BatchItem, BatchParams};
 use stratasync_tests::*;
 use taskboard::seed::{seed, SeedOptions};
 

@@ -3,9 +3,9 @@
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use stratasync_core::engine::{BootstrapKind, BootstrapParams};
 use stratasync_core::protocol::MutationAction::{Delete, Insert, Update};
 use stratasync_core::protocol::SyncId;
-use stratasync_core::service::bootstrap::{BootstrapKind, BootstrapParams};
 use stratasync_tests::*;
 use taskboard::seed::{seed, SeedOptions};
 

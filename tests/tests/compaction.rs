@@ -18,11 +18,11 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use stratasync_core::auth::AuthContext;
+use stratasync_core::engine::DeltasParams;
 use stratasync_core::error::ServiceError;
 use stratasync_core::ops::compact::{CompactError, Compaction, Retention};
 use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Unarchive, Update};
 use stratasync_core::protocol::{SyncId, TransactionInput, TxResult};
-use stratasync_core::service::deltas::DeltasParams;
 use stratasync_core::SyncEngine;
 use stratasync_tests::*;
 

@@ -6,11 +6,11 @@
 
 use diesel::prelude::*;
 use serde_json::{json, Value};
+use stratasync_core::engine::BootstrapParams;
+use stratasync_core::engine::DeltasParams;
+use stratasync_core::engine::{BatchItem, BatchParams};
 use stratasync_core::protocol::MutationAction::{Delete, Insert, Update};
 use stratasync_core::protocol::SyncId;
-use stratasync_core::service::batch::{BatchItem, BatchParams};
-use stratasync_core::service::bootstrap::BootstrapParams;
-use stratasync_core::service::deltas::DeltasParams;
 use stratasync_core::{Registry, ScopeFilter, SyncEngine, SyncModel};
 use stratasync_tests::*;
 

@@ -2,10 +2,10 @@
 
 use serde_json::json;
 use stratasync_core::auth::AuthContext;
+use stratasync_core::engine::DeltasParams;
 use stratasync_core::error::ServiceError;
 use stratasync_core::protocol::MutationAction::{Insert, Update};
 use stratasync_core::protocol::SyncId;
-use stratasync_core::service::deltas::DeltasParams;
 use stratasync_tests::*;
 
 async fn workspace(db: &TestDb) -> String {
@@ -81,7 +81,7 @@ async fn actions_have_the_wire_shape() {
     .await;
     let page = engine.deltas(&alice, &after(0)).await.unwrap();
     let text = serde_json::to_string(&page).unwrap();
-    let created = stratasync_core::codec::time::iso_millis(&page.actions[0].created_at);
+    let created = stratasync_core::protocol::iso_millis(&page.actions[0].created_at);
     assert_eq!(
         text,
         format!(

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use stratasync_core::service::bootstrap::BootstrapParams;
+use stratasync_core::engine::BootstrapParams;
 use stratasync_tests::http_support::Adapter;
 use stratasync_tests::process_support::binary_of;
 use stratasync_tests::ws_support::*;

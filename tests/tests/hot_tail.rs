@@ -4,9 +4,9 @@
 //! same group filter, page cut and group changes.
 
 use stratasync_core::auth::AuthContext;
+use stratasync_core::engine::DeltasParams;
 use stratasync_core::protocol::SyncId;
 use stratasync_core::realtime::HubConfig;
-use stratasync_core::service::deltas::DeltasParams;
 use stratasync_core::storage::memberships;
 use stratasync_core::SyncEngine;
 use stratasync_tests::http_support::Adapter;

@@ -9,8 +9,8 @@
 use actix_web::http::{header, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
+use stratasync_core::engine::DeltasParams;
 use stratasync_core::realtime::HubConfig;
-use stratasync_core::service::deltas::DeltasParams;
 use stratasync_core::SyncId;
 use stratasync_tests::http_support::*;
 use stratasync_tests::ws_support::{workspace, WsServer};

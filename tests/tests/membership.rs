@@ -5,9 +5,8 @@
 //! over the WebSocket to that user only.
 
 use serde_json::{json, Value};
+use stratasync_core::engine::DeltasParams;
 use stratasync_core::protocol::SyncId;
-use stratasync_core::service::deltas::DeltasParams;
-use stratasync_core::storage::log::{self, Visible};
 use stratasync_core::storage::memberships;
 use stratasync_tests::http_support::Adapter;
 use stratasync_tests::ws_support::*;
@@ -15,15 +14,14 @@ use stratasync_tests::*;
 
 /// Every `S` action of the log, ascending: `(groupId, subscribedSyncGroups)`.
 async fn s_actions(db: &TestDb) -> Vec<(String, Value)> {
-    let conn = db.pool.get().await.unwrap();
-    let page = log::read::<stratasync_core::model::JsonObject>(&conn, SyncId(0), Visible::All, 10_000).await.unwrap();
-    page.actions
+    db.log("action = 'S'")
+        .await
         .iter()
-        .filter(|a| a.action.as_str() == "S")
         .map(|a| {
-            assert_eq!((a.model_name.as_str(), a.model_id.as_str()), ("SyncGroup", "sync-groups"));
-            assert_eq!((a.client_id.as_deref(), a.client_tx_id.as_deref()), (None, None));
-            (a.group_id.clone().expect("an S action has the user's group"), a.data["subscribedSyncGroups"].clone())
+            assert_eq!((&a["modelName"], &a["modelId"]), (&json!("SyncGroup"), &json!("sync-groups")));
+            assert_eq!((&a["clientId"], &a["clientTxId"]), (&Value::Null, &Value::Null));
+            let group = a["groupId"].as_str().expect("an S action has the user's group").to_owned();
+            (group, a["data"]["subscribedSyncGroups"].clone())
         })
         .collect()
 }
@@ -119,16 +117,26 @@ async fn s_actions_keep_commit_order_among_concurrent_writes() {
     let tailer = {
         let (pool, stop) = (db.pool.clone(), stop.clone());
         tokio::spawn(async move {
-            let mut cursor = SyncId(0);
+            use diesel_async::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                id: i64,
+            }
+            let mut cursor = 0;
             let mut seen = Vec::new();
             loop {
-                let done = stop.load(std::sync::atomic::Ordering::SeqCst);
-                let conn = pool.get().await.unwrap();
-                let page =
-                    log::read::<stratasync_core::model::JsonObject>(&conn, cursor, Visible::All, 1000).await.unwrap();
-                seen.extend(page.actions.iter().map(|a| a.sync_id.0));
-                cursor = page.cursor(cursor);
-                if done && page.rows == 0 {
+                let done = std::sync::atomic::AtomicBool::load(&stop, std::sync::atomic::Ordering::SeqCst);
+                let mut conn = pool.get().await.unwrap();
+                let page: Vec<Row> =
+                    diesel::sql_query("SELECT id FROM sync_actions WHERE id > $1 ORDER BY id LIMIT 1000")
+                        .bind::<diesel::sql_types::BigInt, _>(cursor)
+                        .load(&mut conn)
+                        .await
+                        .unwrap();
+                seen.extend(page.iter().map(|r| r.id as u64));
+                cursor = page.last().map_or(cursor, |r| r.id);
+                if done && page.is_empty() {
                     return seen;
                 }
             }
@@ -164,12 +172,7 @@ async fn s_actions_keep_commit_order_among_concurrent_writes() {
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let seen = tailer.await.unwrap();
-    let all: Vec<u64> = {
-        let conn = db.pool.get().await.unwrap();
-        let page =
-            log::read::<stratasync_core::model::JsonObject>(&conn, SyncId(0), Visible::All, 10_000).await.unwrap();
-        page.actions.iter().map(|a| a.sync_id.0).collect()
-    };
+    let all: Vec<u64> = db.log("true").await.iter().map(|a| a["syncId"].as_str().unwrap().parse().unwrap()).collect();
     assert_eq!(all.len(), 4 * 15 + 3 * 8);
     assert_eq!(seen, all, "the tailer saw every id, in order");
     assert_eq!(s_actions(&db).await.iter().filter(|(user, _)| user == "m0").count(), 8);

@@ -2,9 +2,8 @@
 //! composite models, access control, dedupe, savepoints and cascades.
 
 use serde_json::{json, Value};
+use stratasync_core::protocol::MutateRequest;
 use stratasync_core::protocol::MutationAction::{Archive, Delete, Insert, Unarchive, Update};
-use stratasync_core::protocol::{MutateRequest, SyncId};
-use stratasync_core::storage::RawJson;
 use stratasync_tests::*;
 
 async fn workspace(db: &TestDb) -> String {
@@ -12,29 +11,7 @@ async fn workspace(db: &TestDb) -> String {
 }
 
 async fn actions(db: &TestDb) -> Vec<Value> {
-    let conn = db.pool.get().await.unwrap();
-    let groups = every_group(db).await;
-    let visible = stratasync_core::storage::log::Visible::Groups(&groups);
-    let page = stratasync_core::storage::log::read::<RawJson>(&conn, SyncId(0), visible, 10_000).await.unwrap();
-    page.actions.iter().map(to_json).collect()
-}
-
-async fn every_group(db: &TestDb) -> Vec<String> {
-    let mut conn = db.pool.get().await.unwrap();
-    use diesel_async::RunQueryDsl;
-    diesel::sql_query("SELECT DISTINCT group_id AS g FROM sync_actions WHERE group_id IS NOT NULL")
-        .load::<G>(&mut conn)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|g| g.g)
-        .collect()
-}
-
-#[derive(diesel::QueryableByName)]
-struct G {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    g: String,
+    db.log("true").await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -476,7 +453,7 @@ async fn concurrent_batches_share_commits_and_keep_their_own_results() {
     use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
     use std::future::Future;
     use std::pin::Pin;
-    use stratasync_core::service::group_commit::GroupCommitConfig;
+    use stratasync_core::engine::GroupCommitConfig;
     type Pending = Pin<Box<dyn Future<Output = (stratasync_core::protocol::MutateResponse, MutateRequest)> + Send>>;
     let db = TestDb::new().await;
     let engine = db
@@ -555,7 +532,7 @@ async fn shutdown_commits_what_was_queued_and_refuses_the_rest() {
     use std::future::Future;
     use std::pin::Pin;
     use std::time::Duration;
-    use stratasync_core::service::group_commit::GroupCommitConfig;
+    use stratasync_core::engine::GroupCommitConfig;
     use stratasync_core::ServiceError;
     type Pending =
         Pin<Box<dyn Future<Output = Result<stratasync_core::protocol::MutateResponse, ServiceError>> + Send>>;
@@ -613,7 +590,7 @@ async fn shutdown_commits_what_was_queued_and_refuses_the_rest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_lanes_on_the_same_rows_neither_deadlock_nor_fail() {
-    use stratasync_core::service::group_commit::GroupCommitConfig;
+    use stratasync_core::engine::GroupCommitConfig;
     let db = TestDb::new().await;
     let engine = db
         .engine_builder()
@@ -659,7 +636,7 @@ async fn concurrent_lanes_on_the_same_rows_neither_deadlock_nor_fail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failure_mid_group_rolls_back_only_its_own_transaction() {
-    use stratasync_core::service::group_commit::GroupCommitConfig;
+    use stratasync_core::engine::GroupCommitConfig;
     let db = TestDb::new().await;
     let engine = db
         .engine_builder()

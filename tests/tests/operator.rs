@@ -197,7 +197,7 @@ async fn log_compact_folds_rows_and_trims_below_the_horizon() {
     let again: Value =
         serde_json::from_str(&taskboard(&db.url, &["log", "compact", "--below", "2", "--json"], "")).unwrap();
     assert_eq!((&again["below"], &again["horizon"], &again["removed"]), (&json!("2"), &json!("5"), &json!(0)));
-    let after = |n: u64| stratasync_core::service::deltas::DeltasParams {
+    let after = |n: u64| stratasync_core::engine::DeltasParams {
         after: stratasync_core::protocol::SyncId(n),
         ..Default::default()
     };
@@ -527,10 +527,8 @@ async fn schema_command_is_stable_and_matches_the_server() {
     assert_eq!(written, ts);
     // Bootstrap metadata carries the same hash, whatever the client sent.
     let engine = db.engine();
-    let params = stratasync_core::service::bootstrap::BootstrapParams {
-        schema_hash: "client-hash".to_owned(),
-        ..Default::default()
-    };
+    let params =
+        stratasync_core::engine::BootstrapParams { schema_hash: "client-hash".to_owned(), ..Default::default() };
     let lines = collect_lines(engine.bootstrap(&user("alice", &[]), params)).await;
     assert_eq!(lines[0]["schemaHash"], json!(schema.hash()));
     assert_eq!(engine.schema_hash(), schema.hash());

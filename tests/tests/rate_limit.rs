@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use serde_json::{json, Value};
 use std::num::NonZeroU32;
-use stratasync_core::service::rate_limit::MutationRateLimit;
+use stratasync_core::engine::MutationRateLimit;
 use stratasync_tests::http_support::Adapter;
 use stratasync_tests::http_support::{bearer, client, mutate_body, transaction, TestServer};
 use stratasync_tests::*;

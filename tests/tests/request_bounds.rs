@@ -5,8 +5,8 @@
 
 use actix_web::http::{header, StatusCode};
 use serde_json::{json, Value};
-use stratasync_core::service::batch::{BatchItem, BatchParams};
-use stratasync_core::service::bootstrap::BootstrapParams;
+use stratasync_core::engine::BootstrapParams;
+use stratasync_core::engine::{BatchItem, BatchParams};
 use stratasync_tests::http_support::Adapter;
 use stratasync_tests::http_support::*;
 use stratasync_tests::*;

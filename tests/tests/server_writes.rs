@@ -108,7 +108,7 @@ async fn a_rolled_back_transaction_leaves_no_row_and_no_action() {
     let engine = db.engine();
     let writer = engine.writer();
     let ws = workspace(&db, &[]).await;
-    let mut bus = engine.bus().subscribe();
+    let mut bus = engine.subscribe_committed();
     let id = new_id();
     let mut conn = db.pool.get().await.unwrap();
     let mut receipts: Vec<Written> = Vec::new();
@@ -146,7 +146,7 @@ async fn a_committed_write_is_logged_once_runs_hooks_and_is_published() {
     .expect("the engine starts");
     let writer = engine.writer();
     let ws = workspace(&db, &["alice"]).await;
-    let mut bus = engine.bus().subscribe();
+    let mut bus = engine.subscribe_committed();
     let (id, boom) = (new_id(), new_id());
     let mut conn = db.pool.get().await.unwrap();
     let receipts: Vec<Written> = conn

@@ -2,8 +2,8 @@
 //! drops connections, and group resolution through the membership table.
 
 use serde_json::json;
+use stratasync_core::engine::DeltasParams;
 use stratasync_core::protocol::MutationAction::Insert;
-use stratasync_core::service::deltas::DeltasParams;
 use stratasync_core::storage::memberships;
 use stratasync_tests::*;
 

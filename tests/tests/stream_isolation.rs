@@ -10,7 +10,7 @@
 use actix_web::http::{header, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
-use stratasync_core::service::StreamLimits;
+use stratasync_core::engine::StreamLimits;
 use stratasync_core::storage::{self, PoolConfig};
 use stratasync_tests::http_support::Adapter;
 use stratasync_tests::http_support::*;

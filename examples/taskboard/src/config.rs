@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
+use stratasync_core::engine::GroupCommitConfig;
+use stratasync_core::engine::MutationRateLimit;
+use stratasync_core::engine::StreamLimits;
 use stratasync_core::realtime::SocketLimits;
-use stratasync_core::service::group_commit::GroupCommitConfig;
-use stratasync_core::service::rate_limit::MutationRateLimit;
-use stratasync_core::service::StreamLimits;
 use uuid::Uuid;
 
 /// The default `DATABASE_URL`: a local PostgreSQL, database `taskboard`

@@ -10,17 +10,18 @@
 //! text with a NUL character (strings and JSON values alike, since every
 //! action's `data` is stored as `jsonb`), integers outside their Rust type
 //! (`i32` for `integer`, …), floats outside `f32` for `real`, and instants
-//! or days outside PostgreSQL's range ([`time`]).
+//! or days outside PostgreSQL's range.
 
+mod codec_kind;
 mod impls;
 mod key;
-mod normalize;
 mod storable;
-pub mod time;
+pub(crate) mod time;
 
+pub use codec_kind::CodecKind;
+pub(crate) use key::parse_canonical_uuid;
 pub use key::KeyValue;
-pub use normalize::{normalize_insert, normalize_update};
-pub use storable::{is_storable_json, is_storable_text};
+pub(crate) use storable::{is_storable_json, is_storable_text};
 
 use serde_json::Value;
 

@@ -6,12 +6,12 @@
 use serde_json::Value;
 
 /// Whether `text` fits a PostgreSQL `text` column (no NUL character).
-pub fn is_storable_text(text: &str) -> bool {
+pub(crate) fn is_storable_text(text: &str) -> bool {
     !text.contains('\0')
 }
 
 /// Whether `value` fits PostgreSQL `jsonb`: no NUL in any string or key.
-pub fn is_storable_json(value: &Value) -> bool {
+pub(crate) fn is_storable_json(value: &Value) -> bool {
     match value {
         Value::String(s) => is_storable_text(s),
         Value::Array(items) => items.iter().all(is_storable_json),

@@ -11,30 +11,30 @@
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 /// Milliseconds in one day.
-pub const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// The largest magnitude of a valid instant (the JavaScript `Date` range).
-pub const MAX_INSTANT_MS: f64 = 8.64e15;
+pub(crate) const MAX_INSTANT_MS: f64 = 8.64e15;
 
 /// The earliest instant PostgreSQL's `timestamptz` and `date` can hold:
 /// 4714-11-24 BC (proleptic Gregorian year -4713), 00:00 UTC, in epoch
 /// milliseconds.
-pub const PG_MIN_MS: i64 = -210_866_803_200_000;
+pub(crate) const PG_MIN_MS: i64 = -210_866_803_200_000;
 
 /// The first instant past what PostgreSQL's `timestamptz` can hold:
 /// 294277-01-01 00:00 UTC (its `date` reaches year 5874897). Both lie past
 /// the JavaScript range and chrono's, so only [`PG_MIN_MS`] can actually
 /// refuse an input; the bound is checked all the same.
-pub const PG_TIMESTAMPTZ_END_MS: i64 = 9_224_318_016_000_000;
+pub(crate) const PG_TIMESTAMPTZ_END_MS: i64 = 9_224_318_016_000_000;
 
 /// Whether `ms` lies within what PostgreSQL's `timestamptz` can hold.
-pub fn within_postgres(ms: i64) -> bool {
+pub(crate) fn within_postgres(ms: i64) -> bool {
     (PG_MIN_MS..PG_TIMESTAMPTZ_END_MS).contains(&ms)
 }
 
 /// Reads an input instant: a finite JSON number within ±8.64e15, fractions
 /// truncated toward zero.
-pub fn instant_ms_from_json(value: &serde_json::Value) -> Option<i64> {
+pub(crate) fn instant_ms_from_json(value: &serde_json::Value) -> Option<i64> {
     if let Some(i) = value.as_i64() {
         return (i.unsigned_abs() as f64 <= MAX_INSTANT_MS).then_some(i);
     }
@@ -43,7 +43,7 @@ pub fn instant_ms_from_json(value: &serde_json::Value) -> Option<i64> {
 }
 
 /// Reads an input day: an instant divisible by one day.
-pub fn date_only_ms_from_json(value: &serde_json::Value) -> Option<i64> {
+pub(crate) fn date_only_ms_from_json(value: &serde_json::Value) -> Option<i64> {
     if let Some(f) = value.as_f64() {
         if f.fract() != 0.0 {
             return None;
@@ -54,7 +54,7 @@ pub fn date_only_ms_from_json(value: &serde_json::Value) -> Option<i64> {
 
 /// The instant of `ms` epoch milliseconds, if PostgreSQL's `timestamptz`
 /// can hold it.
-pub fn instant_from_ms(ms: i64) -> Option<DateTime<Utc>> {
+pub(crate) fn instant_from_ms(ms: i64) -> Option<DateTime<Utc>> {
     if !within_postgres(ms) {
         return None;
     }
@@ -62,13 +62,13 @@ pub fn instant_from_ms(ms: i64) -> Option<DateTime<Utc>> {
 }
 
 /// Epoch milliseconds of an instant.
-pub fn ms_from_instant(at: &DateTime<Utc>) -> i64 {
+pub(crate) fn ms_from_instant(at: &DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
 /// The day whose UTC midnight is `ms` (which must be divisible by a day),
 /// if PostgreSQL's `date` can hold it.
-pub fn date_from_ms(ms: i64) -> Option<NaiveDate> {
+pub(crate) fn date_from_ms(ms: i64) -> Option<NaiveDate> {
     if ms % DAY_MS != 0 {
         return None;
     }
@@ -76,15 +76,12 @@ pub fn date_from_ms(ms: i64) -> Option<NaiveDate> {
 }
 
 /// Epoch milliseconds of the UTC midnight of `day`.
-pub fn ms_from_date(day: &NaiveDate) -> i64 {
+pub(crate) fn ms_from_date(day: &NaiveDate) -> i64 {
     day.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc().timestamp_millis()).unwrap_or_default()
 }
 
-/// The sync-action `createdAt` form (a [`crate::protocol`] function).
-pub use crate::protocol::iso_millis;
-
 /// Current time truncated to milliseconds.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 

@@ -14,7 +14,7 @@ impl SyncEngine {
     /// line; an `Err` item ends it (the transport writes it as an error
     /// line, or aborts the response on [`ServiceError::StreamAborted`]).
     ///
-    /// Admission comes first ([`crate::service::streams`]):
+    /// Admission comes first ([`StreamLimits`](super::StreamLimits)):
     /// [`ServiceError::TooManyStreams`] when the caller has too many
     /// streams open, [`ServiceError::Unavailable`] when no snapshot slot
     /// freed up in time.

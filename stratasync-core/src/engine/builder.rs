@@ -5,12 +5,12 @@ use super::{ConfigError, Running, SyncEngine};
 use crate::auth::SyncAuth;
 use crate::bus::DeltaBus;
 use crate::model::client_schema::ClientSchema;
-use crate::model::Registry;
 use crate::ops::compact::Retention;
 use crate::realtime::HubConfig;
 use crate::service::group_commit::{GroupCommit, GroupCommitConfig, Writer};
 use crate::service::rate_limit::{MutationLimiter, MutationRateLimit};
 use crate::service::streams::{StreamGate, StreamLimits};
+use crate::service::Registry;
 use crate::storage::Pool;
 use std::sync::Arc;
 
@@ -75,7 +75,7 @@ impl SyncEngineBuilder {
     }
 
     /// Tunes group commit: lanes, group and queue sizes, the statement,
-    /// lock and hook timeouts ([`crate::service::group_commit`]).
+    /// lock and hook timeouts ([`GroupCommitConfig`]).
     pub fn group_commit(mut self, config: GroupCommitConfig) -> Self {
         self.group_commit = config;
         self
@@ -89,14 +89,14 @@ impl SyncEngineBuilder {
     }
 
     /// Sets the limits on streamed responses
-    /// ([`crate::service::streams`]).
+    /// ([`StreamLimits`]).
     pub fn stream_limits(mut self, limits: StreamLimits) -> Self {
         self.streams = limits;
         self
     }
 
     /// Limits how many client transactions each user may apply per second
-    /// (off unless set; see [`crate::service::rate_limit`]). A request over
+    /// (off unless set; see [`MutationRateLimit`]). A request over
     /// the limit fails with [`crate::ServiceError::RateLimited`] before it
     /// reaches the database.
     pub fn mutation_rate_limit(mut self, limit: MutationRateLimit) -> Self {

@@ -56,7 +56,7 @@ impl SyncEngine {
     /// memory (one page at most). The response counts towards the
     /// caller's open streams ([`ServiceError::TooManyStreams`]), and is
     /// aborted if the client takes nothing for the stall timeout
-    /// ([`crate::service::streams`]).
+    /// ([`StreamLimits`](super::StreamLimits)).
     pub async fn deltas_stream(&self, user: &AuthContext, params: &DeltasParams) -> Result<DeltasStream, ServiceError> {
         let lease = self.streams.admit(user.user_id())?;
         let (tx, mut rx) = chunks::channel(self.streams.stall_timeout());

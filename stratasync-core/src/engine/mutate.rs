@@ -10,7 +10,7 @@ use crate::protocol::{MutateRequest, MutateResponse};
 impl SyncEngine {
     /// Processes a batch (docs/protocol.md §4.4, §5) and publishes the committed
     /// actions on the bus. The batch may share its database transaction
-    /// with concurrent batches ([`crate::service::group_commit`]).
+    /// with concurrent batches ([`GroupCommitConfig`](super::GroupCommitConfig)).
     ///
     /// Errors are retryable: [`ServiceError::RateLimited`] (the user's
     /// rate limit), [`ServiceError::Interrupted`] (the batch's own work hit

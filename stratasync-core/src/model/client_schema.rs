@@ -1,4 +1,5 @@
-//! The client's model schema, derived from the [`Registry`], and its hash.
+//! The client's model schema, derived from the models' specs (an
+//! application's [`Registry`](crate::Registry)), and its hash.
 //!
 //! `@stratasync/client` takes a `schema` option
 //! (`{ models: { Task: { loadStrategy, groupKey, fields: { … } } } }`) that
@@ -29,7 +30,7 @@
 //! field's value type is not part of it (a field that changes from a string
 //! to a number keeps the hash).
 
-use super::{GroupKey, ModelKind, Registry};
+use super::{GroupKey, ModelKind, ModelSpec};
 use serde_json::{json, Map, Value};
 
 /// When the client loads a model's rows (`loadStrategy`).
@@ -92,12 +93,12 @@ pub struct ClientSchema {
 const PRIMARY_KEY: &str = "id";
 
 impl ClientSchema {
-    /// The schema of the registry's models.
-    pub fn from_registry(registry: &Registry) -> Self {
-        let models = registry
-            .models()
-            .map(|model| {
-                let spec = model.spec();
+    /// The schema of these models, in this order
+    /// ([`ClientSchema::from_registry`] passes an application's).
+    pub fn from_specs<'a>(specs: impl IntoIterator<Item = &'a ModelSpec>) -> Self {
+        let models = specs
+            .into_iter()
+            .map(|spec| {
                 let group_key = match spec.group {
                     GroupKey::Field(f) => Some(f.to_owned()),
                     GroupKey::OwnId => Some(PRIMARY_KEY.to_owned()),

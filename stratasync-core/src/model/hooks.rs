@@ -2,7 +2,7 @@
 
 use super::{JsonObject, SyncModel};
 use crate::auth::AuthContext;
-use crate::error::MutationError;
+use crate::error::{HookError, MutationError};
 use crate::protocol::ActionKind;
 use async_trait::async_trait;
 
@@ -39,17 +39,6 @@ impl std::fmt::Debug for HookContext<'_> {
             .field("payload", &self.payload)
             .finish_non_exhaustive()
     }
-}
-
-/// A hook's refusal or failure.
-#[derive(Debug, thiserror::Error)]
-pub enum HookError {
-    /// The mutation is refused; the message is shown to the client.
-    #[error("{0}")]
-    Reject(String),
-    /// The hook failed; the client sees a stable message, the cause is logged.
-    #[error("hook failed: {0}")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A committed mutation, as given to [`ModelHooks::after_mutation`].
@@ -124,7 +113,7 @@ pub trait SyncChanges: std::fmt::Debug + Clone + Default + Send + Sync + 'static
 /// The `before_*` hooks run inside the database transaction and may run
 /// more than once for one mutation: when another mutation of its group
 /// fails, or its group deadlocks, the group is rolled back and applied
-/// again (see [`group_commit`](crate::service::group_commit)). Whatever a
+/// again (see [`GroupCommitConfig`](crate::engine::GroupCommitConfig)). Whatever a
 /// hook wrote through its connection is rolled back with the attempt;
 /// side effects outside the database belong in `after_mutation`, which
 /// runs once, after the commit.
@@ -186,7 +175,7 @@ pub trait SyncChanges: std::fmt::Debug + Clone + Default + Send + Sync + 'static
 /// }
 /// ```
 ///
-/// [`GroupCommitConfig::hook_timeout`]: crate::service::group_commit::GroupCommitConfig::hook_timeout
+/// [`GroupCommitConfig::hook_timeout`]: crate::engine::GroupCommitConfig::hook_timeout
 #[async_trait]
 pub trait ModelHooks<M: SyncModel>: Send + Sync + 'static {
     /// Before an insert, inside the transaction. May rewrite `insert`

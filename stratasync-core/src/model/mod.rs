@@ -1,16 +1,17 @@
-//! The model contract: what `#[derive(SyncModel)]` generates for each model,
-//! and the registry that holds an application's models.
+//! The model contract: what `#[derive(SyncModel)]` generates for each model
+//! (the registry that holds an application's models is
+//! [`Registry`](crate::Registry), in the service layer that runs them).
 
 pub mod client_schema;
 mod hooks;
 pub(crate) mod reference;
-mod registry;
 mod spec;
 mod storage;
 
-pub use hooks::{HookContext, HookError, ModelHooks, MutationEvent, NoHooks, SyncChanges};
-pub use registry::{DynModel, Registry, RegistryBuilder};
-pub use spec::{ActionSet, CodecKind, FieldSpec, GroupKey, ModelKind, ModelSpec};
+pub use crate::codec::CodecKind;
+pub use crate::error::HookError;
+pub use hooks::{HookContext, ModelHooks, MutationEvent, NoHooks, SyncChanges};
+pub use spec::{ActionSet, FieldSpec, GroupKey, ModelKind, ModelSpec};
 #[doc(hidden)]
 pub use storage::SyncStorage;
 
@@ -37,7 +38,7 @@ pub trait SyncModel: SyncStorage {
     type Hooks: ModelHooks<Self> + Default;
 }
 
-/// A stored row as a mutation finds it ([`DynModel::locate`]; what
+/// A stored row as a mutation finds it (by the registry; what
 /// [`crate::ops::explain`] reports).
 #[derive(Debug)]
 pub struct Located {

@@ -4,7 +4,7 @@
 //! [`auth::context_for`], the resolution every
 //! request uses; a mutation is validated by
 //! [`request::mutate_body`](crate::request::mutate_body) and then applied
-//! by the model's own mutation code ([`DynModel::apply`], with its hooks,
+//! by the model's own mutation code (the registry's, with its hooks,
 //! codecs, group and `references` checks) inside a database transaction
 //! that is always rolled back. The explanation names the rule behind the
 //! outcome and quotes the exact message the server would answer.
@@ -17,10 +17,11 @@
 use crate::auth::{self, AuthContext, AuthError, AuthUser};
 use crate::engine::SyncEngine;
 use crate::error::MutationError;
-use crate::model::{DynModel, GroupKey, JsonObject, ModelKind, ModelSpec};
+use crate::model::{GroupKey, JsonObject, ModelKind, ModelSpec};
 use crate::protocol::{ActionKind, TransactionInput};
 use crate::service::group_commit::GroupCommitConfig;
 use crate::service::mutate::{Applied, TxInput};
+use crate::service::DynModel;
 use crate::storage::{log, memberships, Conn, StorageError};
 use diesel_async::{AnsiTransactionManager, SimpleAsyncConnection, TransactionManager};
 use serde::Serialize;

@@ -2,11 +2,11 @@
 //!
 //! One task per node tails `sync_actions` in id order from the database and
 //! hands each action's frame to the sessions that may see it. Because ids
-//! are allocated in commit order (see [`crate::storage::log`]), reading
+//! are allocated in commit order (the log's insert-order lock), reading
 //! `id > cursor` never skips an action that commits later, so live sessions
 //! get every visible action exactly once, in ascending order, however
 //! commits race (docs/protocol.md §10 #1). A batch committed on this node is
-//! dispatched straight from the [`DeltaBus`] when it continues the cursor
+//! dispatched straight from the in-process delta bus when it continues the cursor
 //! without a gap (its first id is `cursor + 1`, the rest follow one by
 //! one): no id can then be missing, and the log read is saved. Anything
 //! else (a gap, a lagging bus, Redis messages from other nodes) only wakes

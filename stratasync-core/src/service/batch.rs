@@ -4,9 +4,9 @@
 use super::bootstrap::stream_model;
 use super::ndjson::{Disconnected, NdjsonSink};
 use super::snapshot::SnapshotJob;
+use super::Registry;
 use crate::auth::AuthContext;
 use crate::error::ServiceError;
-use crate::model::Registry;
 pub use crate::protocol::{BatchItem, BatchParams};
 use crate::scope::ScopeFilter;
 use crate::storage::{Conn, StorageError};
@@ -14,7 +14,7 @@ use futures_util::future::BoxFuture;
 use std::collections::HashSet;
 
 /// The most rows one indexed request may return.
-pub const INDEXED_LIMIT: usize = 50_000;
+pub(crate) const INDEXED_LIMIT: usize = 50_000;
 
 /// The requests in order, each once.
 fn distinct(requests: Vec<BatchItem>) -> Vec<BatchItem> {

@@ -10,9 +10,9 @@
 
 use super::ndjson::{Disconnected, NdjsonSink};
 use super::snapshot::SnapshotJob;
+use super::{DynModel, Registry};
 use crate::auth::AuthContext;
 use crate::error::ServiceError;
-use crate::model::{DynModel, Registry};
 use crate::protocol::BootstrapMetadata;
 pub use crate::protocol::{BootstrapKind, BootstrapParams};
 use crate::scope::ScopeFilter;
@@ -21,7 +21,7 @@ use futures_util::future::BoxFuture;
 use std::sync::Arc;
 
 /// Rows per keyset page.
-pub const PAGE_SIZE: i64 = 1000;
+pub(crate) const PAGE_SIZE: i64 = 1000;
 
 /// The effective groups of a bootstrap: the requested groups the caller
 /// holds, in request order (duplicates kept); all of them when none were
@@ -29,7 +29,7 @@ pub const PAGE_SIZE: i64 = 1000;
 /// gets no groups (and so no group-scoped rows), not all of the caller's.
 /// The rule is [`crate::scope::requested_groups`], shared with delta pages
 /// and WebSocket subscribes.
-pub fn effective_groups(user: &AuthContext, requested: Option<&[String]>) -> Vec<String> {
+pub(crate) fn effective_groups(user: &AuthContext, requested: Option<&[String]>) -> Vec<String> {
     crate::scope::requested_groups(&user.groups, requested)
 }
 

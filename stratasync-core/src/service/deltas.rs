@@ -10,21 +10,21 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
 /// The default page size.
-pub const DEFAULT_LIMIT: u64 = 1000;
+pub(crate) const DEFAULT_LIMIT: u64 = 1000;
 /// The largest page size.
-pub const MAX_LIMIT: u64 = 5000;
+pub(crate) const MAX_LIMIT: u64 = 5000;
 
 /// The groups a delta request covers: the requested ones the caller holds
 /// (possibly none: then only global actions), or all of the caller's.
 /// The rule is bootstrap's ([`crate::scope::requested_groups`]).
-pub fn delta_groups(user: &AuthContext, requested: Option<&[String]>) -> Vec<String> {
+pub(crate) fn delta_groups(user: &AuthContext, requested: Option<&[String]>) -> Vec<String> {
     crate::scope::requested_groups(&user.groups, requested)
 }
 
 /// A page as JSON text in chunks, `{"actions":[…],"hasMore":…,"lastSyncId":"…"}`
 /// (the shape of [`DeltasResponse`](crate::protocol::DeltasResponse)). An `Err` item means the page could not
 /// be finished: the transport must abort the response, not end it.
-pub type DeltasStream = BoxStream<'static, Result<Bytes, ServiceError>>;
+pub(crate) type DeltasStream = BoxStream<'static, Result<Bytes, ServiceError>>;
 
 /// Chunks are handed to the transport once they reach this size.
 pub(crate) const CHUNK: usize = 32 * 1024;

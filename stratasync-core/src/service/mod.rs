@@ -1,17 +1,21 @@
 //! The services behind the sync endpoints.
 
-pub mod batch;
-pub mod bootstrap;
+pub(crate) mod batch;
+pub(crate) mod bootstrap;
 pub(crate) mod chunks;
-pub mod deltas;
-pub mod group_commit;
-pub mod mutate;
+pub(crate) mod deltas;
+pub(crate) mod group_commit;
+pub(crate) mod mutate;
 pub(crate) mod ndjson;
-pub mod rate_limit;
+mod normalize;
+pub(crate) mod rate_limit;
+mod registry;
 pub(crate) mod snapshot;
-pub mod streams;
+pub(crate) mod streams;
 pub(crate) mod supervise;
 
 pub use chunks::ChunkStream;
 pub use ndjson::NdjsonStream;
+pub(crate) use registry::DynModel;
+pub use registry::{Registry, RegistryBuilder};
 pub use streams::StreamLimits;

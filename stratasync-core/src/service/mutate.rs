@@ -28,13 +28,14 @@
 //! hook changed is written back into `data` field by field, so that an
 //! unchanged field keeps its exact wire form.
 
+use super::normalize::{normalize_insert, normalize_update};
 use super::supervise::before_hook;
+use super::Registry;
 use crate::auth::AuthContext;
-use crate::codec::{normalize_insert, normalize_update, time::instant_ms_from_json};
+use crate::codec::time::instant_ms_from_json;
 use crate::error::MutationError;
 use crate::model::{
-    CodecKind, GroupKey, HookContext, HookError, JsonObject, ModelHooks, ModelKind, ModelSpec, Registry, SyncChanges,
-    SyncModel,
+    CodecKind, GroupKey, HookContext, HookError, JsonObject, ModelHooks, ModelKind, ModelSpec, SyncChanges, SyncModel,
 };
 use crate::protocol::ActionKind;
 use crate::storage::Conn;
@@ -43,7 +44,7 @@ use std::time::Duration;
 
 /// One client transaction as a model sees it.
 #[derive(Debug)]
-pub struct TxInput<'a> {
+pub(crate) struct TxInput<'a> {
     /// The action.
     pub action: ActionKind,
     /// The client's model id.
@@ -63,7 +64,7 @@ pub struct TxInput<'a> {
 
 /// A row deleted by the database as a consequence of another delete.
 #[derive(Debug, Clone)]
-pub struct Cascaded {
+pub(crate) struct Cascaded {
     /// The dependent model.
     pub model: &'static str,
     /// Its sync id.
@@ -76,14 +77,14 @@ pub struct Cascaded {
 
 impl Cascaded {
     /// The cascaded delete of `row`.
-    pub fn of<M: SyncModel>(row: &M) -> Self {
+    pub(crate) fn of<M: SyncModel>(row: &M) -> Self {
         Cascaded { model: M::SPEC.name, model_id: row.sync_id(), group_id: row.group_id(), data: row.to_data() }
     }
 }
 
 /// A mutation applied inside the transaction, waiting to be logged.
 #[derive(Debug)]
-pub struct Applied {
+pub(crate) struct Applied {
     /// The model.
     pub model: &'static str,
     /// The canonical model id.
@@ -100,7 +101,11 @@ impl Applied {
     /// The log rows of this mutation: its cascaded deletes, then its own
     /// `action` (last), tagged with the client's `(clientId, clientTxId)`
     /// when a client sent it.
-    pub fn log_rows(&self, action: ActionKind, client: Option<(&str, &str)>) -> Vec<crate::storage::log::NewAction> {
+    pub(crate) fn log_rows(
+        &self,
+        action: ActionKind,
+        client: Option<(&str, &str)>,
+    ) -> Vec<crate::storage::log::NewAction> {
         use crate::storage::log::NewAction;
         let mut rows: Vec<NewAction> = self
             .cascaded
@@ -255,7 +260,7 @@ fn merge_changes(
 }
 
 /// Applies one transaction of model `M` inside the current savepoint.
-pub async fn apply<M: SyncModel>(
+pub(crate) async fn apply<M: SyncModel>(
     hooks: &M::Hooks,
     registry: &Registry,
     conn: &mut Conn,

@@ -1,15 +1,4 @@
-//! The per-user mutation rate limit (off unless configured).
-//!
-//! Each user may apply `per_second` client transactions per second on
-//! average and up to `burst` at once (a token bucket: GCRA, from the
-//! `governor` crate). A request needs as many as it has transactions; one
-//! that does not fit now is refused whole with
-//! [`ServiceError::RateLimited`], which says how long until it would fit
-//! (the actix adapter answers `429 Too Many Requests` with `Retry-After`),
-//! before anything of it reaches the database.
-//!
-//! The limit counts per server process: with several nodes a user may
-//! reach it on each.
+//! The per-user mutation rate limit ([`MutationRateLimit`]).
 
 use crate::error::ServiceError;
 use crate::request::MAX_TRANSACTIONS;
@@ -18,7 +7,18 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A per-user limit on mutations.
+/// A per-user limit on mutations (off unless configured).
+///
+/// Each user may apply `per_second` client transactions per second on
+/// average and up to `burst` at once (a token bucket: GCRA, from the
+/// `governor` crate). A request needs as many as it has transactions; one
+/// that does not fit now is refused whole with
+/// [`ServiceError::RateLimited`], which says how long until it would fit
+/// (the actix adapter answers `429 Too Many Requests` with `Retry-After`),
+/// before anything of it reaches the database.
+///
+/// The limit counts per server process: with several nodes a user may
+/// reach it on each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MutationRateLimit {
     /// Client transactions per second a user may sustain.

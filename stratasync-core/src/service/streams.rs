@@ -1,30 +1,4 @@
-//! Admission of streamed responses, so that no user's pace can hold the
-//! node's database connections.
-//!
-//! A bootstrap or batch load reads one snapshot, so it holds a pooled
-//! connection (inside a `REPEATABLE READ` transaction) for as long as its
-//! client takes to read it. Three limits keep a slow or hostile client
-//! from holding the pool that authentication, delta pages, mutations, the
-//! live feed and health checks need:
-//!
-//! * **snapshot slots**: at most [`StreamLimits::snapshot_slots`] snapshot
-//!   streams hold a connection at once (half the pool by default); a
-//!   stream waits up to [`StreamLimits::slot_wait`] for a slot, then gets
-//!   [`ServiceError::Unavailable`] (503). The rest of the pool is always
-//!   left to everything else.
-//! * **per user**: one user may have at most [`StreamLimits::per_user`]
-//!   streamed responses open at once on this node (bootstraps, batch loads
-//!   and delta pages together); more get [`ServiceError::TooManyStreams`]
-//!   (429 with `Retry-After`) at once, before any work. Keep it below the
-//!   slot count, so one user never takes every slot.
-//! * **progress deadline**: a stream whose consumer takes nothing for
-//!   [`StreamLimits::stall_timeout`] is aborted, and its connection, slot
-//!   and per-user place are released.
-//!
-//! A delta page holds no connection while its client reads: the page (at
-//! most 5000 actions) is read to its end, handed over as fast as the client
-//! takes it and kept in memory otherwise, so delta pages count only towards
-//! the per-user limit, which bounds that memory.
+//! Admission of streamed responses ([`StreamLimits`]).
 
 use crate::error::ServiceError;
 use std::collections::HashMap;
@@ -32,8 +6,34 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Limits on streamed responses (bootstrap, batch load, delta page); see
-/// the [module docs](self).
+/// Limits on streamed responses (bootstrap, batch load, delta page): their
+/// admission, so that no user's pace can hold the
+/// node's database connections.
+///
+/// A bootstrap or batch load reads one snapshot, so it holds a pooled
+/// connection (inside a `REPEATABLE READ` transaction) for as long as its
+/// client takes to read it. Three limits keep a slow or hostile client
+/// from holding the pool that authentication, delta pages, mutations, the
+/// live feed and health checks need:
+///
+/// * **snapshot slots**: at most [`StreamLimits::snapshot_slots`] snapshot
+///   streams hold a connection at once (half the pool by default); a
+///   stream waits up to [`StreamLimits::slot_wait`] for a slot, then gets
+///   [`ServiceError::Unavailable`] (503). The rest of the pool is always
+///   left to everything else.
+/// * **per user**: one user may have at most [`StreamLimits::per_user`]
+///   streamed responses open at once on this node (bootstraps, batch loads
+///   and delta pages together); more get [`ServiceError::TooManyStreams`]
+///   (429 with `Retry-After`) at once, before any work. Keep it below the
+///   slot count, so one user never takes every slot.
+/// * **progress deadline**: a stream whose consumer takes nothing for
+///   [`StreamLimits::stall_timeout`] is aborted, and its connection, slot
+///   and per-user place are released.
+///
+/// A delta page holds no connection while its client reads: the page (at
+/// most 5000 actions) is read to its end, handed over as fast as the client
+/// takes it and kept in memory otherwise, so delta pages count only towards
+/// the per-user limit, which bounds that memory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamLimits {
     /// Streamed responses one user may have open at once on this node

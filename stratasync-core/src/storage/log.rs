@@ -25,7 +25,7 @@ fn visible_to(
 }
 
 /// The highest id visible to `groups`, or 0.
-pub async fn head_for(conn: &mut Conn, groups: &[String]) -> QueryResult<SyncId> {
+pub(crate) async fn head_for(conn: &mut Conn, groups: &[String]) -> QueryResult<SyncId> {
     let id: Option<i64> =
         sa::table.filter(visible_to(groups)).select(sa::id).order(sa::id.desc()).first(conn).await.optional()?;
     Ok(SyncId::from_i64(id.unwrap_or(0)))
@@ -76,7 +76,7 @@ async fn bounds(mut conn: &Conn) -> QueryResult<Bounds> {
 /// Takes a shared connection so that it can be pipelined with the read it
 /// guards (diesel-async sends concurrent queries on one connection back to
 /// back).
-pub async fn is_stale(conn: &Conn, cursor: SyncId) -> QueryResult<bool> {
+pub(crate) async fn is_stale(conn: &Conn, cursor: SyncId) -> QueryResult<bool> {
     if cursor.0 == 0 {
         return Ok(false);
     }
@@ -121,7 +121,7 @@ pub(crate) async fn group_change_at(mut conn: &Conn, user: &str, at: SyncId) -> 
 /// How an action's `data` column is held in memory: parsed
 /// ([`JsonObject`]) or passed through ([`RawJson`]). Data that is not a JSON
 /// object reads as `{}`.
-pub trait LogData: Sized + Send + 'static {
+pub(crate) trait LogData: Sized + Send + 'static {
     /// The type `data` is read into.
     type Column: FromSql<Jsonb, Pg> + diesel::Queryable<Jsonb, Pg> + Send + 'static;
     /// The data of a column value.
@@ -154,7 +154,7 @@ type ActionRow<C> = (i64, String, String, String, C, Option<String>, Option<Stri
 
 /// Which actions a read of the log covers.
 #[derive(Debug, Clone, Copy)]
-pub enum Visible<'a> {
+pub(crate) enum Visible<'a> {
     /// Every action (the node's live feed).
     All,
     /// Global actions and those of these groups (only global ones when
@@ -170,7 +170,7 @@ pub enum Visible<'a> {
 /// skipped is not the end of the log, and the cursor moves past skipped
 /// rows too.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogRow<D = JsonObject> {
+pub(crate) struct LogRow<D = JsonObject> {
     /// The row's id.
     pub id: SyncId,
     /// Its action, `None` for a letter this server does not know.
@@ -180,7 +180,7 @@ pub struct LogRow<D = JsonObject> {
 /// A page of the log: the known actions of the rows read, and how far the
 /// read got.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogPage<D = JsonObject> {
+pub(crate) struct LogPage<D = JsonObject> {
     /// The actions this server knows, ascending.
     pub actions: Vec<SyncAction<D>>,
     /// Rows read, known or not.
@@ -192,12 +192,12 @@ pub struct LogPage<D = JsonObject> {
 impl<D> LogPage<D> {
     /// The cursor after this page: the last row read, or `after` when the
     /// page is empty.
-    pub fn cursor(&self, after: SyncId) -> SyncId {
+    pub(crate) fn cursor(&self, after: SyncId) -> SyncId {
         self.last_id.unwrap_or(after)
     }
 
     /// Whether the read returned `limit` rows, so more may follow.
-    pub fn is_full(&self, limit: i64) -> bool {
+    pub(crate) fn is_full(&self, limit: i64) -> bool {
         self.rows as i64 >= limit
     }
 }
@@ -227,7 +227,7 @@ fn into_row<D: LogData>(row: ActionRow<D::Column>) -> LogRow<D> {
 ///
 /// Takes a shared connection so that it can be pipelined with
 /// [`is_stale`].
-pub async fn read_stream<'a, D: LogData>(
+pub(crate) async fn read_stream<'a, D: LogData>(
     mut conn: &'a Conn,
     after: SyncId,
     visible: Visible<'a>,
@@ -258,7 +258,12 @@ pub async fn read_stream<'a, D: LogData>(
 }
 
 /// [`read_stream`] collected into a page.
-pub async fn read<D: LogData>(conn: &Conn, after: SyncId, visible: Visible<'_>, limit: i64) -> QueryResult<LogPage<D>> {
+pub(crate) async fn read<D: LogData>(
+    conn: &Conn,
+    after: SyncId,
+    visible: Visible<'_>,
+    limit: i64,
+) -> QueryResult<LogPage<D>> {
     use futures_util::TryStreamExt;
     let rows = read_stream::<D>(conn, after, visible, limit).await?;
     rows.try_fold(LogPage { actions: Vec::new(), rows: 0, last_id: None }, |mut page, row| {
@@ -271,14 +276,14 @@ pub async fn read<D: LogData>(conn: &Conn, after: SyncId, visible: Visible<'_>, 
 }
 
 /// The highest committed id of the whole log, or 0.
-pub async fn head(conn: &mut Conn) -> QueryResult<SyncId> {
+pub(crate) async fn head(conn: &mut Conn) -> QueryResult<SyncId> {
     let id: Option<i64> = sa::table.select(sa::id).order(sa::id.desc()).first(conn).await.optional()?;
     Ok(SyncId::from_i64(id.unwrap_or(0)))
 }
 
 /// Which of `ids` are committed in the log (as this connection sees it),
 /// ascending.
-pub async fn committed_ids(conn: &mut Conn, ids: &[i64]) -> QueryResult<Vec<i64>> {
+pub(crate) async fn committed_ids(conn: &mut Conn, ids: &[i64]) -> QueryResult<Vec<i64>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -287,7 +292,11 @@ pub async fn committed_ids(conn: &mut Conn, ids: &[i64]) -> QueryResult<Vec<i64>
 
 /// The committed actions of one client's transactions: `(clientTxId, id)`
 /// (keys of compacted actions included, see [`crate::ops::compact`]).
-pub async fn find_committed(conn: &mut Conn, client_id: &str, tx_ids: &[&str]) -> QueryResult<Vec<(String, SyncId)>> {
+pub(crate) async fn find_committed(
+    conn: &mut Conn,
+    client_id: &str,
+    tx_ids: &[&str],
+) -> QueryResult<Vec<(String, SyncId)>> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Text)]
@@ -322,7 +331,7 @@ struct CommittedRow {
 
 /// The already committed pairs among `keys` (any clients), in one
 /// statement: `((clientId, clientTxId), id)`.
-pub async fn find_committed_pairs(
+pub(crate) async fn find_committed_pairs(
     conn: &mut Conn,
     keys: &[(String, String)],
 ) -> QueryResult<Vec<((String, String), SyncId)>> {
@@ -331,7 +340,7 @@ pub async fn find_committed_pairs(
     }
     let (clients, txs): (Vec<&str>, Vec<&str>) = keys.iter().map(|(c, t)| (c.as_str(), t.as_str())).unzip();
     let rows: Vec<CommittedRow> = diesel_async::RunQueryDsl::load(
-        super::Prepared(
+        super::prepared::Prepared(
             diesel::sql_query(
                 "WITH k AS MATERIALIZED (SELECT DISTINCT c, t FROM unnest($1::text[], $2::text[]) AS u(c, t)) \
          SELECT a.client_id, a.client_tx_id, a.id FROM sync_actions a \
@@ -353,13 +362,13 @@ pub async fn find_committed_pairs(
 /// pairs until the holder's transaction ends, so a duplicate waits for the
 /// original's commit and then finds it instead of failing on the unique
 /// index. Locks are taken in sorted order, so batches cannot deadlock.
-pub async fn lock_dedupe_keys(conn: &mut Conn, keys: &[(String, String)]) -> QueryResult<()> {
+pub(crate) async fn lock_dedupe_keys(conn: &mut Conn, keys: &[(String, String)]) -> QueryResult<()> {
     if keys.is_empty() {
         return Ok(());
     }
     let (clients, txs): (Vec<&str>, Vec<&str>) = keys.iter().map(|(c, t)| (c.as_str(), t.as_str())).unzip();
     diesel_async::RunQueryDsl::execute(
-        super::Prepared(
+        super::prepared::Prepared(
             diesel::sql_query(
                 "SELECT count(pg_advisory_xact_lock(k)) FROM ( \
            SELECT DISTINCT hashtextextended(c || chr(31) || t, 7274) AS k \
@@ -386,7 +395,7 @@ pub async fn lock_dedupe_keys(conn: &mut Conn, keys: &[(String, String)]) -> Que
 /// between is not in the answer. The log insert of the duplicate then
 /// fails on the unique `(client_id, client_tx_id)` index, and the caller
 /// must roll back and take the slow path.
-pub async fn try_lock_and_find_committed(
+pub(crate) async fn try_lock_and_find_committed(
     conn: &mut Conn,
     keys: &[(String, String)],
 ) -> QueryResult<Option<Vec<((String, String), SyncId)>>> {
@@ -408,7 +417,7 @@ pub async fn try_lock_and_find_committed(
     // `bool_and` evaluates every row (no short cut), so each lock that is
     // free is taken; the sorted order keeps to the order of the slow path.
     let rows: Vec<Row> = diesel_async::RunQueryDsl::load(
-        super::Prepared(
+        super::prepared::Prepared(
             diesel::sql_query(
                 "WITH k AS MATERIALIZED (SELECT DISTINCT c, t FROM unnest($1::text[], $2::text[]) AS u(c, t)), \
               l AS MATERIALIZED (SELECT bool_and(pg_try_advisory_xact_lock(h)) AS locked FROM ( \
@@ -437,7 +446,7 @@ pub async fn try_lock_and_find_committed(
 /// Whether `err` is the unique `(client_id, client_tx_id)` index of the
 /// log refusing a pair that committed meanwhile (see
 /// [`try_lock_and_find_committed`]).
-pub fn is_duplicate_pair(err: &diesel::result::Error) -> bool {
+pub(crate) fn is_duplicate_pair(err: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     matches!(err, Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
         if info.constraint_name() == Some("sync_actions_client_id_client_tx_id_unique"))
@@ -445,7 +454,7 @@ pub fn is_duplicate_pair(err: &diesel::result::Error) -> bool {
 
 /// A sync action about to be logged.
 #[derive(Debug, Clone)]
-pub struct NewAction {
+pub(crate) struct NewAction {
     /// The model's wire name.
     pub model: &'static str,
     /// The canonical model id.
@@ -511,7 +520,7 @@ async fn insert(conn: &mut Conn, sql: &'static str, actions: &[NewAction]) -> Qu
         txs.push(a.client_tx_id.as_deref());
     }
     diesel_async::RunQueryDsl::load(
-        super::Prepared(
+        super::prepared::Prepared(
             diesel::sql_query(sql)
                 .bind::<Array<Text>, _>(models)
                 .bind::<Array<Text>, _>(model_ids)
@@ -534,7 +543,7 @@ async fn insert(conn: &mut Conn, sql: &'static str, actions: &[NewAction]) -> Qu
 /// rows are joined with and sorted after, so it is held before the first
 /// id is drawn; ids are drawn in input order (the sort), and the returned
 /// rows are matched to the input by that order.
-pub async fn append(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<Vec<SyncAction>> {
+pub(crate) async fn append(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<Vec<SyncAction>> {
     if actions.is_empty() {
         return Ok(Vec::new());
     }
@@ -570,7 +579,7 @@ pub async fn append(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<Vec
 /// `Err` is the failure the real insert would meet (text it cannot store,
 /// an index entry too large, a constraint); the rows never commit (their
 /// ids are skipped, as any rolled-back insert's are).
-pub async fn probe(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<()> {
+pub(crate) async fn probe(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<()> {
     use diesel_async::{AnsiTransactionManager, TransactionManager};
     if actions.is_empty() {
         return Ok(());
@@ -584,7 +593,7 @@ pub async fn probe(conn: &mut Conn, actions: Vec<NewAction>) -> QueryResult<()> 
 /// Reorders object keys as PostgreSQL's `jsonb` returns them (shorter keys
 /// first, then bytewise), so an action published from memory has the same
 /// bytes as the same action read back from the log.
-pub fn jsonb_order(map: JsonObject) -> JsonObject {
+pub(crate) fn jsonb_order(map: JsonObject) -> JsonObject {
     let mut entries: Vec<(String, serde_json::Value)> =
         map.into_iter().map(|(k, v)| (k, jsonb_order_value(v))).collect();
     entries.sort_by(|(a, _), (b, _)| a.len().cmp(&b.len()).then_with(|| a.as_bytes().cmp(b.as_bytes())));

@@ -7,22 +7,20 @@
 //! second code generator, leaving the derive's attributes unchanged.
 
 pub(crate) mod compaction;
-pub mod connect;
+mod connect;
 pub(crate) mod fault;
-pub mod log;
+pub(crate) mod log;
 pub mod memberships;
 pub mod migrate;
 mod pool;
-mod prepared;
+pub(crate) mod prepared;
 mod raw_json;
 pub(crate) mod schema;
 
 /// The log's JSON text, passed through (a [`crate::protocol`] type, read
 /// from `jsonb` here).
-pub use crate::protocol::RawJson;
 pub use connect::{establish, ConnectError, Connector, SslMode};
 pub use pool::{connect, Pool, PoolConfig, PooledConn};
-pub use prepared::Prepared;
 
 /// The connection type generated model code runs on.
 pub type Conn = diesel_async::AsyncPgConnection;

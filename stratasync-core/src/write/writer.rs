@@ -3,10 +3,11 @@
 use super::Actor;
 use crate::bus::DeltaBus;
 use crate::error::MutationError;
-use crate::model::{JsonObject, MutationEvent, Registry, SyncModel};
+use crate::model::{JsonObject, MutationEvent, SyncModel};
 use crate::protocol::{ActionKind, SyncAction, SyncId};
 use crate::service::group_commit::after::after_mutation;
 use crate::service::mutate::TxInput;
+use crate::service::Registry;
 use crate::storage::{log, Conn, Pool, StorageError};
 use chrono::{DateTime, Utc};
 use diesel_async::{AnsiTransactionManager, TransactionManager};

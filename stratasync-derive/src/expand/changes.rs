@@ -7,7 +7,7 @@
 //! the fields' codecs (`decode` and `Codec::to_json`), exactly as the
 //! generated insert and update read `data` and as the log stores it.
 
-use super::{codec, codec_kind, private};
+use super::{codec, decode, private};
 use crate::model::Model;
 use proc_macro2::{Ident, TokenStream};
 use quote::{quote, quote_spanned};
@@ -67,10 +67,9 @@ pub fn conversions(model: &Model) -> TokenStream {
     let mut reads = Vec::new();
     let mut writes = Vec::new();
     for (_, field) in model.changes_fields() {
-        let (ident, ty, wire, kind) = (&field.ident, &field.ty, &field.wire, codec_kind(field));
-        let marker = field.codec.marker();
-        let decode = quote_spanned!(ty.span()=> #p::decode::<#p::kind::#marker, #ty>);
-        reads.push(quote!(#ident: #decode(data, #wire, #kind)?));
+        let (ident, wire) = (&field.ident, &field.wire);
+        let decode = decode(field);
+        reads.push(quote!(#ident: #decode?));
         let codec = codec(field);
         writes.push(quote! {
             if let ::std::option::Option::Some(value) = &self.#ident {

@@ -79,6 +79,14 @@ fn codec(field: &Field) -> TokenStream {
     quote_spanned!(ty.span()=> <#ty as #p::Codec<#p::kind::#marker>>)
 }
 
+/// `decode(data, "wire", CodecKind::X, <Ty as Codec<kind::X>>::from_json)`:
+/// the field of normalized `data` as `Result<Option<Ty>, MutationError>`.
+fn decode(field: &Field) -> TokenStream {
+    let p = private();
+    let (wire, kind, codec) = (&field.wire, codec_kind(field), codec(field));
+    quote!(#p::decode(data, #wire, #kind, #codec::from_json))
+}
+
 /// `<Ty as KeyValue>`, spanned at the field type.
 fn key_value(field: &Field) -> TokenStream {
     let p = private();

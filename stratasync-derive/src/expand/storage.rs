@@ -16,7 +16,7 @@
 //! the group on every page). With an index on `(group, cursor...)` each page
 //! reads the rows it returns and no others.
 
-use super::{codec, codec_kind, column, eq_inner, eq_value, key_value, private, reference};
+use super::{codec, codec_kind, column, decode, eq_inner, eq_value, key_value, private, reference};
 use crate::model::{Field, Group, Kind, Model};
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -375,22 +375,19 @@ fn find(model: &Model) -> TokenStream {
     }
 }
 
-/// `let __vN = decode::<Kind, Ty>(data, "wire", CodecKind::X)?;` and the
+/// `let __vN = decode(data, "wire", CodecKind::X, <Ty as Codec<Kind>>::from_json)?;` and the
 /// matching `__vN.map(|v| table::col.eq(v))` (absent → column default on
 /// insert, untouched on update).
 fn decoded(model: &Model, fields: &[&Field]) -> (Vec<TokenStream>, Vec<TokenStream>) {
-    let p = private();
     fields
         .iter()
         .enumerate()
         .map(|(i, field)| {
             let var = format_ident!("__v{}", i);
-            let (ty, wire, kind) = (&field.ty, &field.wire, codec_kind(field));
-            let marker = field.codec.marker();
-            let decode = quote_spanned!(ty.span()=> #p::decode::<#p::kind::#marker, #ty>);
+            let decode = decode(field);
             let eq = eq_value(model, field, quote!(v));
             let value = quote!(#var.map(|v| #eq));
-            (quote!(let #var = #decode(data, #wire, #kind)?;), value)
+            (quote!(let #var = #decode?;), value)
         })
         .unzip()
 }

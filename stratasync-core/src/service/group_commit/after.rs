@@ -2,8 +2,9 @@
 //! off the lane once the group is committed and published.
 
 use crate::error::{hook_message, MutationError};
-use crate::model::{DynModel, JsonObject, MutationEvent, Registry};
+use crate::model::{JsonObject, MutationEvent};
 use crate::protocol::{MutateRequest, MutateResponse, SyncAction, TxResult};
+use crate::service::{DynModel, Registry};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

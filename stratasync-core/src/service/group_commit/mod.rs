@@ -1,99 +1,5 @@
-//! Group commit: concurrent mutate requests share database transactions.
-//!
-//! Sync ids must be allocated in commit order, so every commit passes one
-//! serialization point (the insert-order lock, held from the log insert to
-//! the commit). Committing each request on its own would cap throughput
-//! near one request per WAL flush. Instead, requests queue here and a
-//! *lane* takes whatever has queued up: one lane applies a whole group in
-//! **one** database transaction, logs every successful client transaction
-//! with a single multi-row `INSERT` (which takes the insert-order lock
-//! itself), and commits once. The lock is held only for that `INSERT` and
-//! the `COMMIT`. Under light load a request runs alone, with no added wait.
-//!
-//! # Attempts
-//!
-//! Round trips are what a lane spends its time on, so a group first runs
-//! *optimistically*: deduplication in one statement that tries the dedupe
-//! locks without waiting, and the client transactions back to back with no
-//! savepoints. If anything goes differently (a dedupe lock is held by a
-//! concurrent duplicate, a client transaction fails, or a duplicate
-//! committed meanwhile), the group's transaction is rolled back and the
-//! group runs again *carefully*: waiting for the dedupe locks, each client
-//! transaction in its own savepoint, and each request of several
-//! transactions in a savepoint around them, so each still succeeds or
-//! fails on its own. A client transaction then sees exactly what it would
-//! have seen in the careful run alone; its before-hooks may have run once
-//! more in the rolled-back attempt (as for any retried transaction:
-//! whatever they wrote to the database was rolled back with it).
-//!
-//! # Isolation: a request can fail only itself
-//!
-//! Every failure inside a client transaction is classified (see
-//! `storage::fault`) and charged to that transaction or its request alone:
-//!
-//! * what the transaction caused (a constraint, an invalid value, a hook's
-//!   refusal or panic) fails it alone with a fixed message
-//!   (`success:false`), and the others of the group commit;
-//! * so does a panic in any application code it runs (a custom codec or
-//!   `Storable` impl, a `references` check, generated model code): it
-//!   fails alone with `Mutation failed` (`success:false`, counted with
-//!   reason `panic`), whatever it had opened is rolled back, it is not
-//!   run again, and the others of the group commit;
-//! * a condition of the moment inside it (its statement or lock timeout, a
-//!   before-hook that overran [`GroupCommitConfig::hook_timeout`], a
-//!   serialization failure) rolls back its whole request, which is
-//!   answered with a retryable 503 ([`ServiceError::Interrupted`]); the
-//!   other requests commit;
-//! * a failure that surfaces only at the group's log `INSERT` or `COMMIT`
-//!   (a hook that put text the log cannot store into its data, a deferred
-//!   constraint) sends the group to a *strict* attempt: constraints are
-//!   checked at once, and each client transaction's log rows are tried
-//!   (and rolled back) inside its own savepoint, so the culprit fails
-//!   alone and the real log insert succeeds;
-//! * only a lost connection, or a commit whose outcome is unknown, fails
-//!   the whole group with a retryable 503: the database is unavailable.
-//!   The clients retry and deduplication answers for whatever did commit;
-//! * a panic that escapes the group anyway (a bug in the group machinery
-//!   itself, or a connection that could not be cleaned up after a
-//!   transaction's panic) runs the group's requests again one at a time,
-//!   in queue order, each as a group of its own on a fresh connection: the
-//!   request whose run panics again gets a retryable 503 alone, the others
-//!   commit (or, if they had committed before the panic, are answered by
-//!   deduplication with their original sync ids: never twice).
-//!
-//! Statements of the lanes' transactions run under PostgreSQL's
-//! `statement_timeout` and `lock_timeout` ([`GroupCommitConfig`], set with
-//! `SET LOCAL`, so they never outlive the transaction), so a row lock held
-//! elsewhere or a runaway query stalls the lane for a bounded time.
-//!
-//! # Hooks
-//!
-//! Before-hooks run on this shared commit path, inside the group's
-//! transaction, and must be quick: each runs within
-//! [`GroupCommitConfig::hook_timeout`], and while it runs every other
-//! request of its lane waits. A panic in a before-hook fails its
-//! transaction alone (`Mutation rejected by hook`), as does a panic in
-//! other application code (`Mutation failed`); the lane carries on.
-//!
-//! `after_mutation` hooks run after the group is committed and published,
-//! off the lane: the lane takes the next group at once, while the request
-//! that caused them waits for its own hooks, so their warnings are in its
-//! response. A slow after-hook delays only its own response.
-//!
-//! # Lanes
-//!
-//! Several lanes may run groups concurrently, each on its own connection
-//! (the lane keeps it between groups). Requests are routed to lanes by
-//! client id, so one client's requests are committed in the order they
-//! arrived, as with a single lane. Groups that lock the same rows in
-//! different orders can deadlock; PostgreSQL then aborts one of them,
-//! which rolls back entirely, and its lane runs it again alone (the other
-//! lanes wait), so a deadlock between lanes costs time but fails no
-//! request.
-//!
-//! The lanes start with the engine ([`crate::engine::SyncEngineBuilder::start`]).
-//! [`crate::SyncEngine::shutdown`] closes their queues: each lane commits
-//! and answers what was queued, then ends.
+//! Group commit: concurrent mutate requests share database transactions
+//! (how, and what isolates them: [`GroupCommitConfig`]).
 
 pub(crate) mod after;
 mod attempt;
@@ -103,9 +9,9 @@ use crate::auth::AuthContext;
 use crate::bus::DeltaBus;
 use crate::error::ServiceError;
 use crate::metrics::{self, TxOutcome};
-use crate::model::Registry;
 use crate::protocol::{MutateRequest, MutateResponse};
 use crate::request_id::RequestId;
+use crate::service::Registry;
 use crate::storage::{Pool, PooledConn};
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -115,7 +21,103 @@ use tokio::sync::{mpsc, oneshot, RwLock};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-/// Tuning of group commit.
+/// Tuning of group commit, by which concurrent mutate requests share
+/// database transactions.
+///
+/// Sync ids must be allocated in commit order, so every commit passes one
+/// serialization point (the insert-order lock, held from the log insert to
+/// the commit). Committing each request on its own would cap throughput
+/// near one request per WAL flush. Instead, requests queue here and a
+/// *lane* takes whatever has queued up: one lane applies a whole group in
+/// **one** database transaction, logs every successful client transaction
+/// with a single multi-row `INSERT` (which takes the insert-order lock
+/// itself), and commits once. The lock is held only for that `INSERT` and
+/// the `COMMIT`. Under light load a request runs alone, with no added wait.
+///
+/// # Attempts
+///
+/// Round trips are what a lane spends its time on, so a group first runs
+/// *optimistically*: deduplication in one statement that tries the dedupe
+/// locks without waiting, and the client transactions back to back with no
+/// savepoints. If anything goes differently (a dedupe lock is held by a
+/// concurrent duplicate, a client transaction fails, or a duplicate
+/// committed meanwhile), the group's transaction is rolled back and the
+/// group runs again *carefully*: waiting for the dedupe locks, each client
+/// transaction in its own savepoint, and each request of several
+/// transactions in a savepoint around them, so each still succeeds or
+/// fails on its own. A client transaction then sees exactly what it would
+/// have seen in the careful run alone; its before-hooks may have run once
+/// more in the rolled-back attempt (as for any retried transaction:
+/// whatever they wrote to the database was rolled back with it).
+///
+/// # Isolation: a request can fail only itself
+///
+/// Every failure inside a client transaction is classified (see
+/// `storage::fault`) and charged to that transaction or its request alone:
+///
+/// * what the transaction caused (a constraint, an invalid value, a hook's
+///   refusal or panic) fails it alone with a fixed message
+///   (`success:false`), and the others of the group commit;
+/// * so does a panic in any application code it runs (a custom codec or
+///   `Storable` impl, a `references` check, generated model code): it
+///   fails alone with `Mutation failed` (`success:false`, counted with
+///   reason `panic`), whatever it had opened is rolled back, it is not
+///   run again, and the others of the group commit;
+/// * a condition of the moment inside it (its statement or lock timeout, a
+///   before-hook that overran [`GroupCommitConfig::hook_timeout`], a
+///   serialization failure) rolls back its whole request, which is
+///   answered with a retryable 503 ([`ServiceError::Interrupted`]); the
+///   other requests commit;
+/// * a failure that surfaces only at the group's log `INSERT` or `COMMIT`
+///   (a hook that put text the log cannot store into its data, a deferred
+///   constraint) sends the group to a *strict* attempt: constraints are
+///   checked at once, and each client transaction's log rows are tried
+///   (and rolled back) inside its own savepoint, so the culprit fails
+///   alone and the real log insert succeeds;
+/// * only a lost connection, or a commit whose outcome is unknown, fails
+///   the whole group with a retryable 503: the database is unavailable.
+///   The clients retry and deduplication answers for whatever did commit;
+/// * a panic that escapes the group anyway (a bug in the group machinery
+///   itself, or a connection that could not be cleaned up after a
+///   transaction's panic) runs the group's requests again one at a time,
+///   in queue order, each as a group of its own on a fresh connection: the
+///   request whose run panics again gets a retryable 503 alone, the others
+///   commit (or, if they had committed before the panic, are answered by
+///   deduplication with their original sync ids: never twice).
+///
+/// Statements of the lanes' transactions run under PostgreSQL's
+/// `statement_timeout` and `lock_timeout` ([`GroupCommitConfig`], set with
+/// `SET LOCAL`, so they never outlive the transaction), so a row lock held
+/// elsewhere or a runaway query stalls the lane for a bounded time.
+///
+/// # Hooks
+///
+/// Before-hooks run on this shared commit path, inside the group's
+/// transaction, and must be quick: each runs within
+/// [`GroupCommitConfig::hook_timeout`], and while it runs every other
+/// request of its lane waits. A panic in a before-hook fails its
+/// transaction alone (`Mutation rejected by hook`), as does a panic in
+/// other application code (`Mutation failed`); the lane carries on.
+///
+/// `after_mutation` hooks run after the group is committed and published,
+/// off the lane: the lane takes the next group at once, while the request
+/// that caused them waits for its own hooks, so their warnings are in its
+/// response. A slow after-hook delays only its own response.
+///
+/// # Lanes
+///
+/// Several lanes may run groups concurrently, each on its own connection
+/// (the lane keeps it between groups). Requests are routed to lanes by
+/// client id, so one client's requests are committed in the order they
+/// arrived, as with a single lane. Groups that lock the same rows in
+/// different orders can deadlock; PostgreSQL then aborts one of them,
+/// which rolls back entirely, and its lane runs it again alone (the other
+/// lanes wait), so a deadlock between lanes costs time but fails no
+/// request.
+///
+/// The lanes start with the engine ([`crate::engine::SyncEngineBuilder::start`]).
+/// [`crate::SyncEngine::shutdown`] closes their queues: each lane commits
+/// and answers what was queued, then ends.
 #[derive(Debug, Clone)]
 pub struct GroupCommitConfig {
     /// Groups applied concurrently (each on its own connection, kept
@@ -143,16 +145,16 @@ pub struct GroupCommitConfig {
 }
 
 /// Lanes of [`GroupCommitConfig::default`].
-pub const DEFAULT_LANES: usize = 1;
+pub(crate) const DEFAULT_LANES: usize = 1;
 
 /// [`GroupCommitConfig::statement_timeout`] by default.
-pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// [`GroupCommitConfig::lock_timeout`] by default.
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// [`GroupCommitConfig::hook_timeout`] by default.
-pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Default for GroupCommitConfig {
     fn default() -> Self {

@@ -1,10 +1,10 @@
 //! The registry: an application's models, type-erased for the services.
 
-use super::Located;
-use super::{HookError, JsonObject, ModelHooks, ModelSpec, MutationEvent, SyncModel};
-use crate::error::MutationError;
+use super::mutate::{self, Applied, TxInput};
+use crate::error::{HookError, MutationError};
+use crate::model::client_schema::ClientSchema;
+use crate::model::{JsonObject, Located, ModelHooks, ModelSpec, MutationEvent, SyncModel};
 use crate::scope::ScopeFilter;
-use crate::service::mutate::{self, Applied, TxInput};
 use crate::storage::Conn;
 use diesel::QueryResult;
 use futures_util::future::BoxFuture;
@@ -18,7 +18,7 @@ pub(crate) type Cursor = Option<Box<dyn Any + Send + Sync>>;
 
 /// A model as the services see it: its spec and its storage operations,
 /// with rows already serialized.
-pub trait DynModel: Send + Sync {
+pub(crate) trait DynModel: Send + Sync {
     /// The model's static description.
     fn spec(&self) -> &'static ModelSpec;
 
@@ -197,12 +197,12 @@ impl Registry {
     }
 
     /// All models in registration order.
-    pub fn models(&self) -> impl Iterator<Item = &Arc<dyn DynModel>> {
+    pub(crate) fn models(&self) -> impl Iterator<Item = &Arc<dyn DynModel>> {
         self.models.iter()
     }
 
     /// The model with this wire name.
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn DynModel>> {
+    pub(crate) fn get(&self, name: &str) -> Option<&Arc<dyn DynModel>> {
         self.by_name.get(name).map(|&i| &self.models[i])
     }
 }
@@ -241,5 +241,12 @@ impl RegistryBuilder {
             assert!(previous.is_none(), "two sync models are named {:?}", m.spec().name);
         }
         Registry { models: Arc::new(self.models), by_name: Arc::new(by_name) }
+    }
+}
+
+impl ClientSchema {
+    /// The schema of the registry's models, in registration order.
+    pub fn from_registry(registry: &Registry) -> Self {
+        Self::from_specs(registry.models().map(|model| model.spec()))
     }
 }

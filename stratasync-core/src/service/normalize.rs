@@ -9,9 +9,8 @@
 //! ranges that depend on the column's type (integers, dates) are checked
 //! when the typed codec reads the value, still before the statement runs.
 
-use super::key::parse_canonical_uuid;
-use super::storable::{is_storable_json, is_storable_text};
-use super::time::{date_only_ms_from_json, instant_ms_from_json, now_ms};
+use crate::codec::time::{date_only_ms_from_json, instant_ms_from_json, now_ms};
+use crate::codec::{is_storable_json, is_storable_text, parse_canonical_uuid};
 use crate::error::MutationError;
 use crate::model::{CodecKind, FieldSpec, JsonObject, ModelKind, ModelSpec};
 use serde_json::Value;
@@ -20,7 +19,11 @@ use serde_json::Value;
 /// models, then every insert field in spec order. An absent or null value
 /// becomes "now" (`date_now`), the field's default, `null` (nullable
 /// fields), `0` (numbers), or is left out so the column default applies.
-pub fn normalize_insert(spec: &ModelSpec, model_id: &str, payload: &JsonObject) -> Result<JsonObject, MutationError> {
+pub(super) fn normalize_insert(
+    spec: &ModelSpec,
+    model_id: &str,
+    payload: &JsonObject,
+) -> Result<JsonObject, MutationError> {
     let mut data = JsonObject::new();
     if spec.kind == ModelKind::Standard {
         data.insert("id".to_owned(), Value::String(model_id.to_owned()));
@@ -42,7 +45,7 @@ fn absent_insert_value(field: &FieldSpec) -> Option<Value> {
         return Some(match field.codec {
             CodecKind::DateOnly => {
                 let ms = now_ms();
-                Value::from(ms - ms.rem_euclid(super::time::DAY_MS))
+                Value::from(ms - ms.rem_euclid(crate::codec::time::DAY_MS))
             }
             _ => Value::from(now_ms()),
         });
@@ -59,7 +62,7 @@ fn absent_insert_value(field: &FieldSpec) -> Option<Value> {
 /// Builds the `data` of an update: the payload keys that are update fields,
 /// in payload order, each checked by its codec (`null` only for nullable
 /// fields). Other keys are ignored.
-pub fn normalize_update(spec: &ModelSpec, payload: &JsonObject) -> Result<JsonObject, MutationError> {
+pub(super) fn normalize_update(spec: &ModelSpec, payload: &JsonObject) -> Result<JsonObject, MutationError> {
     let mut data = JsonObject::new();
     for (key, value) in payload {
         let Some(field) = spec.field(key).filter(|f| f.update) else {
