@@ -52,6 +52,32 @@
 //!
 //! CORS and compression are the application's, as tower-http layers on
 //! the router it builds.
+//!
+//! ## Graceful shutdown
+//!
+//! axum's graceful shutdown lets go of a connection once it is upgraded to
+//! a WebSocket, so `axum::serve(..).with_graceful_shutdown(..)` returns
+//! while sockets may still be writing their close frames. The router
+//! tracks its socket tasks itself: call [`SyncRouter::close_sockets`] when
+//! the shutdown starts, and await [`SyncRouter::sockets_closed`] after
+//! `serve` returns, before the process exits:
+//!
+//! ```no_run
+//! # use stratasync_axum::SyncRouter;
+//! # async fn serve(sync: SyncRouter, app: axum::Router, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+//! let stop = {
+//!     let sync = sync.clone();
+//!     async move {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!         sync.close_sockets();
+//!     }
+//! };
+//! axum::serve(listener, app).with_graceful_shutdown(stop).await?;
+//! // Every socket has sent its 1001 close frame (or its client is gone).
+//! let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sync.sockets_closed()).await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod reply;
 mod ws;
@@ -71,6 +97,7 @@ pub use stratasync_core::endpoint::HEARTBEAT_INTERVAL;
 use stratasync_core::realtime::{SocketHooks, SocketLimits};
 pub use stratasync_core::request::MAX_BODY_BYTES;
 use stratasync_core::SyncEngine;
+use tokio_util::task::TaskTracker;
 
 /// The sync endpoints of one engine, ready to mount.
 ///
@@ -80,11 +107,14 @@ use stratasync_core::SyncEngine;
 #[derive(Clone, Debug)]
 pub struct SyncRouter {
     endpoints: SyncEndpoints,
+    /// The tasks of upgraded sockets (axum stops tracking a connection
+    /// once it is upgraded).
+    sockets: TaskTracker,
 }
 
 impl From<SyncEndpoints> for SyncRouter {
     fn from(endpoints: SyncEndpoints) -> Self {
-        SyncRouter { endpoints }
+        SyncRouter { endpoints, sockets: TaskTracker::new() }
     }
 }
 
@@ -92,7 +122,7 @@ impl SyncRouter {
     /// The endpoints of `engine`, with the default body limit
     /// ([`MAX_BODY_BYTES`]).
     pub fn new(engine: SyncEngine) -> Self {
-        SyncRouter { endpoints: SyncEndpoints::new(engine) }
+        SyncRouter::from(SyncEndpoints::new(engine))
     }
 
     /// See [`SyncEndpoints::close_sockets`].
@@ -100,24 +130,36 @@ impl SyncRouter {
         self.endpoints.close_sockets();
     }
 
+    /// Resolves once every WebSocket served by this router (and its
+    /// clones) has ended: its session is over and its writer has flushed
+    /// the close frame, or its client is gone. Await it after
+    /// [`Self::close_sockets`] and after `axum::serve` has returned (see
+    /// the crate docs), under a timeout of the application's choice: a
+    /// client that never reads can hold its socket until the session's
+    /// write timeout. Sockets upgraded later are waited for as well.
+    pub async fn sockets_closed(&self) {
+        self.sockets.close();
+        self.sockets.wait().await;
+    }
+
     /// See [`SyncEndpoints::socket_hooks`].
     pub fn socket_hooks(self, hooks: impl SocketHooks) -> Self {
-        SyncRouter { endpoints: self.endpoints.socket_hooks(hooks) }
+        SyncRouter { endpoints: self.endpoints.socket_hooks(hooks), ..self }
     }
 
     /// See [`SyncEndpoints::heartbeat`].
     pub fn heartbeat(self, every: Duration) -> Self {
-        SyncRouter { endpoints: self.endpoints.heartbeat(every) }
+        SyncRouter { endpoints: self.endpoints.heartbeat(every), ..self }
     }
 
     /// See [`SyncEndpoints::socket_limits`].
     pub fn socket_limits(self, limits: SocketLimits) -> Self {
-        SyncRouter { endpoints: self.endpoints.socket_limits(limits) }
+        SyncRouter { endpoints: self.endpoints.socket_limits(limits), ..self }
     }
 
     /// See [`SyncEndpoints::body_limit`].
     pub fn body_limit(self, bytes: usize) -> Self {
-        SyncRouter { endpoints: self.endpoints.body_limit(bytes) }
+        SyncRouter { endpoints: self.endpoints.body_limit(bytes), ..self }
     }
 
     /// The engine behind the endpoints.
@@ -143,7 +185,7 @@ impl SyncRouter {
             .route("/deltas", any(deltas))
             .route("/mutate", any(mutate))
             .route("/ws", any(socket))
-            .with_state(self.endpoints.clone())
+            .with_state(self.clone())
     }
 }
 
@@ -152,28 +194,50 @@ fn not_found() -> Response {
     StatusCode::NOT_FOUND.into_response()
 }
 
-async fn bootstrap(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn bootstrap(
+    State(SyncRouter { endpoints: e, .. }): State<SyncRouter>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if method != Method::GET {
         return not_found();
     }
     reply::response(e.bootstrap(&reply::parts(&uri, &headers)).await)
 }
 
-async fn batch(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn batch(
+    State(SyncRouter { endpoints: e, .. }): State<SyncRouter>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if method != Method::POST {
         return not_found();
     }
     reply::response(e.batch(&reply::parts(&uri, &headers), body.into_data_stream()).await)
 }
 
-async fn deltas(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn deltas(
+    State(SyncRouter { endpoints: e, .. }): State<SyncRouter>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if method != Method::GET {
         return not_found();
     }
     reply::response(e.deltas(&reply::parts(&uri, &headers)).await)
 }
 
-async fn mutate(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
+async fn mutate(
+    State(SyncRouter { endpoints: e, .. }): State<SyncRouter>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if method != Method::POST {
         return not_found();
     }
@@ -181,7 +245,7 @@ async fn mutate(State(e): State<SyncEndpoints>, method: Method, uri: Uri, header
 }
 
 async fn socket(
-    State(e): State<SyncEndpoints>,
+    State(router): State<SyncRouter>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -190,5 +254,5 @@ async fn socket(
     if method != Method::GET {
         return not_found();
     }
-    ws::upgrade(&e, &uri, &headers, upgrade).await
+    ws::upgrade(&router.endpoints, &router.sockets, &uri, &headers, upgrade).await
 }

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use stratasync_core::endpoint::SyncEndpoints;
 use stratasync_core::realtime::{FrameEncoder, Inbound};
+use tokio_util::task::TaskTracker;
 
 /// The socket's read buffer. tungstenite zero-fills its whole read buffer
 /// before the first read, so its default (128 KiB) is resident memory on
@@ -32,6 +33,7 @@ const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// axum's own extraction, which by then agrees.
 pub(crate) async fn upgrade(
     endpoints: &SyncEndpoints,
+    tasks: &TaskTracker,
     uri: &Uri,
     headers: &HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -50,7 +52,12 @@ pub(crate) async fn upgrade(
         .max_frame_size(max)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES);
+    // The socket counts from its 101 until its writer has flushed (axum's
+    // graceful shutdown no longer tracks an upgraded connection); an
+    // upgrade that never completes drops the token with the callback.
+    let tracked = tasks.token();
     upgrade.on_upgrade(move |socket: WebSocket| async move {
+        let _tracked = tracked;
         let (mut sink, stream) = socket.split();
         let mut frames = session.frames(Encoder).map(Ok);
         // The writer sends whatever is queued, flushing when the queue is

@@ -30,3 +30,41 @@ async fn shutting_down_closes_sockets_with_going_away(adapter: Adapter) {
 }
 
 on_both_adapters!(shutting_down_closes_sockets_with_going_away);
+
+/// axum lets go of a connection once it is upgraded, so
+/// `axum::serve(..).with_graceful_shutdown(..)` returns while sockets may
+/// still be writing their close frames: `SyncRouter::sockets_closed` waits
+/// for them, and for nothing else.
+#[actix_web::test]
+async fn the_axum_router_waits_for_its_sockets_to_close() {
+    let db = TestDb::new().await;
+    workspace(&db, &["alice"]).await;
+    let sync = stratasync_axum::SyncRouter::new(db.engine());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/sync/ws?token=token-alice", listener.local_addr().expect("address"));
+    let app = axum::Router::new().nest("/sync", sync.router());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.expect("axum server");
+    });
+    let mut subscribed = WsClient::connect(&url).await;
+    subscribed.subscribe_ok("alice", 0, None).await;
+    let mut idle = WsClient::connect(&url).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), sync.sockets_closed()).await.is_err(),
+        "sockets_closed resolved while two sockets were open"
+    );
+
+    sync.close_sockets();
+    stop.send(()).expect("the server runs");
+    server.await.expect("axum::serve returned");
+    tokio::time::timeout(Duration::from_secs(5), sync.sockets_closed()).await.expect("every socket ended in time");
+    for socket in [&mut subscribed, &mut idle] {
+        let (code, reason, _) =
+            tokio::time::timeout(Duration::from_secs(5), socket.until_close()).await.expect("closed in time");
+        assert_eq!((code, reason.as_str()), (Some(1001), "Server shutting down"));
+    }
+}

@@ -95,10 +95,13 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     let addr = listener.local_addr()?;
     tracing::info!("listening on http://{addr} (sync endpoints under /sync; {served}; axum)");
     print_try_it(demo, addr, dev_tokens);
-    let stop = async move {
-        shutdown_requested().await;
-        // Open WebSockets would hold the server until they close.
-        sync.close_sockets();
+    let stop = {
+        let sync = sync.clone();
+        async move {
+            shutdown_requested().await;
+            // Open WebSockets would hold the server until they close.
+            sync.close_sockets();
+        }
     };
     // Streamed bodies and WebSocket frames go out in several writes; with
     // Nagle's algorithm each later small write waits for the client's ACK.
@@ -109,15 +112,12 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> Result<(), BoxError>
     });
     axum::serve(listener, app).with_graceful_shutdown(stop).await?;
     // axum's graceful shutdown stops tracking a connection once it is
-    // upgraded: the sockets told to close may still be sending their close
-    // frame. Wait for their sessions to leave the feed (at most 5 s), then
-    // give their writers a moment to flush.
-    let hub = engine.hub();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while hub.session_count() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    // upgraded: the router's own tracker waits for the sockets told to
+    // close to send their close frame (at most 5 s: a client that never
+    // reads must not hold the exit).
+    if tokio::time::timeout(std::time::Duration::from_secs(5), sync.sockets_closed()).await.is_err() {
+        tracing::warn!("WebSockets still open after 5 s; stopping anyway");
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     engine.shutdown().await;
     tracing::info!("server stopped");
     Ok(())

@@ -530,20 +530,12 @@ async fn warm_tail(
     }
     let mut at = SyncId(head.0.saturating_sub(config.warm_actions));
     tail.start_at(at);
-    while at < head {
-        let page = log::read(conn, at, log::Visible::All, config.page_size).await?;
-        let next = page.cursor(at);
-        let full = page.is_full(config.page_size);
-        for action in page.actions.into_iter().filter(|a| a.sync_id <= head) {
-            let action = Arc::new(action);
-            let frame = DeltaFrame::of(&action);
-            tail.push(Recent::of(action, frame));
-        }
-        at = next.min(head);
-        if !full {
-            break;
-        }
-    }
+    log::read_pages(conn, &mut at, Some(head), config.page_size, |action| {
+        let action = Arc::new(action);
+        let frame = DeltaFrame::of(&action);
+        tail.push(Recent::of(action, frame));
+    })
+    .await?;
     tail.reached(head);
     tracing::debug!(head = head.0, "hot tail warmed");
     Ok(tail)
@@ -565,18 +557,11 @@ async fn catch_up(inner: &Inner, pool: &Pool, cursor: &mut Option<SyncId>) -> Re
             head
         }
     };
-    loop {
-        let page = log::read(&conn, at, log::Visible::All, inner.config.page_size).await?;
-        // Rows, not actions, tell the end of the log: skipped rows count.
-        let next = page.cursor(at);
-        let full = page.is_full(inner.config.page_size);
-        for action in page.actions {
-            inner.dispatch(Arc::new(action));
-        }
-        at = next;
-        *cursor = Some(at);
-        if !full {
-            return Ok(());
-        }
-    }
+    let read = log::read_pages(&conn, &mut at, None, inner.config.page_size, |action| {
+        inner.dispatch(Arc::new(action));
+    })
+    .await;
+    // What was dispatched stays dispatched, even if a later page failed.
+    *cursor = Some(at);
+    Ok(read?)
 }

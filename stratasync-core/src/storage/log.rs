@@ -275,6 +275,39 @@ pub(crate) async fn read<D: LogData>(
     .await
 }
 
+/// Every action after `*at` (all groups) up to `until` (inclusive; `None`:
+/// the end of the log), read in pages of `limit` rows and handed to `each`
+/// in id order. `*at` moves past each page once its actions are handed
+/// over, so after an error it tells how far the read got. Rows, not
+/// actions, tell the end of the log: rows with a letter this server does
+/// not know are skipped and still counted. The live feed's catch-up and
+/// the start-up load of its hot tail both read this way.
+pub(crate) async fn read_pages<D: LogData>(
+    conn: &Conn,
+    at: &mut SyncId,
+    until: Option<SyncId>,
+    limit: i64,
+    mut each: impl FnMut(SyncAction<D>),
+) -> QueryResult<()> {
+    loop {
+        if until.is_some_and(|until| *at >= until) {
+            return Ok(());
+        }
+        let page = read::<D>(conn, *at, Visible::All, limit).await?;
+        let next = page.cursor(*at);
+        let full = page.is_full(limit);
+        for action in page.actions {
+            if until.is_none_or(|until| action.sync_id <= until) {
+                each(action);
+            }
+        }
+        *at = until.map_or(next, |until| next.min(until));
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
 /// The highest committed id of the whole log, or 0.
 pub(crate) async fn head(conn: &mut Conn) -> QueryResult<SyncId> {
     let id: Option<i64> = sa::table.select(sa::id).order(sa::id.desc()).first(conn).await.optional()?;
