@@ -14,6 +14,20 @@
 //! starts it ([`engine::SyncEngineBuilder::start`] checks every setting)
 //! and stops it with [`SyncEngine::shutdown`].
 //!
+//! A request travels:
+//!
+//! | step | where |
+//! |---|---|
+//! | request | the adapter reads it into an [`endpoint::RequestParts`] |
+//! | endpoint | [`SyncEndpoints`]: body limits, validation, auth, then an [`endpoint::Reply`] |
+//! | engine | [`SyncEngine`]: admission, rate limits, the delta page reader |
+//! | service | bootstrap and batch snapshots, group commit (internal; settings in [`engine`]) |
+//! | storage | [`storage`]: the model's rows and its `sync_actions` in one transaction |
+//! | log | `sync_actions`, ids in commit order |
+//! | feed | [`realtime::Hub`]: tails the log, encodes each delta once (Redis across nodes) |
+//! | session | [`realtime::SocketSession`]: every WebSocket message, answer and close code |
+//! | adapter | writes the reply, or the session's frames through its [`realtime::FrameEncoder`] |
+//!
 //! The modules are layered, each using only those below it:
 //!
 //! | layer | modules |
