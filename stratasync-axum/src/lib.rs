@@ -85,7 +85,7 @@ mod ws;
 use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -189,55 +189,40 @@ impl SyncRouter {
     }
 }
 
+/// The HTTP routes need only the endpoints of the router's state.
+impl FromRef<SyncRouter> for SyncEndpoints {
+    fn from_ref(router: &SyncRouter) -> SyncEndpoints {
+        router.endpoints.clone()
+    }
+}
+
 /// The answer to a method a route does not take.
 fn not_found() -> Response {
     StatusCode::NOT_FOUND.into_response()
 }
 
-async fn bootstrap(
-    State(SyncRouter { endpoints: e, .. }): State<SyncRouter>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn bootstrap(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if method != Method::GET {
         return not_found();
     }
     reply::response(e.bootstrap(&reply::parts(&uri, &headers)).await)
 }
 
-async fn batch(
-    State(SyncRouter { endpoints: e, .. }): State<SyncRouter>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn batch(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     if method != Method::POST {
         return not_found();
     }
     reply::response(e.batch(&reply::parts(&uri, &headers), body.into_data_stream()).await)
 }
 
-async fn deltas(
-    State(SyncRouter { endpoints: e, .. }): State<SyncRouter>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn deltas(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if method != Method::GET {
         return not_found();
     }
     reply::response(e.deltas(&reply::parts(&uri, &headers)).await)
 }
 
-async fn mutate(
-    State(SyncRouter { endpoints: e, .. }): State<SyncRouter>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+async fn mutate(State(e): State<SyncEndpoints>, method: Method, uri: Uri, headers: HeaderMap, body: Body) -> Response {
     if method != Method::POST {
         return not_found();
     }
