@@ -3,7 +3,7 @@
 //! Nothing here re-implements a rule. A user's groups come from
 //! [`auth::context_for`], the resolution every
 //! request uses; a mutation is validated by
-//! [`request::mutate_body`](crate::request::mutate_body) and then applied
+//! the mutate endpoint's validation and then applied
 //! by the model's own mutation code (the registry's, with its hooks,
 //! codecs, group and `references` checks) inside a database transaction
 //! that is always rolled back. The explanation names the rule behind the

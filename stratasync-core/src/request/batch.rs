@@ -38,7 +38,7 @@ const GROUP_ID_REQUIRED: &str = "Group ID is required";
 /// let failure = batch_body(Some(json!({"requests": []}))).unwrap_err();
 /// assert_eq!(failure.details[0].message, "At least one request is required");
 /// ```
-pub fn batch_body(body: Option<Value>) -> Result<BatchParams, ValidationFailure> {
+pub(crate) fn batch_body(body: Option<Value>) -> Result<BatchParams, ValidationFailure> {
     let mut issues = Issues::new();
     let Some(Value::Object(obj)) = &body else {
         issues.abort("root", expected("object", type_name(body.as_ref())));

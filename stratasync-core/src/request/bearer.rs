@@ -2,7 +2,7 @@
 
 /// Why the header yields no token. Both answer 401.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum BearerError {
+pub(crate) enum BearerError {
     /// No header, or an empty one: `{"error":"Authorization header required"}`.
     #[error("Authorization header required")]
     Missing,
@@ -22,7 +22,7 @@ pub enum BearerError {
 /// assert_eq!(bearer_token(Some("Bearer a b")), Err(BearerError::InvalidFormat));
 /// assert_eq!(bearer_token(None), Err(BearerError::Missing));
 /// ```
-pub fn bearer_token(header: Option<&str>) -> Result<&str, BearerError> {
+pub(crate) fn bearer_token(header: Option<&str>) -> Result<&str, BearerError> {
     let value = match header {
         None | Some("") => return Err(BearerError::Missing),
         Some(value) => value,

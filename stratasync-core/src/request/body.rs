@@ -9,7 +9,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// A content type the endpoints accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MediaType {
+pub(crate) enum MediaType {
     /// `application/json` (any parameters): decoded as JSON.
     Json,
     /// `text/plain`: kept as a string (which validation then rejects with
@@ -19,7 +19,7 @@ pub enum MediaType {
 
 /// What to do with a request's body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyPlan {
+pub(crate) enum BodyPlan {
     /// The request has no body and no content type: validation sees
     /// `undefined`.
     Absent,
@@ -30,7 +30,7 @@ pub enum BodyPlan {
 /// A body refused before validation. `Display` is the client message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BodyError {
+pub(crate) enum BodyError {
     /// 400 `FST_ERR_CTP_INVALID_JSON_BODY`.
     #[error("Body is not valid JSON but content-type is set to 'application/json'")]
     InvalidJson,
@@ -52,7 +52,7 @@ pub enum BodyError {
 
 impl BodyError {
     /// The HTTP status.
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             BodyError::InvalidJson | BodyError::EmptyJson | BodyError::Incomplete => 400,
             BodyError::TooLarge => 413,
@@ -61,7 +61,7 @@ impl BodyError {
     }
 
     /// The reference framework's error code.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             BodyError::InvalidJson => "FST_ERR_CTP_INVALID_JSON_BODY",
             BodyError::EmptyJson => "FST_ERR_CTP_EMPTY_JSON_BODY",
@@ -72,7 +72,7 @@ impl BodyError {
     }
 
     /// The response body `{"statusCode","code","error","message"}`.
-    pub fn body(&self) -> FrameworkErrorBody {
+    pub(crate) fn body(&self) -> FrameworkErrorBody {
         let status_code = self.status();
         FrameworkErrorBody {
             status_code,
@@ -87,7 +87,7 @@ impl BodyError {
 /// `{"statusCode":413,"code":"FST_ERR_CTP_BODY_TOO_LARGE","error":"Payload Too Large","message":"…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FrameworkErrorBody {
+pub(crate) struct FrameworkErrorBody {
     /// The HTTP status.
     pub status_code: u16,
     /// The error code (absent for generic server errors).
@@ -102,7 +102,7 @@ pub struct FrameworkErrorBody {
 impl FrameworkErrorBody {
     /// A body without a code, e.g.
     /// `{"statusCode":503,"error":"Service Unavailable","message":"Storage unavailable"}`.
-    pub fn generic(status_code: u16, message: impl Into<String>) -> Self {
+    pub(crate) fn generic(status_code: u16, message: impl Into<String>) -> Self {
         FrameworkErrorBody { status_code, code: None, error: reason_phrase(status_code), message: message.into() }
     }
 }
@@ -128,7 +128,7 @@ fn reason_phrase(status: u16) -> &'static str {
 /// `Content-Length` absent or 0) is "no body"; a body without a content
 /// type, or with one other than JSON or `text/plain`, is 415; a declared
 /// length over `limit` is 413 before anything is read.
-pub fn body_plan(
+pub(crate) fn body_plan(
     content_type: Option<&str>,
     content_length: Option<&str>,
     chunked: bool,
@@ -158,7 +158,7 @@ pub fn body_plan(
 
 /// Decodes a body read under [`BodyPlan::Read`]. A leading UTF-8 byte
 /// order mark is skipped in JSON, as the reference's parser does.
-pub fn decode_body(media: MediaType, bytes: &[u8]) -> Result<Value, BodyError> {
+pub(crate) fn decode_body(media: MediaType, bytes: &[u8]) -> Result<Value, BodyError> {
     match media {
         MediaType::Json if bytes.is_empty() => Err(BodyError::EmptyJson),
         MediaType::Json => {

@@ -102,7 +102,7 @@ fn enum_key<'q>(
 /// let failure = bootstrap_query("type=partial").unwrap_err();
 /// assert_eq!(failure.details[0].message, "firstSyncId is required for partial bootstrap");
 /// ```
-pub fn bootstrap_query(raw: &str) -> Result<BootstrapParams, ValidationFailure> {
+pub(crate) fn bootstrap_query(raw: &str) -> Result<BootstrapParams, ValidationFailure> {
     let query = parse_query(raw)?;
     let mut issues = Issues::new();
 

@@ -27,7 +27,7 @@ pub(super) const LIMIT_NUMERIC: &str = "Limit must be a numeric string";
 /// assert_eq!(deltas_query("after=0042").unwrap().after, SyncId(42));
 /// assert!(deltas_query("after=-1").is_err());
 /// ```
-pub fn deltas_query(raw: &str) -> Result<DeltasParams, ValidationFailure> {
+pub(crate) fn deltas_query(raw: &str) -> Result<DeltasParams, ValidationFailure> {
     let query = parse_query(raw)?;
     let mut issues = Issues::new();
 

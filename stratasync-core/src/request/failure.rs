@@ -6,7 +6,7 @@ use std::fmt;
 /// Where the invalid input was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Source {
+pub(crate) enum Source {
     /// The query string.
     Query,
     /// The request body.
@@ -15,7 +15,7 @@ pub enum Source {
 
 /// One entry of `details`: a message about one top-level field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldIssue {
+pub(crate) struct FieldIssue {
     /// The top-level key (`"root"` when the body is not an object).
     pub field: String,
     /// The message.
@@ -24,14 +24,14 @@ pub struct FieldIssue {
 
 impl FieldIssue {
     /// An issue about `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         FieldIssue { field: field.into(), message: message.into() }
     }
 }
 
 /// A request that failed validation: `400 {"error":"Validation failed",…}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationFailure {
+pub(crate) struct ValidationFailure {
     /// Query or body.
     pub source: Source,
     /// The issues, grouped by field in first-failure order.
@@ -43,7 +43,7 @@ pub struct ValidationFailure {
 
 impl ValidationFailure {
     /// The response body, with the transport's request id.
-    pub fn body<'a>(&'a self, request_id: &'a str) -> ValidationBody<'a> {
+    pub(crate) fn body<'a>(&'a self, request_id: &'a str) -> ValidationBody<'a> {
         ValidationBody {
             client_tx_id: self.client_tx_id.as_deref(),
             details: &self.details,
@@ -69,7 +69,7 @@ impl std::error::Error for ValidationFailure {}
 /// The JSON body of a validation failure; keys in the reference's order:
 /// `{"clientTxId"?,"details","error","requestId","source"}`.
 #[derive(Debug, Clone, Serialize)]
-pub struct ValidationBody<'a> {
+pub(crate) struct ValidationBody<'a> {
     /// The transaction the failure concerns (mutate only; absent otherwise).
     #[serde(rename = "clientTxId", skip_serializing_if = "Option::is_none")]
     pub client_tx_id: Option<&'a str>,

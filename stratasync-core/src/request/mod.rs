@@ -1,20 +1,23 @@
 //! Parsing and validation of raw HTTP inputs into the services' parameters,
 //! independent of any web framework (docs/protocol.md §3.1 and §4).
 //!
-//! A transport adapter hands this module what it received (the raw query
-//! string, the `Authorization` header, the request body) and gets back
-//! either the typed parameters of [`SyncEngine`](crate::SyncEngine)'s
-//! services or a failure that already carries the exact status, body and
-//! messages of the protocol:
+//! The endpoints ([`SyncEndpoints`](crate::SyncEndpoints)) hand these
+//! (internal) functions what a transport received (the raw query string,
+//! the `Authorization` header, the request body) and get back either the
+//! typed parameters of [`SyncEngine`](crate::SyncEngine)'s services or a
+//! failure that already carries the exact status, body and messages of the
+//! protocol:
 //!
 //! | input | function | success | failure |
 //! |---|---|---|---|
-//! | `GET /sync/bootstrap` query | [`bootstrap_query`] | [`BootstrapParams`](crate::protocol::BootstrapParams) | [`ValidationFailure`] (400) |
-//! | `GET /sync/deltas` query | [`deltas_query`] | [`DeltasParams`](crate::protocol::DeltasParams) | [`ValidationFailure`] (400) |
-//! | `POST /sync/batch` body | [`batch_body`] | [`BatchParams`](crate::protocol::BatchParams) | [`ValidationFailure`] (400) |
-//! | `POST /sync/mutate` body | [`mutate_body`] | [`MutateRequest`](crate::protocol::MutateRequest) | [`ValidationFailure`] (400) |
-//! | request body bytes | [`body_plan`], [`decode_body`] | a JSON value | [`BodyError`] (400, 413, 415) |
-//! | `Authorization` header | [`bearer_token`] | the token | [`BearerError`] (401) |
+//! | `GET /sync/bootstrap` query | `bootstrap_query` | [`BootstrapParams`](crate::protocol::BootstrapParams) | `ValidationFailure` (400) |
+//! | `GET /sync/deltas` query | `deltas_query` | [`DeltasParams`](crate::protocol::DeltasParams) | `ValidationFailure` (400) |
+//! | `POST /sync/batch` body | `batch_body` | [`BatchParams`](crate::protocol::BatchParams) | `ValidationFailure` (400) |
+//! | `POST /sync/mutate` body | `mutate_body` | [`MutateRequest`](crate::protocol::MutateRequest) | `ValidationFailure` (400) |
+//! | request body bytes | `body_plan`, `decode_body` | a JSON value | `BodyError` (400, 413, 415) |
+//! | `Authorization` header | `bearer_token` | the token | `BearerError` (401) |
+//!
+//! Only the limits (the `MAX_*` constants) are public.
 //!
 //! The order of checks is the protocol's: body parsing, then validation,
 //! then authentication, then the handler. Nothing here panics on any input,
@@ -84,11 +87,15 @@ mod issues;
 mod mutate;
 mod query;
 
-pub use batch::{batch_body, MAX_BATCH_REQUESTS};
-pub use bearer::{bearer_token, BearerError};
-pub use body::{body_plan, decode_body, BodyError, BodyPlan, FrameworkErrorBody, MediaType, MAX_BODY_BYTES};
-pub use bootstrap::{bootstrap_query, MAX_ONLY_MODELS, MAX_SYNC_GROUPS};
-pub use deltas::deltas_query;
-pub use failure::{FieldIssue, Source, ValidationBody, ValidationFailure};
-pub use mutate::{mutate_body, MAX_ID_CHARS, MAX_TRANSACTIONS};
-pub use query::{Query, QueryValue, TooManyPairs, MAX_QUERY_PAIRS};
+pub(crate) use batch::batch_body;
+pub use batch::MAX_BATCH_REQUESTS;
+pub(crate) use bearer::{bearer_token, BearerError};
+pub use body::MAX_BODY_BYTES;
+pub(crate) use body::{body_plan, decode_body, BodyError, BodyPlan, FrameworkErrorBody};
+pub(crate) use bootstrap::bootstrap_query;
+pub use bootstrap::{MAX_ONLY_MODELS, MAX_SYNC_GROUPS};
+pub(crate) use deltas::deltas_query;
+pub(crate) use failure::ValidationFailure;
+pub(crate) use mutate::mutate_body;
+pub use mutate::{MAX_ID_CHARS, MAX_TRANSACTIONS};
+pub use query::MAX_QUERY_PAIRS;

@@ -59,7 +59,7 @@ const MODEL_NAME_REQUIRED: &str = "Model name is required";
 /// assert_eq!(failure.client_tx_id.as_deref(), Some("tx-1"));
 /// assert_eq!(failure.details[0].message, "Client ID is required");
 /// ```
-pub fn mutate_body(body: Option<Value>) -> Result<MutateRequest, ValidationFailure> {
+pub(crate) fn mutate_body(body: Option<Value>) -> Result<MutateRequest, ValidationFailure> {
     let mut issues = Issues::new();
     let mut obj = match body {
         Some(Value::Object(obj)) => obj,

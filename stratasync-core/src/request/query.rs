@@ -10,7 +10,7 @@ pub const MAX_QUERY_PAIRS: usize = 64;
 /// A query string with more than [`MAX_QUERY_PAIRS`] pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("At most {MAX_QUERY_PAIRS} query parameters are allowed")]
-pub struct TooManyPairs;
+pub(super) struct TooManyPairs;
 
 /// A parsed query string: `application/x-www-form-urlencoded` pairs
 /// (`+` is a space, percent escapes are decoded, invalid escapes stay as
@@ -18,7 +18,7 @@ pub struct TooManyPairs;
 /// given more than once holds every value, which validation rejects as
 /// "received array".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Query {
+pub(super) struct Query {
     pairs: Vec<(String, Vec<String>)>,
     /// The position of each key in `pairs`.
     index: HashMap<String, usize>,
@@ -26,7 +26,7 @@ pub struct Query {
 
 /// The value of one query key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueryValue<'a> {
+pub(super) enum QueryValue<'a> {
     /// The key is not in the query.
     Absent,
     /// The key appears once (`key` and `key=` both give `""`).
@@ -38,7 +38,7 @@ pub enum QueryValue<'a> {
 impl Query {
     /// Parses a raw query string (without the leading `?`), in time linear
     /// in its length; stops at the first pair past [`MAX_QUERY_PAIRS`].
-    pub fn parse(raw: &str) -> Result<Query, TooManyPairs> {
+    pub(super) fn parse(raw: &str) -> Result<Query, TooManyPairs> {
         let mut query = Query::default();
         for (n, (key, value)) in form_urlencoded::parse(raw.as_bytes()).enumerate() {
             if n == MAX_QUERY_PAIRS {
@@ -57,7 +57,7 @@ impl Query {
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> QueryValue<'_> {
+    pub(super) fn get(&self, key: &str) -> QueryValue<'_> {
         match self.index.get(key).map(|&at| &self.pairs[at].1) {
             None => QueryValue::Absent,
             Some(values) if values.len() == 1 => QueryValue::One(&values[0]),
@@ -66,7 +66,8 @@ impl Query {
     }
 
     /// The keys, in first-seen order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
+    #[cfg(test)]
+    fn keys(&self) -> impl Iterator<Item = &str> {
         self.pairs.iter().map(|(k, _)| k.as_str())
     }
 }
