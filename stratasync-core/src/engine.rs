@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! # use stratasync_core::{async_trait, AuthRejection, AuthUser, Registry, SyncAuth, SyncEngine};
-//! # use stratasync_core::service::group_commit::GroupCommitConfig;
+//! # use stratasync_core::engine::GroupCommitConfig;
 //! # struct MyAuth;
 //! # #[async_trait]
 //! # impl SyncAuth for MyAuth {

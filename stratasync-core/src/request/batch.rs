@@ -29,15 +29,6 @@ const GROUP_ID_REQUIRED: &str = "Group ID is required";
 /// of the one shape that failed on content only (an empty string) are
 /// reported; otherwise the item gets `Invalid input`. An item with both
 /// `indexedKey` and `keyValue` is indexed; its `groupId` is ignored.
-///
-/// ```
-/// use serde_json::json;
-/// use stratasync_core::request::batch_body;
-/// let params = batch_body(Some(json!({"requests": [{"groupId": "w1", "modelName": "Task"}]}))).unwrap();
-/// assert_eq!(params.requests.len(), 1);
-/// let failure = batch_body(Some(json!({"requests": []}))).unwrap_err();
-/// assert_eq!(failure.details[0].message, "At least one request is required");
-/// ```
 pub(crate) fn batch_body(body: Option<Value>) -> Result<BatchParams, ValidationFailure> {
     let mut issues = Issues::new();
     let Some(Value::Object(obj)) = &body else {
@@ -247,5 +238,19 @@ mod tests {
         // A type failure in an item skips it.
         many[3] = json!({});
         assert_eq!(messages(Some(json!({"requests": many}))), pairs(&[("requests", "Invalid input")]));
+    }
+}
+
+#[cfg(test)]
+mod example {
+    /// The function's contract in a few lines.
+    #[test]
+    fn batch_body_example() {
+        use crate::request::batch_body;
+        use serde_json::json;
+        let params = batch_body(Some(json!({"requests": [{"groupId": "w1", "modelName": "Task"}]}))).unwrap();
+        assert_eq!(params.requests.len(), 1);
+        let failure = batch_body(Some(json!({"requests": []}))).unwrap_err();
+        assert_eq!(failure.details[0].message, "At least one request is required");
     }
 }

@@ -15,13 +15,6 @@ pub(crate) enum BearerError {
 ///
 /// The value is trimmed and split on runs of whitespace; it must have
 /// exactly two parts, the first equal to `bearer` ignoring case.
-///
-/// ```
-/// use stratasync_core::request::{bearer_token, BearerError};
-/// assert_eq!(bearer_token(Some("  bEaReR    tok  ")), Ok("tok"));
-/// assert_eq!(bearer_token(Some("Bearer a b")), Err(BearerError::InvalidFormat));
-/// assert_eq!(bearer_token(None), Err(BearerError::Missing));
-/// ```
 pub(crate) fn bearer_token(header: Option<&str>) -> Result<&str, BearerError> {
     let value = match header {
         None | Some("") => return Err(BearerError::Missing),
@@ -50,5 +43,17 @@ mod tests {
         assert_eq!(bearer_token(Some("Bearer tok")), Ok("tok"));
         assert_eq!(bearer_token(Some("BEARER\ttok")), Ok("tok"));
         assert_eq!(bearer_token(Some("  bEaReR    tok  ")), Ok("tok"));
+    }
+}
+
+#[cfg(test)]
+mod example {
+    /// The function's contract in a few lines.
+    #[test]
+    fn bearer_token_example() {
+        use crate::request::{bearer_token, BearerError};
+        assert_eq!(bearer_token(Some("  bEaReR    tok  ")), Ok("tok"));
+        assert_eq!(bearer_token(Some("Bearer a b")), Err(BearerError::InvalidFormat));
+        assert_eq!(bearer_token(None), Err(BearerError::Missing));
     }
 }

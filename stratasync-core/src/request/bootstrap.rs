@@ -94,14 +94,6 @@ fn enum_key<'q>(
 /// `Invalid input: expected string, received array`; an enum key given
 /// twice gets its enum message. The partial rule runs only when no type
 /// failure was found, and joins the numeric message when `firstSyncId=`.
-///
-/// ```
-/// use stratasync_core::request::bootstrap_query;
-/// let params = bootstrap_query("type=partial&firstSyncId=42&onlyModels=Task%2CLabel").unwrap();
-/// assert_eq!(params.only_models, Some(vec!["Task".to_owned(), "Label".to_owned()]));
-/// let failure = bootstrap_query("type=partial").unwrap_err();
-/// assert_eq!(failure.details[0].message, "firstSyncId is required for partial bootstrap");
-/// ```
 pub(crate) fn bootstrap_query(raw: &str) -> Result<BootstrapParams, ValidationFailure> {
     let query = parse_query(raw)?;
     let mut issues = Issues::new();
@@ -250,5 +242,18 @@ mod tests {
                 ("syncGroups", "Invalid input: expected string, received array"),
             ])
         );
+    }
+}
+
+#[cfg(test)]
+mod example {
+    /// The function's contract in a few lines.
+    #[test]
+    fn bootstrap_query_example() {
+        use crate::request::bootstrap_query;
+        let params = bootstrap_query("type=partial&firstSyncId=42&onlyModels=Task%2CLabel").unwrap();
+        assert_eq!(params.only_models, Some(vec!["Task".to_owned(), "Label".to_owned()]));
+        let failure = bootstrap_query("type=partial").unwrap_err();
+        assert_eq!(failure.details[0].message, "firstSyncId is required for partial bootstrap");
     }
 }

@@ -20,13 +20,6 @@ pub(super) const LIMIT_NUMERIC: &str = "Limit must be a numeric string";
 /// Unknown keys are ignored; a query of more than 64 pairs fails as a
 /// whole (`root`); a key given twice gets
 /// `Invalid input: expected string, received array`.
-///
-/// ```
-/// use stratasync_core::request::deltas_query;
-/// use stratasync_core::SyncId;
-/// assert_eq!(deltas_query("after=0042").unwrap().after, SyncId(42));
-/// assert!(deltas_query("after=-1").is_err());
-/// ```
 pub(crate) fn deltas_query(raw: &str) -> Result<DeltasParams, ValidationFailure> {
     let query = parse_query(raw)?;
     let mut issues = Issues::new();
@@ -102,5 +95,17 @@ mod tests {
             messages("after=1&after=2"),
             [("after".to_owned(), "Invalid input: expected string, received array".to_owned())]
         );
+    }
+}
+
+#[cfg(test)]
+mod example {
+    /// The function's contract in a few lines.
+    #[test]
+    fn deltas_query_example() {
+        use crate::request::deltas_query;
+        use crate::SyncId;
+        assert_eq!(deltas_query("after=0042").unwrap().after, SyncId(42));
+        assert!(deltas_query("after=-1").is_err());
     }
 }

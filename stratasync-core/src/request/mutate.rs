@@ -49,16 +49,6 @@ const MODEL_NAME_REQUIRED: &str = "Model name is required";
 ///
 /// Control characters are Unicode's `Cc` (U+0000–U+001F, U+007F–U+009F):
 /// they have no place in an id, and NUL cannot be stored at all.
-///
-/// ```
-/// use serde_json::json;
-/// use stratasync_core::request::mutate_body;
-/// let failure = mutate_body(Some(json!({"batchId": "b", "transactions": [
-///     {"action": "UPDATE", "clientId": "", "clientTxId": "tx-1", "modelId": "t1",
-///      "modelName": "Task", "payload": {}}]}))).unwrap_err();
-/// assert_eq!(failure.client_tx_id.as_deref(), Some("tx-1"));
-/// assert_eq!(failure.details[0].message, "Client ID is required");
-/// ```
 pub(crate) fn mutate_body(body: Option<Value>) -> Result<MutateRequest, ValidationFailure> {
     let mut issues = Issues::new();
     let mut obj = match body {
@@ -396,5 +386,21 @@ mod tests {
                 ])
             )
         );
+    }
+}
+
+#[cfg(test)]
+mod example {
+    /// The function's contract in a few lines.
+    #[test]
+    fn mutate_body_example() {
+        use crate::request::mutate_body;
+        use serde_json::json;
+        let failure = mutate_body(Some(json!({"batchId": "b", "transactions": [
+            {"action": "UPDATE", "clientId": "", "clientTxId": "tx-1", "modelId": "t1",
+             "modelName": "Task", "payload": {}}]})))
+        .unwrap_err();
+        assert_eq!(failure.client_tx_id.as_deref(), Some("tx-1"));
+        assert_eq!(failure.details[0].message, "Client ID is required");
     }
 }
