@@ -76,7 +76,8 @@
 //!
 //! Checks run in the protocol's order: body (415 content type, 413 over
 //! [`MAX_BODY_BYTES`] = 1 MiB, 400 invalid or empty JSON), validation (400
-//! `{"details":[…],"error":"Validation failed","requestId":"req-…","source":…}`),
+//! `{"details":[…],"error":"Validation failed","requestId":…,"source":…}`,
+//! its `requestId` the request's `X-Request-Id` or `req-…`),
 //! authentication (401 `{"error":"Authorization header required"}`,
 //! `Invalid authorization format`, `Invalid token`, `Token expired`; 500
 //! `{"error":"Failed to resolve sync groups"}`), then the service. A stale

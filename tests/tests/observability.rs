@@ -316,10 +316,35 @@ async fn request_ids_are_returned_and_hostile_ones_replaced(adapter: Adapter) {
     );
 }
 
+/// A validation error body names the request by the id it is answered
+/// under (`X-Request-Id`), the client's or a generated one.
+async fn validation_errors_carry_the_request_id(adapter: Adapter) {
+    let db = TestDb::new().await;
+    let server = Taskboard::start_on(adapter, &db.url, &[]).await;
+    for sent in [Some("trace-7"), None] {
+        let mut req =
+            awc::Client::new().post(server.url("/sync/mutate")).insert_header(("Authorization", bearer("alice")));
+        if let Some(id) = sent {
+            req = req.insert_header(("X-Request-Id", id));
+        }
+        let mut res = req.send_json(&json!({"batchId": "b", "transactions": []})).await.expect("POST /sync/mutate");
+        assert_eq!(res.status(), 400);
+        let header = res.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("an id").to_owned();
+        let body = json_of(&res.body().await.expect("error body"));
+        assert_eq!(body["error"], json!("Validation failed"), "{body}");
+        assert_eq!(body["requestId"], json!(header), "{body}");
+        match sent {
+            Some(id) => assert_eq!(header, id),
+            None => assert!(is_generated(&header), "{header}"),
+        }
+    }
+}
+
 on_both_adapters!(
     metrics_count_a_short_run,
     ready_follows_postgres_and_redis,
     request_ids_are_returned_and_hostile_ones_replaced,
+    validation_errors_carry_the_request_id,
 );
 
 #[test]

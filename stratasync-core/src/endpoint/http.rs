@@ -11,15 +11,23 @@ use super::SyncEndpoints;
 use crate::auth::AuthContext;
 use crate::log_text::clip;
 use crate::request::{self, ValidationFailure};
+use crate::request_id::RequestId;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use std::sync::atomic::Ordering;
 
 impl SyncEndpoints {
-    /// A validation failure under the next request id.
+    /// A validation failure under the request's id: the one the
+    /// application's middleware runs the request under
+    /// ([`RequestId::scope`], the `X-Request-Id` it answers with), else
+    /// `req-` and the next value of a per-process counter in base 36 (the
+    /// reference's form).
     fn invalid(&self, failure: ValidationFailure) -> ApiError {
-        let n = self.requests.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        ApiError::Invalid { failure, request_id: format!("req-{}", base36(n)) }
+        let request_id = match RequestId::current() {
+            Some(id) => id.to_string(),
+            None => format!("req-{}", base36(self.requests.fetch_add(1, Ordering::Relaxed).wrapping_add(1))),
+        };
+        ApiError::Invalid { failure, request_id }
     }
 
     /// Steps 1–4 of docs/protocol.md §3.1.

@@ -46,7 +46,8 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 /// The sync endpoints of one engine, with their settings.
 ///
 /// Cheap to clone: clones share the engine, the request-id counter
-/// (`"req-" + base36(n)` in validation failures), the open-socket counts
+/// (`"req-" + base36(n)` in validation failures of requests not run under
+/// a [`RequestId`](crate::request_id::RequestId)), the open-socket counts
 /// and the shutdown signal. Build it once per process.
 #[derive(Clone)]
 pub struct SyncEndpoints {

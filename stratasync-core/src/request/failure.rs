@@ -77,7 +77,7 @@ pub(crate) struct ValidationBody<'a> {
     pub details: &'a [FieldIssue],
     /// Always `"Validation failed"`.
     pub error: &'static str,
-    /// The transport's request id (`"req-…"`).
+    /// The request's id (its `X-Request-Id`, or `"req-…"`).
     #[serde(rename = "requestId")]
     pub request_id: &'a str,
     /// `"query"` or `"body"`.
