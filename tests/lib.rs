@@ -150,22 +150,6 @@ impl TestDb {
         serde_json::from_str(&text).expect("the log as JSON")
     }
 
-    /// The sync ids of the log's actions visible to `groups` (their own
-    /// or global), ascending.
-    pub async fn visible_ids(&self, groups: &[String]) -> Vec<u64> {
-        let list = groups.iter().map(|g| format!("'{}'", g.replace('\'', "''"))).collect::<Vec<_>>().join(",");
-        let condition = if list.is_empty() {
-            "group_id IS NULL".to_owned()
-        } else {
-            format!("group_id IS NULL OR group_id IN ({list})")
-        };
-        self.log(&condition)
-            .await
-            .iter()
-            .map(|a| a["syncId"].as_str().and_then(|s| s.parse().ok()).expect("syncId"))
-            .collect()
-    }
-
     /// Every object of this database's `public` schema (see
     /// [`schema_at`]).
     pub async fn schema(&self) -> String {
